@@ -1,0 +1,47 @@
+"""tasker_async: run async tasks through a pool of workers, each bound to its own resource.
+
+A typical use::
+
+    async with AsyncManager(Config(on_create=connect, on_destroy=close)) as manager:
+        rows = await manager.queue_task(fetch_rows, "select 1")
+"""
+
+from __future__ import annotations
+
+from ._config import Config, LoggerProtocol
+from ._handle import TaskHandle
+from ._manager import AsyncManager
+from ._metrics import MetricsCollector, TaskLifecycleTimestamps, TaskMetrics
+from ._stats import ManagerState, TaskStats
+from .errors import (
+    ConfigError,
+    ManagerNotRunningError,
+    MaxRetriesExceededError,
+    QueueFullError,
+    ResourceCreationError,
+    TaskAbortedError,
+    TaskerError,
+    TaskTimeoutError,
+)
+
+__all__ = (
+    "AsyncManager",
+    "Config",
+    "ConfigError",
+    "LoggerProtocol",
+    "ManagerNotRunningError",
+    "ManagerState",
+    "MaxRetriesExceededError",
+    "MetricsCollector",
+    "QueueFullError",
+    "ResourceCreationError",
+    "TaskAbortedError",
+    "TaskHandle",
+    "TaskLifecycleTimestamps",
+    "TaskMetrics",
+    "TaskStats",
+    "TaskTimeoutError",
+    "TaskerError",
+)
+
+__version__ = "0.1.0"

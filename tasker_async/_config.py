@@ -1,0 +1,143 @@
+"""``Config``: every knob of a manager, validated once, frozen afterwards."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
+
+from ._metrics import MetricsCollector
+from .errors import ConfigError
+
+__all__ = ("Config", "LoggerProtocol")
+
+R = TypeVar("R")
+
+
+@runtime_checkable
+class LoggerProtocol(Protocol):
+    """The logging methods the manager calls; ``logging.Logger`` satisfies it.
+
+    Messages use ``%``-style arguments, so a logger that drops a level pays no
+    formatting cost for it.
+    """
+
+    def debug(self, msg: str, *args: Any, **kwargs: Any) -> None:
+        """Log per-task detail."""
+
+    def info(self, msg: str, *args: Any, **kwargs: Any) -> None:
+        """Log lifecycle events."""
+
+    def warning(self, msg: str, *args: Any, **kwargs: Any) -> None:
+        """Log unhealthy errors and retries."""
+
+    def error(self, msg: str, *args: Any, **kwargs: Any) -> None:
+        """Log failures the manager cannot fix by itself."""
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Config(Generic[R]):
+    """How an :class:`~tasker_async.AsyncManager` makes resources and runs tasks.
+
+    Every field is keyword-only and checked on construction.
+
+    Args:
+        on_create: makes one resource; sync or async.
+        on_destroy: releases one resource; sync or async; always awaited,
+            shielded from cancellation, its exceptions logged.
+        worker_count: base workers, always kept alive.
+        max_worker_count: ceiling of base plus burst workers
+            (``None``: twice ``worker_count``).
+        check_health: given a task's exception, returns ``False`` when the
+            worker's resource is bad; sync or async (``None``: every error
+            is healthy).
+        max_retries: re-runs of a task after an unhealthy error; 0 means none.
+        retry_delay: seconds before a re-queued task may run again.
+        burst_interval: seconds between burst-scaling decisions.
+        burst_task_threshold: if set, the backlog scaling policy is used.
+        burst_worker_count: workers added per backlog decision.
+        resource_pool_size: resources kept for ``run_task``
+            (``None``: ``worker_count``; 0: none).
+        task_timeout: default per-task deadline in seconds (``None``: none).
+        max_queue_size: bound on each queue; 0 means unbounded.
+        logger: where the manager logs (``None``: ``logging.getLogger("tasker_async")``).
+        collector: the metrics collector (``None``: the built-in one).
+
+    Raises:
+        ConfigError: a field holds a value it cannot take; the message names
+            the field and the value.
+    """
+
+    on_create: Callable[[], R | Awaitable[R]]
+    on_destroy: Callable[[R], object] | None = None
+    worker_count: int = 4
+    max_worker_count: int | None = None
+    check_health: Callable[[BaseException], bool | Awaitable[bool]] | None = None
+    max_retries: int = 3
+    retry_delay: float = 0.0
+    burst_interval: float = 0.1
+    burst_task_threshold: int | None = None
+    burst_worker_count: int = 1
+    resource_pool_size: int | None = None
+    task_timeout: float | None = None
+    max_queue_size: int = 0
+    logger: logging.Logger | LoggerProtocol | None = field(default=None, repr=False)
+    collector: MetricsCollector | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        """Validate every field and resolve the defaults that depend on others."""
+        if not callable(self.on_create):
+            raise ConfigError("on_create", self.on_create, "a callable returning a resource")
+        for name in ("on_destroy", "check_health"):
+            value = getattr(self, name)
+            if value is not None and not callable(value):
+                raise ConfigError(name, value, "a callable or None")
+        if not _is_int(self.worker_count) or self.worker_count <= 0:
+            raise ConfigError("worker_count", self.worker_count, "an int > 0")
+        if self.max_worker_count is None:
+            object.__setattr__(self, "max_worker_count", 2 * self.worker_count)
+        elif not _is_int(self.max_worker_count) or self.max_worker_count < self.worker_count:
+            raise ConfigError(
+                "max_worker_count",
+                self.max_worker_count,
+                f"an int >= worker_count ({self.worker_count})",
+            )
+        self._check_int("max_retries", minimum=0)
+        self._check_int("burst_worker_count", minimum=1)
+        self._check_int("max_queue_size", minimum=0)
+        if self.resource_pool_size is None:
+            object.__setattr__(self, "resource_pool_size", self.worker_count)
+        else:
+            self._check_int("resource_pool_size", minimum=0)
+        if self.burst_task_threshold is not None:
+            self._check_int("burst_task_threshold", minimum=1)
+        if not _is_number(self.retry_delay) or self.retry_delay < 0:
+            raise ConfigError("retry_delay", self.retry_delay, "a finite number of seconds >= 0")
+        if not _is_number(self.burst_interval) or self.burst_interval <= 0:
+            raise ConfigError("burst_interval", self.burst_interval, "a finite number of seconds > 0")
+        if self.task_timeout is not None and (not _is_number(self.task_timeout) or self.task_timeout <= 0):
+            raise ConfigError("task_timeout", self.task_timeout, "a finite number of seconds > 0 or None")
+        if self.logger is not None and not isinstance(self.logger, (logging.Logger, LoggerProtocol)):
+            raise ConfigError("logger", self.logger, "a logging.Logger, a LoggerProtocol or None")
+        if self.collector is not None and not isinstance(self.collector, MetricsCollector):
+            raise ConfigError(
+                "collector",
+                self.collector,
+                "an object with record_arrival, record_completion, record_failure, "
+                "record_retry and metrics methods, or None",
+            )
+
+    def _check_int(self, name: str, *, minimum: int) -> None:
+        value = getattr(self, name)
+        if not _is_int(value) or value < minimum:
+            raise ConfigError(name, value, f"an int >= {minimum}")

@@ -1,0 +1,207 @@
+"""Start, stop and kill: how a manager comes up and goes down without losing a task.
+
+The workers live in an anyio task group held by one *host* task, so a
+manager can be started and stopped from different places (a FastAPI
+lifespan, a test fixture) and not only as an ``async with`` block. Shutdown
+always runs to completion in the host: a caller of ``stop()`` or ``kill()``
+that is cancelled only stops waiting for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Generic, TypeVar
+
+import anyio
+
+from ._callbacks import CallbackRunner
+from ._config import Config
+from ._pool import SidePool
+from ._runtime import Runtime
+from .errors import ManagerNotRunningError, ResourceCreationError
+
+__all__ = ("Lifecycle",)
+
+R = TypeVar("R")
+
+
+class Lifecycle(Generic[R]):
+    """The lifecycle half of ``AsyncManager``."""
+
+    def __init__(self, config: Config[R]) -> None:
+        """Hold the runtime; nothing runs until ``start()``."""
+        self._rt: Runtime[R] = Runtime(config)
+        self._pool: SidePool[R] = SidePool(self._rt)
+        self._callbacks = CallbackRunner(self._rt.log)
+        self._host: asyncio.Task[None] | None = None
+        self._starting = False
+        self._start_done = asyncio.Event()
+
+    async def start(self) -> None:
+        """Create every base worker's resource and the ``run_task`` pool, then start the workers.
+
+        Raises:
+            ResourceCreationError: ``on_create`` failed; whatever was made is
+                destroyed first, and ``start()`` may be called again.
+            ManagerNotRunningError: the manager was stopped or killed (before
+                or during this call): a manager is single-use.
+            RuntimeError: ``start()`` was already called.
+        """
+        rt = self._rt
+        if rt.state in ("stopping", "stopped", "killed"):
+            raise ManagerNotRunningError(f"the manager is {rt.state}; a manager is single-use, make a new one")
+        if self._starting or rt.state != "created":
+            raise RuntimeError("start() was already called on this manager")
+        self._starting = True
+        self._start_done.clear()
+        try:
+            config = rt.config
+            assert config.resource_pool_size is not None
+            made = await self._create_all(config.worker_count + config.resource_pool_size)
+            if rt.state != "created":
+                # stop() or kill() arrived while the resources were being made.
+                with anyio.CancelScope(shield=True):
+                    for resource in made:
+                        await rt.destroy_resource(resource)
+                raise ManagerNotRunningError(f"the manager was {rt.state} while starting")
+            rt.state = "running"
+            rt.accepting = True
+            ready = asyncio.Event()
+            self._host = asyncio.create_task(
+                self._host_main(made[: config.worker_count], made[config.worker_count :], ready),
+                name="tasker_async host",
+            )
+            with anyio.CancelScope(shield=True):
+                await ready.wait()
+            rt.log.info("manager started with %d workers", config.worker_count)
+        finally:
+            self._starting = False
+            self._start_done.set()
+
+    async def _create_all(self, count: int) -> list[R]:
+        """Make ``count`` resources concurrently; on any failure destroy them all and raise."""
+        rt = self._rt
+        made: list[R] = []
+        failures: list[ResourceCreationError] = []
+
+        async def create_one() -> None:
+            try:
+                made.append(await rt.create_resource())
+            except ResourceCreationError as exc:
+                failures.append(exc)
+
+        try:
+            async with anyio.create_task_group() as tg:
+                for _ in range(count):
+                    tg.start_soon(create_one)
+        finally:
+            if failures or len(made) < count:
+                with anyio.CancelScope(shield=True):
+                    for resource in made:
+                        await rt.destroy_resource(resource)
+        if failures:
+            raise ResourceCreationError(
+                f"start() could not create its resources: {failures[0].__cause__!r}"
+            ) from failures[0].__cause__
+        return made
+
+    async def _host_main(self, worker_resources: list[R], pool_resources: list[R], ready: asyncio.Event) -> None:
+        rt = self._rt
+        try:
+            async with anyio.create_task_group() as tg:
+                rt.tg = tg
+                for resource in worker_resources:
+                    rt.adopt_worker(resource)
+                self._pool.idle.extend(pool_resources)
+                ready.set()
+                await rt.closing.wait()
+                tg.cancel_scope.cancel()
+        except Exception:
+            rt.log.error("the manager's workers crashed; killing the manager", exc_info=True)
+            rt.state = "killed"
+        finally:
+            ready.set()
+            rt.tg = None
+            rt.accepting = False
+            with anyio.CancelScope(shield=True):
+                await self._release_all()
+
+    async def _release_all(self) -> None:
+        rt = self._rt
+        rt.abort_waiting()
+        for worker in list(rt.workers):
+            # Only workers cancelled before their first step still hold a resource here.
+            if worker.holds_resource:
+                worker.holds_resource = False
+                rt.active_workers -= 1
+                await rt.destroy_resource(worker.resource)
+        rt.workers.clear()
+        self._pool.cancel_runs()
+        await self._pool.close()
+        await self._callbacks.wait()
+        if rt.state == "stopping":
+            rt.state = "stopped"
+        rt.log.info("manager %s", rt.state)
+
+    async def stop(self, timeout: float | None = None) -> None:
+        """Refuse new tasks, finish every queued and running one, destroy every resource.
+
+        Running tasks are not cancelled. Safe to call more than once and
+        concurrently with :meth:`kill`; before ``start()`` it just marks the
+        manager stopped.
+
+        Args:
+            timeout: seconds to wait for the drain before escalating to
+                :meth:`kill` (``None``: wait as long as it takes).
+
+        Raises:
+            ValueError: ``timeout`` is negative or not a number.
+        """
+        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0):
+            raise ValueError(f"timeout must be a number of seconds >= 0 or None, got {timeout!r}")
+        rt = self._rt
+        if rt.state == "created":
+            rt.state = "stopped"
+            if self._starting:
+                await self._start_done.wait()
+            return
+        if rt.state == "running":
+            rt.state = "stopping"
+            rt.accepting = False
+            rt.log.info("manager stopping: draining %d task(s)", rt.unfinished)
+            rt.queue.wake_all()
+            rt.check_drained()
+        host = self._host
+        if host is None:
+            return
+        done, _ = await asyncio.wait({host}, timeout=timeout)
+        if not done:
+            rt.log.warning("stop() timed out after %s s; killing the manager", timeout)
+            await self.kill()
+
+    async def kill(self) -> None:
+        """Refuse new tasks, cancel running ones, end queued ones with ``TaskAbortedError``.
+
+        Every resource is destroyed before it returns. Safe to call more
+        than once and concurrently with :meth:`stop`.
+        """
+        rt = self._rt
+        if rt.state == "created":
+            rt.state = "killed"
+            if self._starting:
+                await self._start_done.wait()
+            return
+        if rt.state in ("running", "stopping"):
+            rt.state = "killed"
+            rt.accepting = False
+            rt.log.info("manager killed: aborting %d task(s)", rt.unfinished)
+            rt.abort_waiting()
+            rt.queue.wake_all()
+            self._pool.cancel_runs()
+            rt.closing.set()
+        if self._host is not None:
+            await asyncio.wait({self._host})
+
+    async def _kill_shielded(self) -> None:
+        with anyio.CancelScope(shield=True):
+            await self.kill()

@@ -1,0 +1,261 @@
+"""``AsyncManager``: the public face; lifecycle in ``_lifecycle``, the work in ``_worker``."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+from typing import Any, Generic, TypeVar
+
+from typing_extensions import Self, TypeVarTuple, Unpack
+
+from ._aliases import GoAliases
+from ._callbacks import ResultCallback
+from ._config import Config
+from ._handle import TaskHandle
+from ._lifecycle import Lifecycle
+from ._metrics import TaskMetrics
+from ._stats import TaskStats
+from .errors import ManagerNotRunningError, QueueFullError
+
+__all__ = ("AsyncManager",)
+
+R = TypeVar("R")
+T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
+
+
+def _not_running(state: str) -> ManagerNotRunningError:
+    if state == "created":
+        return ManagerNotRunningError("the manager is not started: call start() or use 'async with'")
+    return ManagerNotRunningError(f"the manager is {state} and accepts no new tasks")
+
+
+class AsyncManager(Lifecycle[R], GoAliases[R], Generic[R]):
+    """Runs tasks on a pool of workers, each bound to its own resource.
+
+    Use it as ``async with AsyncManager(config) as manager:`` (leaving the
+    block normally calls :meth:`stop`; leaving it by an exception or a
+    cancellation calls :meth:`kill`), or call :meth:`start` and
+    :meth:`stop` yourself. A manager is single-use.
+
+    Args:
+        config: how resources are made and tasks are run.
+    """
+
+    def __init__(self, config: Config[R]) -> None:
+        """Prepare a manager; nothing runs until :meth:`start`."""
+        if not isinstance(config, Config):
+            raise TypeError(f"AsyncManager needs a tasker_async.Config, got {config!r}")
+        super().__init__(config)
+
+    async def __aenter__(self) -> Self:
+        """Start the manager."""
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Stop gracefully on a normal exit; kill on an exception or cancellation."""
+        if exc_type is None:
+            try:
+                await self.stop()
+            except BaseException:
+                await self._kill_shielded()
+                raise
+        else:
+            await self._kill_shielded()
+
+    # -- submission ------------------------------------------------------------
+
+    def _timeout(self, timeout: float | None) -> float | None:
+        if timeout is None:
+            return self._rt.default_timeout
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not (0 < timeout < math.inf):
+            raise ValueError(f"timeout must be a finite number of seconds > 0 or None, got {timeout!r}")
+        return timeout
+
+    async def submit(
+        self,
+        fn: Callable[[R, Unpack[Ts]], Awaitable[T]],
+        *args: Unpack[Ts],
+        priority: bool = False,
+        once: bool = False,
+        timeout: float | None = None,
+    ) -> TaskHandle[T]:
+        """Queue ``fn(resource, *args)`` and return its handle at once.
+
+        Waits for room when ``max_queue_size`` is reached.
+
+        Args:
+            fn: ``async def fn(resource, *args)``.
+            args: positional arguments after the resource.
+            priority: queue it on the priority queue.
+            once: never re-run it after an unhealthy error.
+            timeout: seconds its run may take (default ``Config.task_timeout``).
+
+        Raises:
+            ManagerNotRunningError: the manager is not running, or stopped
+                while this call waited for room.
+            ValueError: ``timeout`` is not a positive number.
+        """
+        rt = self._rt
+        if not rt.accepting:
+            raise _not_running(rt.state)
+        run_timeout = self._timeout(timeout)
+        queue = rt.queue
+        while queue.full(priority):
+            await queue.wait_for_room(priority)
+            if not rt.accepting:
+                raise _not_running(rt.state)
+        return rt.accept(fn, args, priority, once, run_timeout)
+
+    def submit_nowait(
+        self,
+        fn: Callable[[R, Unpack[Ts]], Awaitable[T]],
+        *args: Unpack[Ts],
+        priority: bool = False,
+        once: bool = False,
+        timeout: float | None = None,
+    ) -> TaskHandle[T]:
+        """Queue ``fn(resource, *args)`` without waiting; see :meth:`submit`.
+
+        Raises:
+            QueueFullError: the queue is at ``max_queue_size``.
+            ManagerNotRunningError: the manager is not running.
+            ValueError: ``timeout`` is not a positive number.
+        """
+        rt = self._rt
+        if not rt.accepting:
+            raise _not_running(rt.state)
+        run_timeout = self._timeout(timeout)
+        if rt.queue.full(priority):
+            lane = "priority" if priority else "main"
+            raise QueueFullError(f"the {lane} queue holds max_queue_size={rt.config.max_queue_size} tasks")
+        return rt.accept(fn, args, priority, once, run_timeout)
+
+    async def queue_task(
+        self,
+        fn: Callable[[R, Unpack[Ts]], Awaitable[T]],
+        *args: Unpack[Ts],
+        priority: bool = False,
+        once: bool = False,
+        timeout: float | None = None,
+    ) -> T:
+        """Queue ``fn(resource, *args)`` and wait for its result.
+
+        If this call is cancelled, the task is removed from its queue, or
+        its run is cancelled; the worker keeps its resource.
+
+        Raises:
+            ManagerNotRunningError: the manager is not running.
+            TaskTimeoutError: the run outlived its timeout.
+            MaxRetriesExceededError: every allowed run hit an unhealthy error.
+            TaskAbortedError: ``kill()`` ended the task.
+            Exception: whatever ``fn`` raised, unchanged.
+        """
+        handle = await self.submit(fn, *args, priority=priority, once=once, timeout=timeout)
+        return await handle
+
+    async def run_task(
+        self,
+        fn: Callable[[R, Unpack[Ts]], Awaitable[T]],
+        *args: Unpack[Ts],
+        timeout: float | None = None,
+    ) -> T:
+        """Run ``fn(resource, *args)`` now, bypassing the queues.
+
+        Takes a resource from the ``run_task`` pool, or creates a temporary
+        one (destroyed afterwards) when the pool is empty.
+
+        Raises:
+            ManagerNotRunningError: the manager is not running.
+            ResourceCreationError: a temporary resource could not be made.
+            TaskTimeoutError: the run outlived its timeout.
+            TaskAbortedError: ``kill()`` cancelled the run.
+            Exception: whatever ``fn`` raised, unchanged.
+        """
+        rt = self._rt
+        if not rt.accepting:
+            raise _not_running(rt.state)
+        return await self._pool.run(fn, args, self._timeout(timeout))
+
+    def queue_task_with_callback(
+        self,
+        fn: Callable[[R, Unpack[Ts]], Awaitable[T]],
+        callback: Callable[[T | None, BaseException | None], object],
+        *args: Unpack[Ts],
+        priority: bool = False,
+        once: bool = False,
+        timeout: float | None = None,
+    ) -> None:
+        """Queue ``fn(resource, *args)`` and return at once; ``callback(result, exc)`` gets the outcome.
+
+        The callback, sync or async, is called exactly once, with ``exc`` set
+        to ``None`` on success, to the error otherwise; also when the manager
+        is not running (``ManagerNotRunningError``). What it raises is logged.
+
+        Raises:
+            ValueError: ``timeout`` is not a positive number.
+        """
+        run_timeout = self._timeout(timeout)
+        rt = self._rt
+        deliver: ResultCallback = callback
+        if not rt.accepting:
+            asyncio.get_running_loop().call_soon(self._callbacks.call, deliver, None, _not_running(rt.state))
+        elif rt.queue.full(priority):
+            self._callbacks.spawn(self._submit_later(fn, deliver, args, priority, once, run_timeout))
+        else:
+            handle = rt.accept(fn, args, priority, once, run_timeout)
+            self._callbacks.deliver(handle._future, deliver)
+
+    async def _submit_later(
+        self,
+        fn: Callable[..., Awaitable[Any]],
+        callback: ResultCallback,
+        args: tuple[Any, ...],
+        priority: bool,
+        once: bool,
+        timeout: float | None,
+    ) -> None:
+        try:
+            handle = await self.submit(fn, *args, priority=priority, once=once, timeout=timeout)
+        except ManagerNotRunningError as exc:
+            self._callbacks.call(callback, None, exc)
+        else:
+            self._callbacks.deliver(handle._future, callback)
+
+    # -- observation -------------------------------------------------------------
+
+    def stats(self) -> TaskStats:
+        """Return a snapshot of workers, queues and resources; O(1)."""
+        rt = self._rt
+        return TaskStats(
+            base_workers=rt.config.worker_count,
+            active_workers=rt.active_workers,
+            burst_workers=rt.burst_workers,
+            queued_tasks=len(rt.queue.main),
+            priority_tasks=len(rt.queue.priority),
+            running_tasks=rt.running,
+            available_resources=len(self._pool.idle),
+            resource_creation_failures=rt.creation_failures,
+            state=rt.state,
+        )
+
+    def metrics(self) -> TaskMetrics:
+        """Return the collector's aggregated task metrics."""
+        return self._rt.collector.metrics()
+
+    def __repr__(self) -> str:
+        """Show the live counts, e.g. ``<AsyncManager running workers=4/8 burst=0 queued=10+1 running=4>``."""
+        rt = self._rt
+        return (
+            f"<AsyncManager {rt.state} workers={rt.active_workers}/{rt.config.max_worker_count}"
+            f" burst={rt.burst_workers} queued={len(rt.queue.main)}+{len(rt.queue.priority)}"
+            f" running={rt.running}>"
+        )

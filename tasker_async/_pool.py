@@ -1,0 +1,113 @@
+"""The side pool behind ``run_task``: pre-made resources, or a temporary one when empty."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Any, Generic, TypeVar
+
+import anyio
+
+from ._metrics import TaskLifecycleTimestamps
+from ._runtime import Runtime, call_with_timeout
+from .errors import ResourceCreationError, TaskAbortedError
+
+__all__ = ("SidePool",)
+
+R = TypeVar("R")
+T = TypeVar("T")
+
+
+class SidePool(Generic[R]):
+    """Resources for ``run_task`` calls, which run in their callers' own tasks."""
+
+    def __init__(self, rt: Runtime[R]) -> None:
+        """Make an empty, open pool."""
+        self._rt = rt
+        self.idle: deque[R] = deque()
+        self._closed = False
+        self._scopes: set[anyio.CancelScope] = set()
+        self._quiet = asyncio.Event()  # set while no run_task call is in flight
+        self._quiet.set()
+
+    async def run(self, fn: Callable[..., Awaitable[T]], args: tuple[Any, ...], timeout: float | None) -> T:
+        """Run ``fn(resource, *args)`` on a pooled or temporary resource.
+
+        Raises:
+            ResourceCreationError: the pool was empty and ``on_create`` failed.
+            TaskTimeoutError: the run outlived ``timeout``.
+            TaskAbortedError: ``kill()`` cancelled the run.
+        """
+        rt = self._rt
+        rt.side_runs += 1
+        self._quiet.clear()
+        try:
+            with anyio.CancelScope() as scope:
+                self._scopes.add(scope)
+                try:
+                    return await self._run(fn, args, timeout)
+                finally:
+                    self._scopes.discard(scope)
+            raise TaskAbortedError("the manager was killed while run_task ran")
+        finally:
+            rt.side_runs -= 1
+            if not rt.side_runs:
+                self._quiet.set()
+                rt.check_drained()
+
+    async def _run(self, fn: Callable[..., Awaitable[T]], args: tuple[Any, ...], timeout: float | None) -> T:
+        rt = self._rt
+        clock = asyncio.get_running_loop().time
+        queued = clock()
+        rt.collector.record_arrival()
+        pooled = bool(self.idle)
+        resource = self.idle.popleft() if pooled else await rt.create_resource()
+        healthy = True
+        started = clock()
+        try:
+            if timeout is None:
+                result = await fn(resource, *args)
+            else:
+                result = await call_with_timeout(fn, resource, args, timeout)
+        except Exception as exc:
+            healthy = await rt.is_healthy(exc)
+            rt.collector.record_failure(TaskLifecycleTimestamps(queued, started, clock()))
+            raise
+        finally:
+            await self._give_back(resource, pooled=pooled, healthy=healthy)
+        rt.collector.record_completion(TaskLifecycleTimestamps(queued, started, clock()))
+        return result
+
+    async def _give_back(self, resource: R, *, pooled: bool, healthy: bool) -> None:
+        if pooled and healthy and not self._closed:
+            self.idle.append(resource)
+            return
+        await self._rt.destroy_resource(resource)
+        if pooled and not healthy and not self._closed and self._rt.tg is not None:
+            self._rt.tg.start_soon(self._refill)
+
+    async def _refill(self) -> None:
+        """Replace a pooled resource that went bad; on failure the slot stays empty."""
+        rt = self._rt
+        try:
+            resource = await rt.create_resource()
+        except ResourceCreationError as exc:
+            rt.log.error("could not refill the run_task pool: %r", exc.__cause__)
+            return
+        if self._closed:
+            await rt.destroy_resource(resource)
+        else:
+            self.idle.append(resource)
+
+    def cancel_runs(self) -> None:
+        """Cancel every ``run_task`` call in flight (``kill()``)."""
+        for scope in self._scopes:
+            scope.cancel()
+
+    async def close(self) -> None:
+        """Wait for the calls in flight, then destroy every idle resource."""
+        await self._quiet.wait()
+        self._closed = True
+        while self.idle:
+            await self._rt.destroy_resource(self.idle.popleft())

@@ -1,0 +1,135 @@
+"""The two task queues, priority and main, behind one wake-up path for workers.
+
+Two FIFO lanes with the semantics of ``asyncio.Queue`` (a bounded lane makes
+``put`` wait and ``put_nowait`` fail), plus what ``asyncio.Queue`` cannot do
+and the manager needs: a worker parks once and wakes for either lane, takes
+the priority lane first, and a task whose caller gave up is removed from the
+middle of its lane so it never runs and frees its slot at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+__all__ = ("JobQueue",)
+
+T = TypeVar("T")
+
+
+def _wake_one(waiters: deque[asyncio.Future[None]]) -> None:
+    while waiters:
+        waiter = waiters.popleft()
+        if not waiter.done():
+            waiter.set_result(None)
+            return
+
+
+def _wake_all(waiters: deque[asyncio.Future[None]]) -> None:
+    while waiters:
+        waiter = waiters.popleft()
+        if not waiter.done():
+            waiter.set_result(None)
+
+
+async def _park(waiters: deque[asyncio.Future[None]], pass_on: Callable[[], bool]) -> None:
+    """Wait on a fresh future in ``waiters`` until someone wakes it.
+
+    A waiter that is woken and cancelled before it could act passes the
+    wake-up on when ``pass_on()`` says there is still something to act on, so
+    a cancelled worker or putter never swallows a wake-up meant for another.
+    """
+    waiter = asyncio.get_running_loop().create_future()
+    waiters.append(waiter)
+    try:
+        await waiter
+    except BaseException:
+        waiter.cancel()
+        try:
+            waiters.remove(waiter)
+        except ValueError:
+            if pass_on():
+                _wake_one(waiters)
+        raise
+
+
+class JobQueue(Generic[T]):
+    """A priority lane and a main lane, each FIFO, each bounded by ``maxsize``."""
+
+    __slots__ = ("_maxsize", "_putters", "_takers", "main", "priority")
+
+    def __init__(self, maxsize: int) -> None:
+        """Make two empty lanes; ``maxsize`` 0 leaves them unbounded."""
+        self.priority: deque[T] = deque()
+        self.main: deque[T] = deque()
+        self._maxsize = maxsize
+        self._takers: deque[asyncio.Future[None]] = deque()
+        self._putters: tuple[deque[asyncio.Future[None]], deque[asyncio.Future[None]]] = (
+            deque(),
+            deque(),
+        )
+
+    def __len__(self) -> int:
+        """Tasks waiting in both lanes."""
+        return len(self.priority) + len(self.main)
+
+    def full(self, priority: bool) -> bool:
+        """Whether the lane has reached ``maxsize``."""
+        if not self._maxsize:
+            return False
+        return len(self.priority if priority else self.main) >= self._maxsize
+
+    def put_nowait(self, item: T, priority: bool) -> None:
+        """Append ``item`` to its lane, ignoring the bound (callers check ``full``)."""
+        (self.priority if priority else self.main).append(item)
+        if self._takers:
+            _wake_one(self._takers)
+
+    async def wait_for_room(self, priority: bool) -> None:
+        """Wait until the lane may have room, or until ``wake_all``; re-check after."""
+        lane = self.priority if priority else self.main
+        await _park(self._putters[priority], lambda: len(lane) < self._maxsize)
+
+    def take_nowait(self) -> T | None:
+        """Pop the next task, priority lane first; ``None`` when both are empty."""
+        if self.priority:
+            item = self.priority.popleft()
+            if self._maxsize and self._putters[True]:
+                _wake_one(self._putters[True])
+            return item
+        if self.main:
+            item = self.main.popleft()
+            if self._maxsize and self._putters[False]:
+                _wake_one(self._putters[False])
+            return item
+        return None
+
+    async def wait_for_item(self) -> None:
+        """Park a worker until a task may be there, or until ``wake_all``."""
+        await _park(self._takers, lambda: bool(self.priority or self.main))
+
+    def remove(self, item: T, priority: bool) -> bool:
+        """Take ``item`` out of its lane; ``False`` if it was not there."""
+        lane = self.priority if priority else self.main
+        try:
+            lane.remove(item)
+        except ValueError:
+            return False
+        if self._maxsize:
+            _wake_one(self._putters[priority])
+        return True
+
+    def drain(self) -> list[T]:
+        """Empty both lanes, returning what they held, priority first."""
+        items = [*self.priority, *self.main]
+        self.priority.clear()
+        self.main.clear()
+        return items
+
+    def wake_all(self) -> None:
+        """Wake every parked worker and putter so each re-checks the manager's state."""
+        _wake_all(self._takers)
+        _wake_all(self._putters[True])
+        _wake_all(self._putters[False])

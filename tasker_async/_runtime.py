@@ -1,0 +1,232 @@
+"""The state a manager's workers, pool and public methods share, and the moves on it.
+
+Everything here runs on the event loop's thread. A task is *unfinished*
+from the moment it is accepted until it is settled, exactly once, by
+whoever ends it: the worker that ran it, a caller that removed it from a
+queue, or ``kill()``. ``stop()`` is done draining when nothing is unfinished.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+import anyio
+from anyio.abc import TaskGroup
+
+from ._handle import DELAYED, QUEUED, RUNNING, SETTLED, TaskHandle
+from ._metrics import DefaultCollector, MetricsCollector
+from ._queue import JobQueue
+from ._stats import ManagerState
+from .errors import ResourceCreationError, TaskAbortedError, TaskTimeoutError
+
+if TYPE_CHECKING:
+    from ._config import Config, LoggerProtocol
+    from ._worker import Worker
+
+__all__ = ("Runtime", "call_with_timeout")
+
+R = TypeVar("R")
+T = TypeVar("T")
+
+
+class Runtime(Generic[R]):
+    """Counters, queues and resource lifecycle of one manager."""
+
+    def __init__(self, config: Config[R]) -> None:
+        """Take the settings out of ``config`` once, so the hot path reads plain attributes."""
+        self.config = config
+        self.log: logging.Logger | LoggerProtocol = config.logger or logging.getLogger("tasker_async")
+        self.collector: MetricsCollector = config.collector or DefaultCollector()
+        self.queue: JobQueue[TaskHandle[Any]] = JobQueue(config.max_queue_size)
+        self.max_retries = config.max_retries
+        self.retry_delay = config.retry_delay
+        self.default_timeout = config.task_timeout
+        self.state: ManagerState = "created"
+        self.accepting = False
+        self.unfinished = 0  # accepted and not yet settled: queued, delayed or running
+        self.running = 0  # held by a worker right now
+        self.side_runs = 0  # run_task calls in flight
+        self.active_workers = 0  # workers holding a resource
+        self.burst_workers = 0
+        self.creation_failures = 0
+        self.workers: set[Worker] = set()
+        self.delayed: set[TaskHandle[Any]] = set()
+        self.tg: TaskGroup | None = None
+        # Set once the host task should cancel the workers: drained while stopping, or killed.
+        self.closing = asyncio.Event()
+
+    # -- tasks -------------------------------------------------------------
+
+    def accept(
+        self,
+        fn: Callable[..., Awaitable[T]],
+        args: tuple[Any, ...],
+        priority: bool,
+        once: bool,
+        timeout: float | None,
+    ) -> TaskHandle[T]:
+        """Record a new task and queue it; the caller has checked state and room."""
+        loop = asyncio.get_running_loop()
+        job = TaskHandle(
+            self,
+            fn,
+            args,
+            priority=priority,
+            once=once,
+            timeout=timeout,
+            future=loop.create_future(),
+            queued_at=loop.time(),
+        )
+        self.unfinished += 1
+        self.collector.record_arrival()
+        self.queue.put_nowait(job, priority)
+        return job
+
+    def settle(self, job: TaskHandle[Any]) -> None:
+        """Account for a task that has ended; exactly once per task."""
+        job._state = SETTLED
+        self.unfinished -= 1
+        if not self.unfinished and self.state == "stopping":
+            self.check_drained()
+
+    def check_drained(self) -> None:
+        """Let the host close the workers once a stopping manager has nothing left to do."""
+        if self.state == "stopping" and not self.unfinished and not self.side_runs:
+            self.closing.set()
+
+    def abandon(self, job: TaskHandle[Any]) -> None:
+        """Make sure ``job``, whose caller gave up, never runs, or cancel its run."""
+        state = job._state
+        if state == QUEUED:
+            if self.queue.remove(job, job._lane):
+                self.settle(job)
+        elif state == DELAYED:
+            if job._timer is not None:
+                job._timer.cancel()
+            self.delayed.discard(job)
+            self.settle(job)
+        elif state == RUNNING and job._worker is not None:
+            job._worker.cancel_job()
+
+    def requeue(self, job: TaskHandle[Any]) -> None:
+        """Queue ``job`` again on the priority lane, after ``retry_delay`` if set.
+
+        Retries bypass ``max_queue_size``: a retry never fails for lack of room.
+        """
+        self.collector.record_retry()
+        if self.retry_delay:
+            job._state = DELAYED
+            self.delayed.add(job)
+            job._timer = asyncio.get_running_loop().call_later(self.retry_delay, self._release, job)
+        else:
+            job._state = QUEUED
+            job._lane = True
+            self.queue.put_nowait(job, True)
+
+    def _release(self, job: TaskHandle[Any]) -> None:
+        self.delayed.discard(job)
+        job._timer = None
+        job._state = QUEUED
+        job._lane = True
+        self.queue.put_nowait(job, True)
+
+    def abort_waiting(self) -> None:
+        """End every queued and delayed task with ``TaskAbortedError``."""
+        waiting = self.queue.drain()
+        for job in self.delayed:
+            if job._timer is not None:
+                job._timer.cancel()
+            waiting.append(job)
+        self.delayed.clear()
+        for job in waiting:
+            if not job._future.done():
+                job._future.set_exception(TaskAbortedError("the manager was killed before the task ran"))
+            self.settle(job)
+
+    # -- resources -----------------------------------------------------------
+
+    async def create_resource(self) -> R:
+        """Call ``on_create``; its failure becomes ``ResourceCreationError``."""
+        try:
+            made = self.config.on_create()
+            if inspect.isawaitable(made):
+                return await made
+            return made
+        except Exception as exc:
+            self.creation_failures += 1
+            raise ResourceCreationError(f"on_create failed: {exc!r}") from exc
+
+    async def destroy_resource(self, resource: R) -> None:
+        """Call ``on_destroy`` shielded from cancellation; log what it raises."""
+        on_destroy = self.config.on_destroy
+        if on_destroy is None:
+            return
+        with anyio.CancelScope(shield=True):
+            try:
+                done = on_destroy(resource)
+                if inspect.isawaitable(done):
+                    await done
+            except Exception:
+                self.log.error("on_destroy failed for %r", resource, exc_info=True)
+
+    async def is_healthy(self, exc: BaseException) -> bool:
+        """Ask ``check_health``; it raising counts as unhealthy and is logged."""
+        check = self.config.check_health
+        if check is None:
+            return True
+        try:
+            verdict = check(exc)
+            if inspect.isawaitable(verdict):
+                verdict = await verdict
+            return bool(verdict)
+        except Exception:
+            self.log.error("check_health raised on %r; treating the resource as unhealthy", exc, exc_info=True)
+            return False
+
+    # -- workers -------------------------------------------------------------
+
+    def spawn_worker(self, *, burst: bool = False) -> None:
+        """Start a worker that creates its own resource (with backoff on failure)."""
+        self._start_worker(self._new_worker(burst))
+
+    def adopt_worker(self, resource: R) -> None:
+        """Start a base worker on a resource made by ``start()``."""
+        worker = self._new_worker(False)
+        # Counted and held on the worker from here on, so the host can destroy it
+        # even if the worker is cancelled before its first step.
+        worker.resource = resource
+        worker.holds_resource = True
+        self.active_workers += 1
+        self._start_worker(worker)
+
+    def _new_worker(self, burst: bool) -> Worker:
+        from ._worker import Worker
+
+        worker = Worker(burst=burst)
+        self.workers.add(worker)
+        if burst:
+            self.burst_workers += 1
+        return worker
+
+    def _start_worker(self, worker: Worker) -> None:
+        from ._worker import run_worker
+
+        assert self.tg is not None, "workers are only started while the host task group is open"
+        self.tg.start_soon(run_worker, self, worker)
+
+
+async def call_with_timeout(
+    fn: Callable[..., Awaitable[T]], resource: object, args: tuple[Any, ...], timeout: float
+) -> T:
+    """Run ``fn(resource, *args)``, cancelling it after ``timeout`` seconds.
+
+    Raises:
+        TaskTimeoutError: the run was cancelled at its deadline.
+    """
+    with anyio.CancelScope(deadline=anyio.current_time() + timeout):
+        return await fn(resource, *args)
+    raise TaskTimeoutError(timeout)

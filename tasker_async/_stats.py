@@ -1,0 +1,37 @@
+"""``TaskStats``: a cheap snapshot of what the manager holds right now."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+__all__ = ("ManagerState", "TaskStats")
+
+ManagerState = Literal["created", "running", "stopping", "stopped", "killed"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskStats:
+    """What the manager holds at one instant; every field is read in O(1).
+
+    Attributes:
+        base_workers: the configured ``worker_count``.
+        active_workers: base and burst workers now holding a resource.
+        burst_workers: burst workers now alive.
+        queued_tasks: tasks waiting in the main queue.
+        priority_tasks: tasks waiting in the priority queue.
+        running_tasks: tasks a worker is running now.
+        available_resources: idle resources in the ``run_task`` pool.
+        resource_creation_failures: ``on_create`` failures since start.
+        state: the manager's lifecycle state.
+    """
+
+    base_workers: int
+    active_workers: int
+    burst_workers: int
+    queued_tasks: int
+    priority_tasks: int
+    running_tasks: int
+    available_resources: int
+    resource_creation_failures: int
+    state: ManagerState
