@@ -1,0 +1,101 @@
+"""Shared fixtures: resource trackers and managers that are always shut down."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from tasker_async import AsyncManager, Config
+
+
+@dataclass
+class Resource:
+    """A fake connection: an id, and whether it was closed."""
+
+    id: int
+    closed: bool = False
+
+
+@dataclass
+class Tracker:
+    """Counts every on_create / on_destroy call; makes ``Resource`` objects."""
+
+    created: list[Resource] = field(default_factory=list)
+    destroyed: list[Resource] = field(default_factory=list)
+    fail_next: int = 0  # make the next N on_create calls fail
+    _ids: Any = field(default_factory=lambda: itertools.count())
+    _changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def create(self) -> Resource:
+        if self.fail_next:
+            self.fail_next -= 1
+            self._changed.set()
+            raise ConnectionError("backend unavailable")
+        resource = Resource(next(self._ids))
+        self.created.append(resource)
+        self._changed.set()
+        return resource
+
+    async def destroy(self, resource: Resource) -> None:
+        assert not resource.closed, f"{resource} destroyed twice"
+        resource.closed = True
+        self.destroyed.append(resource)
+        self._changed.set()
+
+    @property
+    def live(self) -> int:
+        return len(self.created) - len(self.destroyed)
+
+    def balanced(self) -> bool:
+        return sorted(r.id for r in self.created) == sorted(r.id for r in self.destroyed)
+
+    async def wait_until(self, predicate: Callable[[], bool]) -> None:
+        """Wait (without polling on time) until ``predicate()`` holds after a create/destroy."""
+        while not predicate():
+            self._changed.clear()
+            await self._changed.wait()
+
+
+@pytest.fixture
+def tracker() -> Tracker:
+    return Tracker()
+
+
+@pytest.fixture
+async def make_manager(tracker: Tracker) -> AsyncIterator[Callable[..., AsyncManager[Resource]]]:
+    """Build managers on ``tracker``; every one is killed at teardown and checked balanced."""
+    managers: list[AsyncManager[Resource]] = []
+
+    def build(**options: Any) -> AsyncManager[Resource]:
+        options.setdefault("on_create", tracker.create)
+        options.setdefault("on_destroy", tracker.destroy)
+        options.setdefault("worker_count", 2)
+        options.setdefault("resource_pool_size", 0)
+        manager = AsyncManager(Config(**options))
+        managers.append(manager)
+        return manager
+
+    yield build
+    for manager in managers:
+        await manager.kill()
+    assert tracker.balanced(), f"created {tracker.created}, destroyed {tracker.destroyed}"
+
+
+def manager_tasks() -> set[asyncio.Task[Any]]:
+    """Tasks on the loop other than the test's own."""
+    return {task for task in asyncio.all_tasks() if task is not asyncio.current_task()}
+
+
+async def wait_for(predicate: Callable[[], bool]) -> None:
+    """Yield to the loop until ``predicate()`` holds; bounded by the test's timeout.
+
+    For states reached within a few loop iterations (a worker picking a task
+    up); longer waits use events.
+    """
+    while not predicate():
+        await asyncio.sleep(0)
