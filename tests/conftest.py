@@ -97,5 +97,6 @@ async def wait_for(predicate: Callable[[], bool]) -> None:
     For states reached within a few loop iterations (a worker picking a task
     up); longer waits use events.
     """
-    while not predicate():
+    # One loop turn at a time, never a timed wait.
+    while not predicate():  # noqa: ASYNC110
         await asyncio.sleep(0)
