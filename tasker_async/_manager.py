@@ -107,9 +107,9 @@ class AsyncManager(Lifecycle[R], GoAliases[R], Generic[R]):
         rt = self._rt
         if not rt.accepting:
             raise _not_running(rt.state)
-        run_timeout = self._timeout(timeout)
+        run_timeout = rt.default_timeout if timeout is None else self._timeout(timeout)
         queue = rt.queue
-        while queue.full(priority):
+        while rt.bounded and queue.full(priority):
             await queue.wait_for_room(priority)
             if not rt.accepting:
                 raise _not_running(rt.state)
@@ -133,8 +133,8 @@ class AsyncManager(Lifecycle[R], GoAliases[R], Generic[R]):
         rt = self._rt
         if not rt.accepting:
             raise _not_running(rt.state)
-        run_timeout = self._timeout(timeout)
-        if rt.queue.full(priority):
+        run_timeout = rt.default_timeout if timeout is None else self._timeout(timeout)
+        if rt.bounded and rt.queue.full(priority):
             lane = "priority" if priority else "main"
             raise QueueFullError(f"the {lane} queue holds max_queue_size={rt.config.max_queue_size} tasks")
         return rt.accept(fn, args, priority, once, run_timeout)
@@ -212,7 +212,7 @@ class AsyncManager(Lifecycle[R], GoAliases[R], Generic[R]):
             self._callbacks.spawn(self._submit_later(fn, deliver, args, priority, once, run_timeout))
         else:
             handle = rt.accept(fn, args, priority, once, run_timeout)
-            self._callbacks.deliver(handle._future, deliver)
+            self._callbacks.deliver(handle, deliver)
 
     async def _submit_later(
         self,
@@ -228,7 +228,7 @@ class AsyncManager(Lifecycle[R], GoAliases[R], Generic[R]):
         except ManagerNotRunningError as exc:
             self._callbacks.call(callback, None, exc)
         else:
-            self._callbacks.deliver(handle._future, callback)
+            self._callbacks.deliver(handle, callback)
 
     # -- observation -------------------------------------------------------------
 

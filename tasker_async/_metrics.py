@@ -17,7 +17,7 @@ __all__ = (
 class TaskLifecycleTimestamps(NamedTuple):
     """When one run of a task was queued, started and finished.
 
-    Times are seconds on the event loop's monotonic clock (``loop.time()``).
+    Times are seconds on ``time.monotonic()``.
     """
 
     queued_at: float
@@ -99,7 +99,9 @@ class DefaultCollector:
         """Count one accepted task."""
         self._arrived += 1
 
-    def _record_times(self, stamps: TaskLifecycleTimestamps) -> None:
+    def record_completion(self, stamps: TaskLifecycleTimestamps) -> None:
+        """Count one success and its times."""
+        self._completed += 1
         queued_at, started_at, finished_at = stamps
         run = finished_at - started_at
         self._exec_sum += run
@@ -109,15 +111,17 @@ class DefaultCollector:
             self._exec_max = run
         self._wait_sum += started_at - queued_at
 
-    def record_completion(self, stamps: TaskLifecycleTimestamps) -> None:
-        """Count one success and its times."""
-        self._completed += 1
-        self._record_times(stamps)
-
     def record_failure(self, stamps: TaskLifecycleTimestamps) -> None:
         """Count one failure and its times."""
         self._failed += 1
-        self._record_times(stamps)
+        queued_at, started_at, finished_at = stamps
+        run = finished_at - started_at
+        self._exec_sum += run
+        if run < self._exec_min:
+            self._exec_min = run
+        if run > self._exec_max:
+            self._exec_max = run
+        self._wait_sum += started_at - queued_at
 
     def record_retry(self) -> None:
         """Count one re-queue."""

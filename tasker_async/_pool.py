@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Awaitable, Callable
+from time import monotonic
 from typing import Any, Generic, TypeVar
 
 import anyio
@@ -58,7 +59,7 @@ class SidePool(Generic[R]):
 
     async def _run(self, fn: Callable[..., Awaitable[T]], args: tuple[Any, ...], timeout: float | None) -> T:
         rt = self._rt
-        clock = asyncio.get_running_loop().time
+        clock = monotonic
         queued = clock()
         rt.collector.record_arrival()
         pooled = bool(self.idle)

@@ -42,13 +42,13 @@ class Runtime(Generic[R]):
         self.log: logging.Logger | LoggerProtocol = config.logger or logging.getLogger("tasker_async")
         self.collector: MetricsCollector = config.collector or DefaultCollector()
         self.queue: JobQueue[TaskHandle[Any]] = JobQueue(config.max_queue_size)
+        self.bounded = config.max_queue_size > 0
         self.max_retries = config.max_retries
         self.retry_delay = config.retry_delay
         self.default_timeout = config.task_timeout
         self.state: ManagerState = "created"
         self.accepting = False
         self.unfinished = 0  # accepted and not yet settled: queued, delayed or running
-        self.running = 0  # held by a worker right now
         self.side_runs = 0  # run_task calls in flight
         self.active_workers = 0  # workers holding a resource
         self.burst_workers = 0
@@ -70,25 +70,23 @@ class Runtime(Generic[R]):
         timeout: float | None,
     ) -> TaskHandle[T]:
         """Record a new task and queue it; the caller has checked state and room."""
-        loop = asyncio.get_running_loop()
-        job = TaskHandle(
-            self,
-            fn,
-            args,
-            priority=priority,
-            once=once,
-            timeout=timeout,
-            future=loop.create_future(),
-            queued_at=loop.time(),
-        )
+        job = TaskHandle(self, fn, args, priority, once, timeout)
         self.unfinished += 1
         self.collector.record_arrival()
         self.queue.put_nowait(job, priority)
         return job
 
+    @property
+    def running(self) -> int:
+        """Tasks held by a worker now: whatever is unfinished and not waiting.
+
+        Derived rather than counted, so the hot path writes one counter less.
+        """
+        return self.unfinished - len(self.queue) - len(self.delayed)
+
     def settle(self, job: TaskHandle[Any]) -> None:
         """Account for a task that has ended; exactly once per task."""
-        job._state = SETTLED
+        job._phase = SETTLED
         self.unfinished -= 1
         if not self.unfinished and self.state == "stopping":
             self.check_drained()
@@ -100,7 +98,7 @@ class Runtime(Generic[R]):
 
     def abandon(self, job: TaskHandle[Any]) -> None:
         """Make sure ``job``, whose caller gave up, never runs, or cancel its run."""
-        state = job._state
+        state = job._phase
         if state == QUEUED:
             if self.queue.remove(job, job._lane):
                 self.settle(job)
@@ -119,18 +117,18 @@ class Runtime(Generic[R]):
         """
         self.collector.record_retry()
         if self.retry_delay:
-            job._state = DELAYED
+            job._phase = DELAYED
             self.delayed.add(job)
             job._timer = asyncio.get_running_loop().call_later(self.retry_delay, self._release, job)
         else:
-            job._state = QUEUED
+            job._phase = QUEUED
             job._lane = True
             self.queue.put_nowait(job, True)
 
     def _release(self, job: TaskHandle[Any]) -> None:
         self.delayed.discard(job)
         job._timer = None
-        job._state = QUEUED
+        job._phase = QUEUED
         job._lane = True
         self.queue.put_nowait(job, True)
 
@@ -143,8 +141,8 @@ class Runtime(Generic[R]):
             waiting.append(job)
         self.delayed.clear()
         for job in waiting:
-            if not job._future.done():
-                job._future.set_exception(TaskAbortedError("the manager was killed before the task ran"))
+            if not job.done():
+                job.set_exception(TaskAbortedError("the manager was killed before the task ran"))
             self.settle(job)
 
     # -- resources -----------------------------------------------------------

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import math
+from time import monotonic
 from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from ._handle import FINISHING, RUNNING, TaskHandle
+from ._handle import FINISHING, RUNNING, SETTLED, TaskHandle
 from ._health import RetryVerdict, creation_backoff, retry_verdict
 from ._metrics import TaskLifecycleTimestamps
 from ._runtime import call_with_timeout
@@ -91,7 +92,7 @@ async def _serve(rt: Runtime[Any], worker: Worker, resource: Any) -> bool:
     """Run tasks until the resource goes bad (returns ``True``) or the worker is cancelled."""
     queue = rt.queue
     collector = rt.collector
-    clock = asyncio.get_running_loop().time
+    clock = monotonic
     while True:
         with anyio.CancelScope() as job_scope:
             worker.job_scope = job_scope
@@ -104,10 +105,9 @@ async def _serve(rt: Runtime[Any], worker: Worker, resource: Any) -> bool:
                 if job is None:
                     await queue.wait_for_item()
                     continue
-                job._state = RUNNING
+                job._phase = RUNNING
                 job._worker = worker
                 job._attempts += 1
-                rt.running += 1
                 started = clock()
                 try:
                     if job._timeout is None:
@@ -115,17 +115,18 @@ async def _serve(rt: Runtime[Any], worker: Worker, resource: Any) -> bool:
                     else:
                         result = await call_with_timeout(job._fn, resource, job._args, job._timeout)
                 except BaseException as exc:
-                    rt.running -= 1
-                    job._state = FINISHING
+                    job._phase = FINISHING
                     if await _settle_failure(rt, job, exc, started):
                         return True
                 else:
-                    rt.running -= 1
-                    future = job._future
-                    if not future.done():
-                        future.set_result(result)
+                    if not job.done():
+                        job.set_result(result)
                         collector.record_completion(TaskLifecycleTimestamps(job._queued_at, started, clock()))
-                    rt.settle(job)
+                    # rt.settle(job), inlined: this is the hot path.
+                    job._phase = SETTLED
+                    rt.unfinished -= 1
+                    if not rt.unfinished and rt.state == "stopping":
+                        rt.check_drained()
         worker.job_scope = None
 
 
@@ -134,7 +135,7 @@ async def _settle_failure(rt: Runtime[Any], job: TaskHandle[Any], exc: BaseExcep
 
     Re-raises ``exc`` when it is a cancellation meant for this worker.
     """
-    future = job._future
+    future = job
     if isinstance(exc, asyncio.CancelledError):
         if future.done():
             # Its caller cancelled it: nothing to report.
@@ -161,7 +162,7 @@ async def _settle_failure(rt: Runtime[Any], job: TaskHandle[Any], exc: BaseExcep
             future.set_exception(TaskAbortedError("the manager was killed while the task ran"))
         rt.settle(job)
         raise
-    stamps = TaskLifecycleTimestamps(job._queued_at, started, asyncio.get_running_loop().time())
+    stamps = TaskLifecycleTimestamps(job._queued_at, started, monotonic())
     if healthy:
         if not future.done():
             future.set_exception(exc)
