@@ -25,6 +25,20 @@ __all__ = ("Lifecycle",)
 R = TypeVar("R")
 
 
+def _to_propagate(exc: BaseException) -> BaseException | None:
+    """Pick what the host task must re-raise out of what its task group raised."""
+    group: object = getattr(exc, "exceptions", None)  # a BaseExceptionGroup (3.10 has no builtin)
+    if isinstance(group, tuple):
+        for inner in group:
+            found = _to_propagate(inner)
+            if found is not None:
+                return found
+        return None
+    if isinstance(exc, (KeyboardInterrupt, SystemExit, asyncio.CancelledError)):
+        return exc
+    return None
+
+
 class Lifecycle(Generic[R]):
     """The lifecycle half of ``AsyncManager``."""
 
@@ -107,6 +121,7 @@ class Lifecycle(Generic[R]):
 
     async def _host_main(self, worker_resources: list[R], pool_resources: list[R], ready: asyncio.Event) -> None:
         rt = self._rt
+        fatal: BaseException | None = None
         try:
             async with anyio.create_task_group() as tg:
                 rt.tg = tg
@@ -116,15 +131,24 @@ class Lifecycle(Generic[R]):
                 ready.set()
                 await rt.closing.wait()
                 tg.cancel_scope.cancel()
-        except Exception:
-            rt.log.error("the manager's workers crashed; killing the manager", exc_info=True)
-            rt.state = "killed"
+        except BaseException as exc:
+            # A worker died of something other than its own cancellation (a task
+            # raised SystemExit, say), or this host task itself was cancelled:
+            # either way the manager is over. Kill it, then let interpreter-level
+            # exits and cancellation go on; what a task raised already reached
+            # its caller through its handle.
+            if rt.state != "killed":
+                rt.log.error("the manager's workers died; killing the manager", exc_info=exc)
+                rt.state = "killed"
+            fatal = _to_propagate(exc)
         finally:
             ready.set()
             rt.tg = None
             rt.accepting = False
             with anyio.CancelScope(shield=True):
                 await self._release_all()
+        if fatal is not None:
+            raise fatal
 
     async def _release_all(self) -> None:
         rt = self._rt

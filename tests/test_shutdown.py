@@ -238,3 +238,34 @@ async def test_stop_waits_for_a_pending_retry(make_manager: Factory, tracker: Tr
     await manager.stop()
     assert await handle == 1
     assert tracker.balanced()
+
+
+async def test_a_task_raising_a_base_exception_ends_the_manager_cleanly(
+    make_manager: Factory, tracker: Tracker
+) -> None:
+    class Fatal(BaseException):
+        pass
+
+    async def fatal(resource: Resource) -> None:
+        raise Fatal
+
+    body = Blocker()
+    manager = make_manager(worker_count=2)
+    await manager.start()
+    running = await manager.submit(body, 1)
+    await wait_for(lambda: body.started == 1)
+    # Submitted without yielding, so the idle worker takes the priority task first.
+    queued_behind = [manager.submit_nowait(body, i) for i in range(3)]
+    doomed = manager.submit_nowait(fatal, priority=True)
+    with pytest.raises(Fatal):
+        await doomed
+    # The manager is over: stop() finds it killed, with everything released.
+    await manager.stop()
+    assert manager.stats().state == "killed"
+    for handle in (running, *queued_behind):
+        with pytest.raises(TaskAbortedError):
+            await handle
+    with pytest.raises(ManagerNotRunningError):
+        await manager.submit(body, 9)
+    assert tracker.balanced()
+    assert not manager_tasks()
