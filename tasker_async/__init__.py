@@ -9,9 +9,19 @@ A typical use::
 from __future__ import annotations
 
 from ._config import Config, LoggerProtocol
+from ._events import (
+    LifecycleEvent,
+    LifecycleHook,
+    ResourceCreationFailed,
+    ScalingEvent,
+    TaskEvent,
+    TaskEventKind,
+    WorkerEvent,
+    WorkerEventKind,
+)
 from ._handle import TaskHandle
 from ._manager import AsyncManager
-from ._metrics import MetricsCollector, TaskLifecycleTimestamps, TaskMetrics
+from ._metrics import DefaultCollector, MetricsCollector, TaskLifecycleTimestamps, TaskMetrics
 from ._stats import ManagerState, TaskStats
 from .errors import (
     ConfigError,
@@ -28,6 +38,9 @@ __all__ = (
     "AsyncManager",
     "Config",
     "ConfigError",
+    "DefaultCollector",
+    "LifecycleEvent",
+    "LifecycleHook",
     "LoggerProtocol",
     "ManagerNotRunningError",
     "ManagerState",
@@ -35,13 +48,19 @@ __all__ = (
     "MetricsCollector",
     "QueueFullError",
     "ResourceCreationError",
+    "ResourceCreationFailed",
+    "ScalingEvent",
     "TaskAbortedError",
+    "TaskEvent",
+    "TaskEventKind",
     "TaskHandle",
     "TaskLifecycleTimestamps",
     "TaskMetrics",
     "TaskStats",
     "TaskTimeoutError",
     "TaskerError",
+    "WorkerEvent",
+    "WorkerEventKind",
 )
 
 __version__ = "0.1.0"

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
+from ._events import LifecycleHook
 from ._metrics import MetricsCollector
 from .errors import ConfigError
 
@@ -72,6 +73,8 @@ class Config(Generic[R]):
         max_queue_size: bound on each queue; 0 means unbounded.
         logger: where the manager logs (``None``: ``logging.getLogger("tasker_async")``).
         collector: the metrics collector (``None``: the built-in one).
+        hooks: callables told of every lifecycle event (see ``TaskEvent``);
+            more can be added with ``AsyncManager.add_hook``.
 
     Raises:
         ConfigError: a field holds a value it cannot take; the message names
@@ -93,6 +96,7 @@ class Config(Generic[R]):
     max_queue_size: int = 0
     logger: logging.Logger | LoggerProtocol | None = field(default=None, repr=False)
     collector: MetricsCollector | None = field(default=None, repr=False)
+    hooks: Sequence[LifecycleHook] = field(default=(), repr=False)
 
     def __post_init__(self) -> None:
         """Validate every field and resolve the defaults that depend on others."""
@@ -136,6 +140,13 @@ class Config(Generic[R]):
                 "an object with record_arrival, record_completion, record_failure, "
                 "record_retry and metrics methods, or None",
             )
+
+        if isinstance(self.hooks, (str, bytes)) or not isinstance(self.hooks, Sequence):
+            raise ConfigError("hooks", self.hooks, "a sequence of callables")
+        for hook in self.hooks:
+            if not callable(hook):
+                raise ConfigError("hooks", self.hooks, f"a sequence of callables ({hook!r} is not callable)")
+        object.__setattr__(self, "hooks", tuple(self.hooks))
 
     def _check_int(self, name: str, *, minimum: int) -> None:
         value = getattr(self, name)

@@ -13,6 +13,7 @@ from typing_extensions import Self, TypeVarTuple, Unpack
 from ._aliases import GoAliases
 from ._callbacks import ResultCallback
 from ._config import Config
+from ._events import LifecycleHook
 from ._handle import TaskHandle
 from ._lifecycle import Lifecycle
 from ._metrics import TaskMetrics
@@ -229,6 +230,22 @@ class AsyncManager(Lifecycle[R], GoAliases[R], Generic[R]):
             self._callbacks.call(callback, None, exc)
         else:
             self._callbacks.deliver(handle, callback)
+
+    def add_hook(self, hook: LifecycleHook) -> None:
+        """Register ``hook`` to be told of every lifecycle event from now on.
+
+        Raises:
+            TypeError: ``hook`` is not callable.
+        """
+        self._rt.hooks.add(hook)
+
+    def remove_hook(self, hook: LifecycleHook) -> None:
+        """Unregister ``hook``.
+
+        Raises:
+            ValueError: ``hook`` was not registered.
+        """
+        self._rt.hooks.remove(hook)
 
     # -- observation -------------------------------------------------------------
 

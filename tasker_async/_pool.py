@@ -10,9 +10,10 @@ from typing import Any, Generic, TypeVar
 
 import anyio
 
+from ._events import TaskEvent, TaskEventKind
 from ._metrics import TaskLifecycleTimestamps
-from ._runtime import Runtime, call_with_timeout
-from .errors import ResourceCreationError, TaskAbortedError
+from ._runtime import Runtime, call_with_timeout, task_name
+from .errors import ResourceCreationError, TaskAbortedError, TaskTimeoutError
 
 __all__ = ("SidePool",)
 
@@ -59,13 +60,14 @@ class SidePool(Generic[R]):
 
     async def _run(self, fn: Callable[..., Awaitable[T]], args: tuple[Any, ...], timeout: float | None) -> T:
         rt = self._rt
-        clock = monotonic
-        queued = clock()
+        queued = monotonic()
         rt.collector.record_arrival()
         pooled = bool(self.idle)
         resource = self.idle.popleft() if pooled else await rt.create_resource()
         healthy = True
-        started = clock()
+        started = monotonic()
+        if rt.hooks:
+            self._report("started", fn, queued, started)
         try:
             if timeout is None:
                 result = await fn(resource, *args)
@@ -73,12 +75,42 @@ class SidePool(Generic[R]):
                 result = await call_with_timeout(fn, resource, args, timeout)
         except Exception as exc:
             healthy = await rt.is_healthy(exc)
-            rt.collector.record_failure(TaskLifecycleTimestamps(queued, started, clock()))
+            finished = monotonic()
+            rt.collector.record_failure(TaskLifecycleTimestamps(queued, started, finished))
+            if rt.hooks:
+                kind: TaskEventKind = "timed_out" if isinstance(exc, TaskTimeoutError) else "failed"
+                self._report(kind, fn, queued, started, finished, exc)
             raise
         finally:
             await self._give_back(resource, pooled=pooled, healthy=healthy)
-        rt.collector.record_completion(TaskLifecycleTimestamps(queued, started, clock()))
+        finished = monotonic()
+        rt.collector.record_completion(TaskLifecycleTimestamps(queued, started, finished))
+        if rt.hooks:
+            self._report("succeeded", fn, queued, started, finished)
         return result
+
+    def _report(
+        self,
+        kind: TaskEventKind,
+        fn: Callable[..., object],
+        queued: float,
+        started: float,
+        finished: float | None = None,
+        error: BaseException | None = None,
+    ) -> None:
+        self._rt.hooks.emit(
+            TaskEvent(
+                kind=kind,
+                name=task_name(fn),
+                task_id=id(fn) ^ int(queued * 1e9),
+                priority=False,
+                attempt=1,
+                queued_at=queued,
+                started_at=started,
+                finished_at=finished,
+                error=error,
+            )
+        )
 
     async def _give_back(self, resource: R, *, pooled: bool, healthy: bool) -> None:
         if pooled and healthy and not self._closed:
@@ -93,9 +125,8 @@ class SidePool(Generic[R]):
         rt = self._rt
         try:
             resource = await rt.create_resource()
-        except ResourceCreationError as exc:
-            rt.log.error("could not refill the run_task pool: %r", exc.__cause__)
-            return
+        except ResourceCreationError:
+            return  # logged and reported by create_resource; run_task makes temporary ones meanwhile
         if self._closed:
             await rt.destroy_resource(resource)
         else:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import itertools
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 import anyio
 from anyio.abc import TaskGroup
 
+from ._events import EventHooks, ResourceCreationFailed, TaskEvent, TaskEventKind
 from ._handle import DELAYED, QUEUED, RUNNING, SETTLED, TaskHandle
 from ._metrics import DefaultCollector, MetricsCollector
 from ._queue import JobQueue
@@ -27,7 +29,7 @@ if TYPE_CHECKING:
     from ._config import Config, LoggerProtocol
     from ._worker import Worker
 
-__all__ = ("Runtime", "call_with_timeout")
+__all__ = ("Runtime", "call_with_timeout", "task_name")
 
 R = TypeVar("R")
 T = TypeVar("T")
@@ -41,6 +43,8 @@ class Runtime(Generic[R]):
         self.config = config
         self.log: logging.Logger | LoggerProtocol = config.logger or logging.getLogger("tasker_async")
         self.collector: MetricsCollector = config.collector or DefaultCollector()
+        self.hooks = EventHooks(tuple(config.hooks), self.log)
+        self.worker_ids = itertools.count(1)
         self.queue: JobQueue[TaskHandle[Any]] = JobQueue(config.max_queue_size)
         self.bounded = config.max_queue_size > 0
         self.max_retries = config.max_retries
@@ -74,6 +78,8 @@ class Runtime(Generic[R]):
         self.unfinished += 1
         self.collector.record_arrival()
         self.queue.put_nowait(job, priority)
+        if self.hooks:
+            self.task_event("queued", job)
         return job
 
     @property
@@ -102,11 +108,15 @@ class Runtime(Generic[R]):
         if state == QUEUED:
             if self.queue.remove(job, job._lane):
                 self.settle(job)
+                if self.hooks:
+                    self.task_event("cancelled", job)
         elif state == DELAYED:
             if job._timer is not None:
                 job._timer.cancel()
             self.delayed.discard(job)
             self.settle(job)
+            if self.hooks:
+                self.task_event("cancelled", job)
         elif state == RUNNING and job._worker is not None:
             job._worker.cancel_job()
 
@@ -116,6 +126,8 @@ class Runtime(Generic[R]):
         Retries bypass ``max_queue_size``: a retry never fails for lack of room.
         """
         self.collector.record_retry()
+        if self.hooks:
+            self.task_event("retried", job)
         if self.retry_delay:
             job._phase = DELAYED
             self.delayed.add(job)
@@ -144,11 +156,18 @@ class Runtime(Generic[R]):
             if not job.done():
                 job.set_exception(TaskAbortedError("the manager was killed before the task ran"))
             self.settle(job)
+            if self.hooks:
+                self.task_event("aborted", job)
 
     # -- resources -----------------------------------------------------------
 
-    async def create_resource(self) -> R:
-        """Call ``on_create``; its failure becomes ``ResourceCreationError``."""
+    async def create_resource(self, *, failures: int = 0, retry_in: float | None = None) -> R:
+        """Call ``on_create``; its failure is logged, reported and raised as ``ResourceCreationError``.
+
+        Args:
+            failures: failures in a row before this call, for the report.
+            retry_in: when the caller will try again, for the report.
+        """
         try:
             made = self.config.on_create()
             if inspect.isawaitable(made):
@@ -156,6 +175,14 @@ class Runtime(Generic[R]):
             return made
         except Exception as exc:
             self.creation_failures += 1
+            if retry_in is None:
+                self.log.error("on_create failed: %r", exc)
+            else:
+                self.log.error(
+                    "on_create failed for a worker (%d in a row): %r; retrying in %.2f s", failures + 1, exc, retry_in
+                )
+            if self.hooks:
+                self.hooks.emit(ResourceCreationFailed(error=exc, consecutive_failures=failures + 1, retry_in=retry_in))
             raise ResourceCreationError(f"on_create failed: {exc!r}") from exc
 
     async def destroy_resource(self, resource: R) -> None:
@@ -185,15 +212,38 @@ class Runtime(Generic[R]):
             self.log.error("check_health raised on %r; treating the resource as unhealthy", exc, exc_info=True)
             return False
 
+    def task_event(
+        self,
+        kind: TaskEventKind,
+        job: TaskHandle[Any],
+        started_at: float | None = None,
+        finished_at: float | None = None,
+        error: BaseException | None = None,
+    ) -> None:
+        """Report what happened to ``job`` to the hooks (callers check ``self.hooks`` first)."""
+        self.hooks.emit(
+            TaskEvent(
+                kind=kind,
+                name=task_name(job._fn),
+                task_id=id(job),
+                priority=job._lane,
+                attempt=job._attempts,
+                queued_at=job._queued_at,
+                started_at=started_at,
+                finished_at=finished_at,
+                error=error,
+            )
+        )
+
     # -- workers -------------------------------------------------------------
 
-    def spawn_worker(self, *, burst: bool = False) -> None:
+    def spawn_worker(self, *, burst: bool = False, reason: str) -> None:
         """Start a worker that creates its own resource (with backoff on failure)."""
-        self._start_worker(self._new_worker(burst))
+        self._start_worker(self._new_worker(burst, reason))
 
     def adopt_worker(self, resource: R) -> None:
         """Start a base worker on a resource made by ``start()``."""
-        worker = self._new_worker(False)
+        worker = self._new_worker(False, "start")
         # Counted and held on the worker from here on, so the host can destroy it
         # even if the worker is cancelled before its first step.
         worker.resource = resource
@@ -201,10 +251,10 @@ class Runtime(Generic[R]):
         self.active_workers += 1
         self._start_worker(worker)
 
-    def _new_worker(self, burst: bool) -> Worker:
+    def _new_worker(self, burst: bool, reason: str) -> Worker:
         from ._worker import Worker
 
-        worker = Worker(burst=burst)
+        worker = Worker(next(self.worker_ids), burst=burst, reason=reason)
         self.workers.add(worker)
         if burst:
             self.burst_workers += 1
@@ -215,6 +265,11 @@ class Runtime(Generic[R]):
 
         assert self.tg is not None, "workers are only started while the host task group is open"
         self.tg.start_soon(run_worker, self, worker)
+
+
+def task_name(fn: Callable[..., object]) -> str:
+    """A task function's qualified name, for logs and events."""
+    return getattr(fn, "__qualname__", None) or repr(fn)
 
 
 async def call_with_timeout(

@@ -15,11 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from ._events import TaskEventKind, WorkerEvent
 from ._handle import FINISHING, RUNNING, SETTLED, TaskHandle
 from ._health import RetryVerdict, creation_backoff, retry_verdict
 from ._metrics import TaskLifecycleTimestamps
 from ._runtime import call_with_timeout
-from .errors import MaxRetriesExceededError, ResourceCreationError, TaskAbortedError
+from .errors import MaxRetriesExceededError, ResourceCreationError, TaskAbortedError, TaskTimeoutError
 
 if TYPE_CHECKING:
     from ._runtime import Runtime
@@ -30,11 +31,13 @@ __all__ = ("Worker", "run_worker")
 class Worker:
     """Bookkeeping of one worker coroutine."""
 
-    __slots__ = ("burst", "holds_resource", "job_scope", "resource", "scope")
+    __slots__ = ("burst", "holds_resource", "id", "job_scope", "reason", "resource", "scope")
 
-    def __init__(self, *, burst: bool) -> None:
+    def __init__(self, worker_id: int, *, burst: bool, reason: str) -> None:
         """Make the record; the coroutine is ``run_worker``."""
+        self.id = worker_id
         self.burst = burst
+        self.reason = reason  # why it was started, for its "created" event
         self.scope = anyio.CancelScope()
         self.job_scope: anyio.CancelScope | None = None
         self.resource: Any = None
@@ -55,7 +58,11 @@ async def run_worker(rt: Runtime[Any], worker: Worker) -> None:
                 worker.resource = await _create_with_backoff(rt)
                 worker.holds_resource = True
                 rt.active_workers += 1
-                rt.log.info("worker started with a new resource")
+            rt.log.info("worker %d started (%s)", worker.id, worker.reason)
+            if rt.hooks:
+                rt.hooks.emit(
+                    WorkerEvent(kind="created", worker_id=worker.id, burst=worker.burst, reason=worker.reason)
+                )
             replace = await _serve(rt, worker, worker.resource)
     finally:
         rt.workers.discard(worker)
@@ -66,25 +73,24 @@ async def run_worker(rt: Runtime[Any], worker: Worker) -> None:
             rt.active_workers -= 1
             await rt.destroy_resource(worker.resource)
             worker.resource = None
+            reason = "unhealthy" if replace else "shutdown"
+            rt.log.info("worker %d stopped (%s)", worker.id, reason)
+            if rt.hooks:
+                rt.hooks.emit(WorkerEvent(kind="destroyed", worker_id=worker.id, burst=worker.burst, reason=reason))
     if replace and rt.state in ("running", "stopping"):
-        rt.log.info("replacing a worker whose resource went bad")
-        rt.spawn_worker(burst=worker.burst)
+        if rt.hooks:
+            rt.hooks.emit(WorkerEvent(kind="replaced", worker_id=worker.id, burst=worker.burst, reason="unhealthy"))
+        rt.spawn_worker(burst=worker.burst, reason="replacement")
 
 
 async def _create_with_backoff(rt: Runtime[Any]) -> Any:
     failures = 0
     while True:
+        delay = creation_backoff(failures + 1)
         try:
-            return await rt.create_resource()
-        except ResourceCreationError as exc:
+            return await rt.create_resource(failures=failures, retry_in=delay)
+        except ResourceCreationError:
             failures += 1
-            delay = creation_backoff(failures)
-            rt.log.error(
-                "could not create a worker's resource (%d failure(s) in a row): %r; retrying in %.2f s",
-                failures,
-                exc.__cause__,
-                delay,
-            )
             await anyio.sleep(delay)
 
 
@@ -109,6 +115,8 @@ async def _serve(rt: Runtime[Any], worker: Worker, resource: Any) -> bool:
                 job._worker = worker
                 job._attempts += 1
                 started = clock()
+                if rt.hooks:
+                    rt.task_event("started", job, started)
                 try:
                     if job._timeout is None:
                         result = await job._fn(resource, *job._args)
@@ -121,7 +129,10 @@ async def _serve(rt: Runtime[Any], worker: Worker, resource: Any) -> bool:
                 else:
                     if not job.done():
                         job.set_result(result)
-                        collector.record_completion(TaskLifecycleTimestamps(job._queued_at, started, clock()))
+                        finished = clock()
+                        collector.record_completion(TaskLifecycleTimestamps(job._queued_at, started, finished))
+                        if rt.hooks:
+                            rt.task_event("succeeded", job, started, finished)
                     # rt.settle(job), inlined: this is the hot path.
                     job._phase = SETTLED
                     rt.unfinished -= 1
@@ -135,63 +146,69 @@ async def _settle_failure(rt: Runtime[Any], job: TaskHandle[Any], exc: BaseExcep
 
     Re-raises ``exc`` when it is a cancellation meant for this worker.
     """
-    future = job
     if isinstance(exc, asyncio.CancelledError):
-        if future.done():
-            # Its caller cancelled it: nothing to report.
-            rt.settle(job)
+        if job.done():
+            # Its caller cancelled it: nothing to report but the cancellation.
+            _end(rt, job, "cancelled", started)
             raise exc
         if anyio.current_effective_deadline() == -math.inf:
-            future.set_exception(TaskAbortedError("the manager was killed while the task ran"))
-            rt.settle(job)
+            _end(rt, job, "aborted", started, TaskAbortedError("the manager was killed while the task ran"))
             raise exc
         # Nobody here cancelled it: the task cancelled itself.
-        future.cancel()
-        rt.settle(job)
+        job.cancel()
+        _end(rt, job, "cancelled", started)
         return False
     if not isinstance(exc, Exception):
         # KeyboardInterrupt, SystemExit: the caller sees it, and so does the loop.
-        if not future.done():
-            future.set_exception(exc)
-        rt.settle(job)
+        _end(rt, job, "failed", started, exc)
         raise exc
     try:
         healthy = await rt.is_healthy(exc)
     except BaseException:
-        if not future.done():
-            future.set_exception(TaskAbortedError("the manager was killed while the task ran"))
-        rt.settle(job)
+        _end(rt, job, "aborted", started, TaskAbortedError("the manager was killed while the task ran"))
         raise
-    stamps = TaskLifecycleTimestamps(job._queued_at, started, monotonic())
     if healthy:
-        if not future.done():
-            future.set_exception(exc)
-            rt.collector.record_failure(stamps)
-        rt.settle(job)
+        rt.log.debug("task %r failed: %r", job, exc)
+        _end(rt, job, "timed_out" if isinstance(exc, TaskTimeoutError) else "failed", started, exc, count=True)
         return False
-    rt.log.warning(
-        "task %r hit an unhealthy error on run %d: %r; its worker will be replaced",
-        job,
-        job._attempts,
-        exc,
-    )
-    if future.done():
-        rt.settle(job)
+    rt.log.warning("task %r hit an unhealthy error on run %d: %r; its worker will be replaced", job, job._attempts, exc)
+    if job.done():
+        _end(rt, job, "cancelled", started)
         return True
     verdict = retry_verdict(attempts=job._attempts, max_retries=rt.max_retries, once=job._once)
     if verdict is RetryVerdict.RETRY and rt.state != "killed":
         rt.log.warning("retrying task %r (run %d of at most %d)", job, job._attempts + 1, rt.max_retries + 1)
         rt.requeue(job)
-        return True
-    if verdict is RetryVerdict.RETRY:
-        future.set_exception(TaskAbortedError("the manager was killed before the task could retry"))
+    elif verdict is RetryVerdict.RETRY:
+        _end(rt, job, "aborted", started, TaskAbortedError("the manager was killed before the task could retry"))
     elif verdict is RetryVerdict.FAIL_ONCE:
-        future.set_exception(exc)
-        rt.collector.record_failure(stamps)
+        _end(rt, job, "failed", started, exc, count=True)
     else:
         error = MaxRetriesExceededError(job._attempts)
         error.__cause__ = exc
-        future.set_exception(error)
-        rt.collector.record_failure(stamps)
-    rt.settle(job)
+        _end(rt, job, "failed", started, error, count=True)
     return True
+
+
+def _end(
+    rt: Runtime[Any],
+    job: TaskHandle[Any],
+    kind: TaskEventKind,
+    started: float,
+    error: BaseException | None = None,
+    *,
+    count: bool = False,
+) -> None:
+    """Give ``job`` its outcome (unless its caller already cancelled it), settle and report it.
+
+    Args:
+        count: record it as a failure in the metrics (aborts and cancellations are neither).
+    """
+    finished = monotonic()
+    if error is not None and not job.done():
+        job.set_exception(error)
+        if count:
+            rt.collector.record_failure(TaskLifecycleTimestamps(job._queued_at, started, finished))
+    rt.settle(job)
+    if rt.hooks:
+        rt.task_event(kind, job, started, finished, error)
