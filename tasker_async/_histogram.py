@@ -66,7 +66,8 @@ class LogHistogram:
                 continue
             seen += bucket
             while want < len(ranks) and ranks[want] <= seen:
-                answers.append(self._value(index))
+                # The top rank is the maximum, which is known exactly.
+                answers.append(self.max if ranks[want] >= self.count else self._value(index))
                 want += 1
             if want == len(ranks):
                 break

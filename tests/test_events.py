@@ -1,0 +1,195 @@
+"""Lifecycle events: what hooks are told, in what order, and that a raising hook harms nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+import pytest
+
+from tasker_async import (
+    AsyncManager,
+    Config,
+    ConfigError,
+    LifecycleEvent,
+    MaxRetriesExceededError,
+    ResourceCreationFailed,
+    TaskAbortedError,
+    TaskEvent,
+    TaskTimeoutError,
+    WorkerEvent,
+)
+
+from .conftest import Resource, Tracker, wait_for
+
+Factory = Callable[..., AsyncManager[Resource]]
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.events: list[LifecycleEvent] = []
+
+    def __call__(self, event: LifecycleEvent) -> None:
+        self.events.append(event)
+
+    def task_kinds(self, name: str | None = None) -> list[str]:
+        return [e.kind for e in self.events if isinstance(e, TaskEvent) and (name is None or e.name.endswith(name))]
+
+    def workers(self) -> list[tuple[str, int, str]]:
+        return [(e.kind, e.worker_id, e.reason) for e in self.events if isinstance(e, WorkerEvent)]
+
+
+class Broken(Exception):
+    pass
+
+
+async def ok(resource: Resource) -> int:
+    return resource.id
+
+
+async def test_a_successful_task_is_queued_started_and_succeeds(make_manager: Factory) -> None:
+    recorder = Recorder()
+    async with make_manager(worker_count=1, hooks=[recorder]) as manager:
+        assert await manager.queue_task(ok, priority=True) == 0
+    assert recorder.task_kinds() == ["queued", "started", "succeeded"]
+    done = recorder.events[[type(e) for e in recorder.events].index(TaskEvent) + 2]
+    assert isinstance(done, TaskEvent)
+    assert done.name.endswith("ok")
+    assert done.priority is True
+    assert done.attempt == 1
+    assert (done.wait_time or 0.0) >= 0
+    assert (done.run_time or -1.0) >= 0
+    assert recorder.workers() == [("created", 1, "start"), ("destroyed", 1, "shutdown")]
+
+
+async def test_failures_timeouts_and_retries_are_reported(make_manager: Factory) -> None:
+    recorder = Recorder()
+
+    async def broken(resource: Resource) -> None:
+        raise Broken
+
+    async def fail(resource: Resource) -> None:
+        raise ValueError
+
+    async def slow(resource: Resource) -> None:
+        await asyncio.Event().wait()
+
+    async with make_manager(
+        worker_count=1, max_retries=1, check_health=lambda e: not isinstance(e, Broken), hooks=[recorder]
+    ) as manager:
+        with pytest.raises(ValueError):  # noqa: PT011
+            await manager.queue_task(fail)
+        with pytest.raises(TaskTimeoutError):
+            await manager.queue_task(slow, timeout=0.01)
+        with pytest.raises(MaxRetriesExceededError):
+            await manager.queue_task(broken)
+    assert recorder.task_kinds("fail") == ["queued", "started", "failed"]
+    assert recorder.task_kinds("slow") == ["queued", "started", "timed_out"]
+    assert recorder.task_kinds("broken") == ["queued", "started", "retried", "started", "failed"]
+    final = [e for e in recorder.events if isinstance(e, TaskEvent) and e.name.endswith("broken")][-1]
+    assert isinstance(final.error, MaxRetriesExceededError)
+    assert final.attempt == 2
+    kinds = recorder.workers()
+    assert ("replaced", 1, "unhealthy") in kinds
+    assert ("created", 2, "replacement") in kinds
+    assert ("destroyed", 1, "unhealthy") in kinds
+
+
+async def test_cancellations_and_aborts_are_reported(make_manager: Factory) -> None:
+    recorder = Recorder()
+    release = asyncio.Event()
+
+    async def hold(resource: Resource) -> None:
+        await release.wait()
+
+    manager = make_manager(worker_count=1, hooks=[recorder])
+    await manager.start()
+    running = await manager.submit(hold)
+    await wait_for(lambda: manager.stats().running_tasks == 1)
+    queued = await manager.submit(ok)
+    doomed = await manager.submit(ok)
+    queued.cancel()
+    await manager.kill()
+    with pytest.raises(TaskAbortedError):
+        await doomed
+    with pytest.raises(TaskAbortedError):
+        await running
+    assert recorder.task_kinds("hold") == ["queued", "started", "aborted"]
+    assert sorted(recorder.task_kinds("ok")) == sorted(["queued", "queued", "cancelled", "aborted"])
+
+
+async def test_creation_failures_are_reported_with_their_backoff(make_manager: Factory, tracker: Tracker) -> None:
+    recorder = Recorder()
+
+    async def broken_first(resource: Resource) -> int:
+        if resource.id == 0:
+            raise Broken
+        return resource.id
+
+    async with make_manager(
+        worker_count=1, check_health=lambda e: not isinstance(e, Broken), hooks=[recorder]
+    ) as manager:
+        tracker.fail_next = 2
+        assert await manager.queue_task(broken_first) == 1
+    failures = [e for e in recorder.events if isinstance(e, ResourceCreationFailed)]
+    assert [(f.consecutive_failures, f.retry_in) for f in failures] == [(1, 0.05), (2, 0.1)]
+    assert all(isinstance(f.error, ConnectionError) for f in failures)
+
+
+async def test_a_raising_hook_is_logged_and_changes_nothing(
+    make_manager: Factory, caplog: pytest.LogCaptureFixture
+) -> None:
+    def bad_hook(event: LifecycleEvent) -> None:
+        raise RuntimeError("hook bug")
+
+    recorder = Recorder()
+    caplog.set_level(logging.ERROR, logger="tasker_async")
+    async with make_manager(worker_count=1, hooks=[bad_hook, recorder]) as manager:
+        assert await manager.queue_task(ok) == 0
+    assert recorder.task_kinds() == ["queued", "started", "succeeded"]
+    assert "lifecycle hook" in caplog.text
+
+
+async def test_hooks_can_be_added_and_removed(make_manager: Factory) -> None:
+    recorder = Recorder()
+    async with make_manager(worker_count=1) as manager:
+        manager.add_hook(recorder)
+        await manager.queue_task(ok)
+        manager.remove_hook(recorder)
+        await manager.queue_task(ok)
+        with pytest.raises(ValueError):  # noqa: PT011
+            manager.remove_hook(recorder)
+        with pytest.raises(TypeError):
+            manager.add_hook(42)  # type: ignore[arg-type]
+    assert recorder.task_kinds() == ["queued", "started", "succeeded"]
+
+
+def test_hooks_must_be_callables() -> None:
+    with pytest.raises(ConfigError, match="hooks"):
+        Config(on_create=object, hooks=[42])  # type: ignore[list-item]
+    with pytest.raises(ConfigError, match="hooks"):
+        Config(on_create=object, hooks="not a sequence")  # type: ignore[arg-type]
+
+
+async def plain_success(resource: Resource) -> int:
+    return resource.id
+
+
+async def test_logging_levels(make_manager: Factory, tracker: Tracker, caplog: pytest.LogCaptureFixture) -> None:
+    async def broken_first(resource: Resource) -> int:
+        if resource.id == 0:
+            raise Broken
+        return resource.id
+
+    caplog.set_level(logging.DEBUG, logger="tasker_async")
+    async with make_manager(worker_count=1, check_health=lambda e: not isinstance(e, Broken)) as manager:
+        tracker.fail_next = 1
+        assert await manager.queue_task(broken_first) == 1
+        assert await manager.queue_task(plain_success) == 1
+    levels = {(r.levelname, r.getMessage().split(" ")[0]) for r in caplog.records}
+    assert ("WARNING", "task") in levels  # the unhealthy error and the retry
+    assert ("ERROR", "on_create") in levels
+    assert ("INFO", "worker") in levels
+    # Nothing above debug is logged for a task that simply succeeds.
+    assert not [r for r in caplog.records if "plain_success" in r.getMessage() and r.levelno > logging.DEBUG]

@@ -1,0 +1,185 @@
+"""The built-in collector: percentile accuracy, fixed memory, windowed rates, and the manager's metrics."""
+
+from __future__ import annotations
+
+import gc
+import math
+import random
+import tracemalloc
+from collections.abc import Callable
+
+import pytest
+
+from tasker_async import AsyncManager, DefaultCollector, TaskLifecycleTimestamps, TaskMetrics
+from tasker_async._histogram import LogHistogram
+from tasker_async._rates import WindowRate
+
+from .conftest import Resource
+
+Factory = Callable[..., AsyncManager[Resource]]
+
+
+def exact(samples: list[float], q: float) -> float:
+    """The nearest-rank q-quantile."""
+    ordered = sorted(samples)
+    return ordered[max(1, math.ceil(q * len(ordered))) - 1]
+
+
+def uniform(rng: random.Random, n: int) -> list[float]:
+    return [rng.uniform(0.001, 0.5) for _ in range(n)]
+
+
+def bimodal(rng: random.Random, n: int) -> list[float]:
+    return [rng.gauss(0.002, 0.0002) if rng.random() < 0.7 else rng.gauss(1.5, 0.1) for _ in range(n)]
+
+
+def heavy_tailed(rng: random.Random, n: int) -> list[float]:
+    return [0.0005 * rng.paretovariate(1.2) for _ in range(n)]
+
+
+@pytest.mark.parametrize("distribution", [uniform, bimodal, heavy_tailed])
+@pytest.mark.parametrize("q", [0.01, 0.25, 0.5, 0.9, 0.95, 0.99, 0.999, 1.0])
+def test_quantiles_are_within_two_percent_of_exact(
+    distribution: Callable[[random.Random, int], list[float]], q: float
+) -> None:
+    samples = [abs(x) for x in distribution(random.Random(7), 20_000)]
+    histogram = LogHistogram()
+    for sample in samples:
+        histogram.add(sample)
+    (estimate,) = histogram.quantiles((q,))
+    truth = exact(samples, q)
+    assert abs(estimate - truth) <= 0.02 * truth, (estimate, truth)
+
+
+def test_histogram_edges() -> None:
+    histogram = LogHistogram()
+    assert histogram.quantiles((0.5, 0.99)) == [0.0, 0.0]
+    for value in (0.0, 0.0, 1e-12, 3.0):
+        histogram.add(value)
+    assert histogram.quantiles((0.25, 0.75, 1.0)) == [0.0, 0.0, 3.0]
+    huge = LogHistogram()
+    huge.add(1e12)
+    assert huge.quantiles((0.5,)) == [1e12]
+
+
+def stamps(queued: float, wait: float, run: float) -> TaskLifecycleTimestamps:
+    return TaskLifecycleTimestamps(queued, queued + wait, queued + wait + run)
+
+
+def test_collector_memory_does_not_grow_with_tasks() -> None:
+    collector = DefaultCollector()
+    rng = random.Random(1)
+
+    def feed(n: int) -> None:
+        for i in range(n):
+            collector.record_arrival()
+            collector.record_completion(stamps(i * 0.001, rng.random() * 0.1, rng.random()))
+            if i % 10 == 0:
+                collector.record_failure(stamps(i * 0.001, 0.01, rng.random()))
+
+    feed(1_000)  # warm up: every lazily built structure exists now
+    collector.metrics()
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before, _ = tracemalloc.get_traced_memory()
+        feed(100_000)
+        collector.metrics()
+        gc.collect()
+        after, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert after - before < 16_384, f"collector grew by {after - before} bytes over 100k tasks"
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_rates_cover_the_recent_window_not_the_lifetime() -> None:
+    clock = FakeClock()
+    collector = DefaultCollector(window=10.0, clock=clock)
+    # 100 tasks per second for 20 s.
+    for _ in range(2000):
+        clock.now += 0.01
+        collector.record_arrival()
+        collector.record_completion(stamps(clock.now - 0.002, 0.001, 0.001))
+    metrics = collector.metrics()
+    assert metrics.task_arrival_rate == pytest.approx(100, rel=0.06)
+    assert metrics.task_completion_rate == pytest.approx(100, rel=0.06)
+    # Then 10 per second for 10 s: the window forgets the busy spell.
+    for _ in range(100):
+        clock.now += 0.1
+        collector.record_arrival()
+    assert collector.metrics().task_arrival_rate == pytest.approx(10, rel=0.11)
+    # Then nothing for a whole window.
+    clock.now += 10.5
+    quiet = collector.metrics()
+    assert quiet.task_arrival_rate == 0.0
+    assert quiet.task_completion_rate == 0.0
+    assert quiet.total_tasks_arrived == 2100
+
+
+def test_rate_early_on_uses_the_time_elapsed() -> None:
+    rate = WindowRate(10.0, now=0.0)
+    for i in range(1, 21):
+        rate.add(i * 0.1)
+    assert rate.rate(2.0) == pytest.approx(10, rel=0.01)
+    assert WindowRate(10.0, now=5.0).rate(5.0) == 0.0
+
+
+def test_collector_totals_and_times() -> None:
+    clock = FakeClock()
+    collector = DefaultCollector(clock=clock)
+    for _ in range(4):
+        collector.record_arrival()
+    collector.record_completion(stamps(0.0, 0.5, 1.0))
+    collector.record_completion(stamps(0.0, 0.5, 3.0))
+    collector.record_completion(stamps(0.0, 0.5, 2.0))
+    collector.record_failure(stamps(0.0, 1.5, 4.0))
+    collector.record_retry()
+    metrics = collector.metrics()
+    assert (metrics.total_tasks_arrived, metrics.total_tasks_completed, metrics.total_tasks_failed) == (4, 3, 1)
+    assert metrics.total_tasks_retried == 1
+    assert metrics.success_rate == 0.75
+    assert metrics.failure_rate == 0.25
+    assert metrics.average_execution_time == 2.5
+    assert (metrics.min_execution_time, metrics.max_execution_time) == (1.0, 4.0)
+    assert metrics.p50_execution_time == pytest.approx(2.0, rel=0.01)
+    assert metrics.p99_execution_time == pytest.approx(4.0, rel=0.01)
+    assert metrics.average_wait_time == 0.75
+    assert metrics.p95_wait_time == pytest.approx(1.5, rel=0.01)
+
+
+def test_empty_collector_reads_zero() -> None:
+    assert DefaultCollector().metrics() == TaskMetrics()
+
+
+def test_collector_window_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="window"):
+        DefaultCollector(window=0)
+
+
+async def test_manager_metrics_come_from_the_configured_collector(make_manager: Factory) -> None:
+    async def ok(resource: Resource) -> int:
+        return 1
+
+    async def fail(resource: Resource) -> None:
+        raise ValueError
+
+    collector = DefaultCollector(window=5.0)
+    async with make_manager(collector=collector) as manager:
+        for _ in range(9):
+            await manager.queue_task(ok)
+        with pytest.raises(ValueError):  # noqa: PT011
+            await manager.queue_task(fail)
+        metrics = manager.metrics()
+    assert collector.metrics().total_tasks_arrived == 10  # the manager reported to this collector
+    assert (metrics.total_tasks_arrived, metrics.total_tasks_completed, metrics.total_tasks_failed) == (10, 9, 1)
+    assert metrics.success_rate == 0.9
+    assert metrics.task_arrival_rate > 0
+    assert 0 <= metrics.min_execution_time <= metrics.p50_execution_time <= metrics.max_execution_time
