@@ -75,6 +75,8 @@ async def make_manager(tracker: Tracker) -> AsyncIterator[Callable[..., AsyncMan
         options.setdefault("on_create", tracker.create)
         options.setdefault("on_destroy", tracker.destroy)
         options.setdefault("worker_count", 2)
+        # No bursting unless a test asks for it: worker counts stay exact.
+        options.setdefault("max_worker_count", options["worker_count"])
         options.setdefault("resource_pool_size", 0)
         manager = AsyncManager(Config(**options))
         managers.append(manager)

@@ -266,6 +266,7 @@ async def test_sync_and_async_callables_are_both_accepted(tracker: Tracker) -> N
         on_create=create,
         on_destroy=destroy,
         worker_count=1,
+        max_worker_count=1,
         resource_pool_size=0,
         check_health=unhealthy,
         max_retries=0,

@@ -177,7 +177,9 @@ async def test_on_destroy_runs_shielded_even_when_the_stop_caller_is_cancelled(t
     from tasker_async import Config
 
     manager = AsyncManager(
-        Config(on_create=tracker.create, on_destroy=slow_destroy, worker_count=1, resource_pool_size=0)
+        Config(
+            on_create=tracker.create, on_destroy=slow_destroy, worker_count=1, max_worker_count=1, resource_pool_size=0
+        )
     )
     await manager.start()
     stopper = asyncio.ensure_future(manager.stop())
@@ -205,7 +207,9 @@ async def test_stop_or_kill_during_start_leaves_nothing_behind(tracker: Tracker,
         return tracker.create()
 
     manager = AsyncManager(
-        Config(on_create=slow_create, on_destroy=tracker.destroy, worker_count=2, resource_pool_size=1)
+        Config(
+            on_create=slow_create, on_destroy=tracker.destroy, worker_count=2, max_worker_count=2, resource_pool_size=1
+        )
     )
     starting = asyncio.ensure_future(manager.start())
     await creating.wait()
