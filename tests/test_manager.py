@@ -235,7 +235,7 @@ async def test_stats_count_workers_queues_and_running_tasks(make_manager: Factor
         await wait_for(lambda: manager.stats().running_tasks == 2)
         queued = await manager.submit(echo, 1)
         assert manager.stats().queued_tasks == 1
-        assert "running workers=2/4 burst=0 queued=1+0 running=2" in repr(manager)
+        assert "running workers=2/2 burst=0 queued=1+0 running=2" in repr(manager)
         gate.release.set()
         await asyncio.gather(*running, queued)
         assert manager.stats().running_tasks == 0
