@@ -22,6 +22,7 @@ from ._events import (
 from ._handle import TaskHandle
 from ._manager import AsyncManager
 from ._metrics import DefaultCollector, MetricsCollector, TaskLifecycleTimestamps, TaskMetrics
+from ._scaling import BacklogPolicy, RatePolicy, ScalingDecision, ScalingPolicy, ScalingSnapshot
 from ._stats import ManagerState, TaskStats
 from .errors import (
     ConfigError,
@@ -36,6 +37,7 @@ from .errors import (
 
 __all__ = (
     "AsyncManager",
+    "BacklogPolicy",
     "Config",
     "ConfigError",
     "DefaultCollector",
@@ -47,9 +49,13 @@ __all__ = (
     "MaxRetriesExceededError",
     "MetricsCollector",
     "QueueFullError",
+    "RatePolicy",
     "ResourceCreationError",
     "ResourceCreationFailed",
+    "ScalingDecision",
     "ScalingEvent",
+    "ScalingPolicy",
+    "ScalingSnapshot",
     "TaskAbortedError",
     "TaskEvent",
     "TaskEventKind",

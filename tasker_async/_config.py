@@ -10,6 +10,7 @@ from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 from ._events import LifecycleHook
 from ._metrics import MetricsCollector
+from ._scaling import BacklogPolicy, RatePolicy, ScalingPolicy
 from .errors import ConfigError
 
 __all__ = ("Config", "LoggerProtocol")
@@ -73,6 +74,11 @@ class Config(Generic[R]):
         max_queue_size: bound on each queue; 0 means unbounded.
         logger: where the manager logs (``None``: ``logging.getLogger("tasker_async")``).
         collector: the metrics collector (``None``: the built-in one).
+        scaling_policy: decides when burst workers come and go (``None``:
+            ``BacklogPolicy(threshold=burst_task_threshold,
+            step=burst_worker_count)`` if ``burst_task_threshold`` is set,
+            else ``RatePolicy()``); bursting is off when
+            ``max_worker_count == worker_count``.
         hooks: callables told of every lifecycle event (see ``TaskEvent``);
             more can be added with ``AsyncManager.add_hook``.
 
@@ -96,6 +102,7 @@ class Config(Generic[R]):
     max_queue_size: int = 0
     logger: logging.Logger | LoggerProtocol | None = field(default=None, repr=False)
     collector: MetricsCollector | None = field(default=None, repr=False)
+    scaling_policy: ScalingPolicy | None = None
     hooks: Sequence[LifecycleHook] = field(default=(), repr=False)
 
     def __post_init__(self) -> None:
@@ -141,6 +148,16 @@ class Config(Generic[R]):
                 "record_retry and metrics methods, or None",
             )
 
+        if self.scaling_policy is None:
+            if self.burst_task_threshold is None:
+                policy: ScalingPolicy = RatePolicy()
+            else:
+                policy = BacklogPolicy(threshold=self.burst_task_threshold, step=self.burst_worker_count)
+            object.__setattr__(self, "scaling_policy", policy)
+        elif not isinstance(self.scaling_policy, ScalingPolicy):
+            raise ConfigError(
+                "scaling_policy", self.scaling_policy, "an object with a decide(snapshot) method, or None"
+            )
         if isinstance(self.hooks, (str, bytes)) or not isinstance(self.hooks, Sequence):
             raise ConfigError("hooks", self.hooks, "a sequence of callables")
         for hook in self.hooks:

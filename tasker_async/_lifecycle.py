@@ -18,6 +18,7 @@ from ._callbacks import CallbackRunner
 from ._config import Config
 from ._pool import SidePool
 from ._runtime import Runtime
+from ._supervisor import supervise
 from .errors import ManagerNotRunningError, ResourceCreationError
 
 __all__ = ("Lifecycle",)
@@ -50,6 +51,8 @@ class Lifecycle(Generic[R]):
         self._host: asyncio.Task[None] | None = None
         self._starting = False
         self._start_done = asyncio.Event()
+        # Cancelled first by stop() and kill(): no scaling once shutdown begins.
+        self._supervisor_scope = anyio.CancelScope()
 
     async def start(self) -> None:
         """Create every base worker's resource and the ``run_task`` pool, then start the workers.
@@ -128,6 +131,8 @@ class Lifecycle(Generic[R]):
                 for resource in worker_resources:
                     rt.adopt_worker(resource)
                 self._pool.idle.extend(pool_resources)
+                if rt.max_workers > rt.config.worker_count:
+                    tg.start_soon(self._supervise)
                 ready.set()
                 await rt.closing.wait()
                 tg.cancel_scope.cancel()
@@ -149,6 +154,12 @@ class Lifecycle(Generic[R]):
                 await self._release_all()
         if fatal is not None:
             raise fatal
+
+    async def _supervise(self) -> None:
+        config = self._rt.config
+        assert config.scaling_policy is not None
+        with self._supervisor_scope:
+            await supervise(self._rt, config.scaling_policy, config.burst_interval)
 
     async def _release_all(self) -> None:
         rt = self._rt
@@ -192,6 +203,7 @@ class Lifecycle(Generic[R]):
         if rt.state == "running":
             rt.state = "stopping"
             rt.accepting = False
+            self._supervisor_scope.cancel()
             rt.log.info("manager stopping: draining %d task(s)", rt.unfinished)
             rt.queue.wake_all()
             rt.check_drained()
@@ -218,6 +230,7 @@ class Lifecycle(Generic[R]):
         if rt.state in ("running", "stopping"):
             rt.state = "killed"
             rt.accepting = False
+            self._supervisor_scope.cancel()
             rt.log.info("manager killed: aborting %d task(s)", rt.unfinished)
             rt.abort_waiting()
             rt.queue.wake_all()

@@ -261,6 +261,8 @@ class AsyncManager(Lifecycle[R], GoAliases[R], Generic[R]):
             running_tasks=rt.running,
             available_resources=len(self._pool.idle),
             resource_creation_failures=rt.creation_failures,
+            burst_workers_added=rt.burst_workers_added,
+            burst_workers_retired=rt.burst_workers_retired,
             state=rt.state,
         )
 
@@ -272,7 +274,7 @@ class AsyncManager(Lifecycle[R], GoAliases[R], Generic[R]):
         """Show the live counts, e.g. ``<AsyncManager running workers=4/8 burst=0 queued=10+1 running=4>``."""
         rt = self._rt
         return (
-            f"<AsyncManager {rt.state} workers={rt.active_workers}/{rt.config.max_worker_count}"
+            f"<AsyncManager {rt.state} workers={rt.active_workers}/{rt.max_workers}"
             f" burst={rt.burst_workers} queued={len(rt.queue.main)}+{len(rt.queue.priority)}"
             f" running={rt.running}>"
         )

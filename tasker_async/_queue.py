@@ -110,6 +110,11 @@ class JobQueue(Generic[T]):
         """Park a worker until a task may be there, or until ``wake_all``."""
         await _park(self._takers, lambda: bool(self.priority or self.main))
 
+    def pass_wake(self) -> None:
+        """Wake another parked worker if tasks wait: a leaving worker's wake-up must not be lost."""
+        if self.priority or self.main:
+            _wake_one(self._takers)
+
     def remove(self, item: T, priority: bool) -> bool:
         """Take ``item`` out of its lane; ``False`` if it was not there."""
         lane = self.priority if priority else self.main

@@ -56,6 +56,10 @@ class Runtime(Generic[R]):
         self.side_runs = 0  # run_task calls in flight
         self.active_workers = 0  # workers holding a resource
         self.burst_workers = 0
+        self.burst_workers_added = 0
+        self.burst_workers_retired = 0
+        assert config.max_worker_count is not None
+        self.max_workers = config.max_worker_count
         self.creation_failures = 0
         self.workers: set[Worker] = set()
         self.delayed: set[TaskHandle[Any]] = set()

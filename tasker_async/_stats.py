@@ -23,6 +23,8 @@ class TaskStats:
         running_tasks: tasks a worker is running now.
         available_resources: idle resources in the ``run_task`` pool.
         resource_creation_failures: ``on_create`` failures since start.
+        burst_workers_added: burst workers the supervisor has started in all.
+        burst_workers_retired: burst workers the supervisor has retired in all.
         state: the manager's lifecycle state.
     """
 
@@ -34,4 +36,6 @@ class TaskStats:
     running_tasks: int
     available_resources: int
     resource_creation_failures: int
+    burst_workers_added: int
+    burst_workers_retired: int
     state: ManagerState

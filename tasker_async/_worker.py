@@ -31,7 +31,18 @@ __all__ = ("Worker", "run_worker")
 class Worker:
     """Bookkeeping of one worker coroutine."""
 
-    __slots__ = ("burst", "holds_resource", "id", "job_scope", "reason", "resource", "scope")
+    __slots__ = (
+        "burst",
+        "holds_resource",
+        "id",
+        "idle_since",
+        "job_scope",
+        "parked",
+        "reason",
+        "resource",
+        "retiring",
+        "scope",
+    )
 
     def __init__(self, worker_id: int, *, burst: bool, reason: str) -> None:
         """Make the record; the coroutine is ``run_worker``."""
@@ -42,6 +53,9 @@ class Worker:
         self.job_scope: anyio.CancelScope | None = None
         self.resource: Any = None
         self.holds_resource = False
+        self.parked = False  # waiting for a task, nothing in hand
+        self.idle_since = 0.0  # when it last ran out of work
+        self.retiring = False  # set by the supervisor before it cancels ``scope``
 
     def cancel_job(self) -> None:
         """Cancel the run in hand; the worker and its resource carry on."""
@@ -73,11 +87,12 @@ async def run_worker(rt: Runtime[Any], worker: Worker) -> None:
             rt.active_workers -= 1
             await rt.destroy_resource(worker.resource)
             worker.resource = None
-            reason = "unhealthy" if replace else "shutdown"
+            reason = "unhealthy" if replace else "retired" if worker.retiring else "shutdown"
             rt.log.info("worker %d stopped (%s)", worker.id, reason)
             if rt.hooks:
                 rt.hooks.emit(WorkerEvent(kind="destroyed", worker_id=worker.id, burst=worker.burst, reason=reason))
-    if replace and rt.state in ("running", "stopping"):
+    # A burst worker is replaced only while there is work it would take.
+    if replace and rt.state in ("running", "stopping") and (not worker.burst or rt.queue):
         if rt.hooks:
             rt.hooks.emit(WorkerEvent(kind="replaced", worker_id=worker.id, burst=worker.burst, reason="unhealthy"))
         rt.spawn_worker(burst=worker.burst, reason="replacement")
@@ -99,6 +114,7 @@ async def _serve(rt: Runtime[Any], worker: Worker, resource: Any) -> bool:
     queue = rt.queue
     collector = rt.collector
     clock = monotonic
+    was_idle = False
     while True:
         with anyio.CancelScope() as job_scope:
             worker.job_scope = job_scope
@@ -109,8 +125,20 @@ async def _serve(rt: Runtime[Any], worker: Worker, resource: Any) -> bool:
             while not job_scope.cancel_called:
                 job = queue.take_nowait()
                 if job is None:
-                    await queue.wait_for_item()
+                    if not was_idle:
+                        was_idle = True
+                        worker.idle_since = clock()
+                    worker.parked = True
+                    try:
+                        await queue.wait_for_item()
+                    finally:
+                        worker.parked = False
+                    if worker.retiring:
+                        # Woken in the instant it was retired: leave, and hand the wake-up on.
+                        queue.pass_wake()
+                        return False
                     continue
+                was_idle = False
                 job._phase = RUNNING
                 job._worker = worker
                 job._attempts += 1
