@@ -88,8 +88,14 @@ class Lifecycle(Generic[R]):
                 self._host_main(made[: config.worker_count], made[config.worker_count :], ready),
                 name="tasker_async host",
             )
-            with anyio.CancelScope(shield=True):
-                await ready.wait()
+            try:
+                with anyio.CancelScope(shield=True):
+                    await ready.wait()
+            except BaseException:
+                # Cancelled (natively: anyio's shield does not stop task.cancel()) after the
+                # workers exist: no caller will stop this manager, so it must not outlive start().
+                await self._kill_shielded()
+                raise
             rt.log.info("manager started with %d workers", config.worker_count)
         finally:
             self._starting = False

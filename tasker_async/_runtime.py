@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from ._config import Config, LoggerProtocol
     from ._worker import Worker
 
-__all__ = ("Runtime", "call_with_timeout", "task_name")
+__all__ = ("Runtime", "call_with_timeout", "task_name", "uncancellable")
 
 R = TypeVar("R")
 T = TypeVar("T")
@@ -190,17 +190,16 @@ class Runtime(Generic[R]):
             raise ResourceCreationError(f"on_create failed: {exc!r}") from exc
 
     async def destroy_resource(self, resource: R) -> None:
-        """Call ``on_destroy`` shielded from cancellation; log what it raises."""
+        """Call ``on_destroy`` and see it through whatever cancellation arrives; log what it raises."""
         on_destroy = self.config.on_destroy
         if on_destroy is None:
             return
-        with anyio.CancelScope(shield=True):
-            try:
-                done = on_destroy(resource)
-                if inspect.isawaitable(done):
-                    await done
-            except Exception:
-                self.log.error("on_destroy failed for %r", resource, exc_info=True)
+        try:
+            done = on_destroy(resource)
+            if inspect.isawaitable(done):
+                await uncancellable(done)
+        except Exception:
+            self.log.error("on_destroy failed for %r", resource, exc_info=True)
 
     async def is_healthy(self, exc: BaseException) -> bool:
         """Ask ``check_health``; it raising counts as unhealthy and is logged."""
@@ -269,6 +268,27 @@ class Runtime(Generic[R]):
 
         assert self.tg is not None, "workers are only started while the host task group is open"
         self.tg.start_soon(run_worker, self, worker)
+
+
+async def uncancellable(awaitable: Awaitable[T]) -> T:
+    """Await ``awaitable`` to its end even if the caller is cancelled meanwhile, then re-raise that.
+
+    An anyio shield stops the cancellation of an enclosing cancel scope, but a
+    plain ``task.cancel()`` of the caller (``run_task`` runs in its caller's
+    task) still lands; so the work runs in a task of its own, which the caller
+    waits out before its cancellation goes on.
+    """
+    task = asyncio.ensure_future(awaitable)
+    interrupted: asyncio.CancelledError | None = None
+    with anyio.CancelScope(shield=True):
+        while not task.done():
+            try:
+                await asyncio.wait({task})
+            except asyncio.CancelledError as exc:
+                interrupted = exc
+    if interrupted is not None:
+        raise interrupted
+    return task.result()
 
 
 def task_name(fn: Callable[..., object]) -> str:
