@@ -44,7 +44,8 @@ class TaskEvent:
         task_id: an id unique among the manager's live tasks.
         priority: whether it is (now) on the priority queue.
         attempt: runs so far, counting the one this event is about.
-        queued_at: when it was submitted (``time.monotonic()``).
+        queued_at: when it last entered a queue: its submission, or its
+            re-queue for a retry (``time.monotonic()``).
         started_at: when its latest run started, if it did.
         finished_at: when its latest run ended, if it did.
         error: the exception it ended with, if any.

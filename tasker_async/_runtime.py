@@ -13,6 +13,7 @@ import inspect
 import itertools
 import logging
 from collections.abc import Awaitable, Callable
+from time import monotonic
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import anyio
@@ -132,6 +133,8 @@ class Runtime(Generic[R]):
         self.collector.record_retry()
         if self.hooks:
             self.task_event("retried", job)
+        # The next run's wait starts now, not at the first submission.
+        job._queued_at = monotonic()
         if self.retry_delay:
             job._phase = DELAYED
             self.delayed.add(job)
@@ -143,6 +146,7 @@ class Runtime(Generic[R]):
 
     def _release(self, job: TaskHandle[Any]) -> None:
         self.delayed.discard(job)
+        job._queued_at = monotonic()
         job._timer = None
         job._phase = QUEUED
         job._lane = True
