@@ -47,6 +47,18 @@ def test_intermediate_example(seed: str, expected: str) -> None:
         assert "WARN: Detected unhealthy error: processor_crash" in out
 
 
+def test_advanced_example_bursts_up_and_back_down() -> None:
+    out = run("examples/advanced.py", "--seed", "1")
+    assert "SCALING: the supervisor adds 2 burst worker(s)" in out
+    assert "SCALING: the supervisor retires" in out
+    assert "Burst=4" in out
+    assert "Urgent task result: Urgent report generated!" in out
+    assert "Burst workers: 0" in out
+    assert "Active workers: 0" in out
+    assert out.count("INFO: Creating HeavyComputeResource") == out.count("INFO: Destroying HeavyComputeResource")
+    assert out.rstrip().endswith("Advanced usage example finished.")
+
+
 def test_demo() -> None:
     out = run("-m", "tasker_async", "demo", "--seed", "1")
     assert "priority task started" in out
