@@ -51,8 +51,9 @@ class Lifecycle(Generic[R]):
         self._host: asyncio.Task[None] | None = None
         self._starting = False
         self._start_done = asyncio.Event()
-        # Cancelled first by stop() and kill(): no scaling once shutdown begins.
-        self._supervisor_scope = anyio.CancelScope()
+        # Cancelled first by stop() and kill(): no scaling once shutdown begins. Made
+        # by the supervisor itself, as a manager may be built outside any event loop.
+        self._supervisor_scope: anyio.CancelScope | None = None
 
     async def start(self) -> None:
         """Create every base worker's resource and the ``run_task`` pool, then start the workers.
@@ -164,7 +165,7 @@ class Lifecycle(Generic[R]):
     async def _supervise(self) -> None:
         config = self._rt.config
         assert config.scaling_policy is not None
-        with self._supervisor_scope:
+        with anyio.CancelScope() as self._supervisor_scope:
             await supervise(self._rt, config.scaling_policy, config.burst_interval)
 
     async def _release_all(self) -> None:
@@ -209,7 +210,8 @@ class Lifecycle(Generic[R]):
         if rt.state == "running":
             rt.state = "stopping"
             rt.accepting = False
-            self._supervisor_scope.cancel()
+            if self._supervisor_scope is not None:
+                self._supervisor_scope.cancel()
             rt.log.info("manager stopping: draining %d task(s)", rt.unfinished)
             rt.queue.wake_all()
             rt.check_drained()
@@ -236,7 +238,8 @@ class Lifecycle(Generic[R]):
         if rt.state in ("running", "stopping"):
             rt.state = "killed"
             rt.accepting = False
-            self._supervisor_scope.cancel()
+            if self._supervisor_scope is not None:
+                self._supervisor_scope.cancel()
             rt.log.info("manager killed: aborting %d task(s)", rt.unfinished)
             rt.abort_waiting()
             rt.queue.wake_all()

@@ -48,7 +48,7 @@ class SidePool(Generic[R]):
             with anyio.CancelScope() as scope:
                 self._scopes.add(scope)
                 try:
-                    return await self._run(fn, args, timeout)
+                    return await self._run(fn, args, timeout, scope)
                 finally:
                     self._scopes.discard(scope)
             raise TaskAbortedError("the manager was killed while run_task ran")
@@ -58,13 +58,16 @@ class SidePool(Generic[R]):
                 self._quiet.set()
                 rt.check_drained()
 
-    async def _run(self, fn: Callable[..., Awaitable[T]], args: tuple[Any, ...], timeout: float | None) -> T:
+    async def _run(
+        self, fn: Callable[..., Awaitable[T]], args: tuple[Any, ...], timeout: float | None, scope: anyio.CancelScope
+    ) -> T:
         rt = self._rt
         queued = monotonic()
         rt.collector.record_arrival()
+        if rt.hooks:
+            self._report("queued", fn, queued)
         pooled = bool(self.idle)
         resource = self.idle.popleft() if pooled else await rt.create_resource()
-        healthy = True
         started = monotonic()
         if rt.hooks:
             self._report("started", fn, queued, started)
@@ -73,17 +76,27 @@ class SidePool(Generic[R]):
                 result = await fn(resource, *args)
             else:
                 result = await call_with_timeout(fn, resource, args, timeout)
-        except Exception as exc:
-            healthy = await rt.is_healthy(exc)
+        except BaseException as exc:
             finished = monotonic()
-            rt.collector.record_failure(TaskLifecycleTimestamps(queued, started, finished))
-            if rt.hooks:
-                kind: TaskEventKind = "timed_out" if isinstance(exc, TaskTimeoutError) else "failed"
-                self._report(kind, fn, queued, started, finished, exc)
+            healthy = True
+            try:
+                kind: TaskEventKind
+                error: BaseException | None = exc
+                if isinstance(exc, Exception):
+                    healthy = await rt.is_healthy(exc)
+                    rt.collector.record_failure(TaskLifecycleTimestamps(queued, started, finished))
+                    kind = "timed_out" if isinstance(exc, TaskTimeoutError) else "failed"
+                elif scope.cancel_called:
+                    kind, error = "aborted", TaskAbortedError("the manager was killed while run_task ran")
+                else:
+                    kind, error = "cancelled", None
+                if rt.hooks:
+                    self._report(kind, fn, queued, started, finished, error)
+            finally:
+                await self._give_back(resource, pooled=pooled, healthy=healthy)
             raise
-        finally:
-            await self._give_back(resource, pooled=pooled, healthy=healthy)
         finished = monotonic()
+        await self._give_back(resource, pooled=pooled, healthy=True)
         rt.collector.record_completion(TaskLifecycleTimestamps(queued, started, finished))
         if rt.hooks:
             self._report("succeeded", fn, queued, started, finished)
@@ -94,7 +107,7 @@ class SidePool(Generic[R]):
         kind: TaskEventKind,
         fn: Callable[..., object],
         queued: float,
-        started: float,
+        started: float | None = None,
         finished: float | None = None,
         error: BaseException | None = None,
     ) -> None:

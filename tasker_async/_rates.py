@@ -45,13 +45,17 @@ class WindowRate:
         self._counts[slot % SLOTS] += n
 
     def rate(self, now: float) -> float:
-        """Events per second over the window ending at ``now``."""
+        """Events per second over the window ending at ``now``.
+
+        Read-only, so a metrics exporter on another thread cannot disturb the
+        counting: slots the clock has moved past are left out, not zeroed.
+        """
         slot = int(now / self._width)
-        if slot > self._slot:
-            self._advance(slot)
+        oldest = slot - SLOTS + 1  # the first slot still inside the window
+        counted = sum(self._counts[s % SLOTS] for s in range(max(oldest, self._slot - SLOTS + 1), self._slot + 1))
         # The current slot is partly elapsed: cover it only as far as ``now``.
         covered = (SLOTS - 1) * self._width + (now - slot * self._width)
         covered = min(covered, now - self._started)
         if covered <= 0:
             return 0.0
-        return sum(self._counts) / covered
+        return counted / covered

@@ -125,14 +125,16 @@ class Runtime(Generic[R]):
         elif state == RUNNING and job._worker is not None:
             job._worker.cancel_job()
 
-    def requeue(self, job: TaskHandle[Any]) -> None:
+    def requeue(self, job: TaskHandle[Any], started: float, finished: float, error: BaseException) -> None:
         """Queue ``job`` again on the priority lane, after ``retry_delay`` if set.
 
         Retries bypass ``max_queue_size``: a retry never fails for lack of room.
+        ``started``, ``finished`` and ``error`` describe the unhealthy run, for the hooks.
         """
         self.collector.record_retry()
+        job._lane = True
         if self.hooks:
-            self.task_event("retried", job)
+            self.task_event("retried", job, started, finished, error)
         # The next run's wait starts now, not at the first submission.
         job._queued_at = monotonic()
         if self.retry_delay:
@@ -141,7 +143,6 @@ class Runtime(Generic[R]):
             job._timer = asyncio.get_running_loop().call_later(self.retry_delay, self._release, job)
         else:
             job._phase = QUEUED
-            job._lane = True
             self.queue.put_nowait(job, True)
 
     def _release(self, job: TaskHandle[Any]) -> None:
@@ -149,7 +150,6 @@ class Runtime(Generic[R]):
         job._queued_at = monotonic()
         job._timer = None
         job._phase = QUEUED
-        job._lane = True
         self.queue.put_nowait(job, True)
 
     def abort_waiting(self) -> None:
@@ -161,11 +161,12 @@ class Runtime(Generic[R]):
             waiting.append(job)
         self.delayed.clear()
         for job in waiting:
+            error = TaskAbortedError("the manager was killed before the task ran")
             if not job.done():
-                job.set_exception(TaskAbortedError("the manager was killed before the task ran"))
+                job.set_exception(error)
             self.settle(job)
             if self.hooks:
-                self.task_event("aborted", job)
+                self.task_event("aborted", job, None, monotonic(), error)
 
     # -- resources -----------------------------------------------------------
 

@@ -206,7 +206,7 @@ async def _settle_failure(rt: Runtime[Any], job: TaskHandle[Any], exc: BaseExcep
     verdict = retry_verdict(attempts=job._attempts, max_retries=rt.max_retries, once=job._once)
     if verdict is RetryVerdict.RETRY and rt.state != "killed":
         rt.log.warning("retrying task %r (run %d of at most %d)", job, job._attempts + 1, rt.max_retries + 1)
-        rt.requeue(job)
+        rt.requeue(job, started, monotonic(), exc)
     elif verdict is RetryVerdict.RETRY:
         _end(rt, job, "aborted", started, TaskAbortedError("the manager was killed before the task could retry"))
     elif verdict is RetryVerdict.FAIL_ONCE:

@@ -20,6 +20,7 @@ span current where it was submitted.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from types import TracebackType
@@ -177,8 +178,8 @@ class OtelMetrics:
                     self._retries.add(1)
                 trace = self._traces.get(event.task_id)
                 if trace is not None:
-                    at = event.started_at if kind == "started" and event.started_at is not None else time.monotonic()
-                    trace.marks.append((kind, at, event.attempt))
+                    at = event.started_at if kind == "started" else event.finished_at
+                    trace.marks.append((kind, time.monotonic() if at is None else at, event.attempt))
             else:
                 self._finished.add(1, {"outcome": kind})
                 if kind in _TIMED:
@@ -243,7 +244,8 @@ class OtelMetrics:
         manager, self._manager = self._manager, None
         self._traces.clear()
         if manager is not None:
-            manager.remove_hook(self)
+            with contextlib.suppress(ValueError):  # its hook was already removed by hand
+                manager.remove_hook(self)
 
     def __enter__(self) -> Self:
         """Return itself; leaving the block calls :meth:`close`."""
@@ -276,10 +278,12 @@ def instrument(
         manager: the manager to watch, started or not.
         meter_provider: where the instruments are made (``None``: the global meter provider).
         tracer: if given, each task gets a span named after its function,
-            from its submission to its end, with a ``started`` event per
-            run, its outcome and attempt as attributes, and status ERROR
+            from its submission to its end, child of the span current where
+            it was submitted; with a ``started`` event per run and a
+            ``retried`` event per re-queue, its name, attempt, priority,
+            wait and run seconds and outcome as attributes, and status ERROR
             (with the exception recorded) when it failed, timed out or was
-            aborted.
+            aborted. ``run_task`` calls get a span too.
         prefix: the start of every instrument name and span attribute, e.g.
             ``tasker`` gives ``tasker.tasks.finished``.
 

@@ -18,6 +18,7 @@ managers on one registry different prefixes.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -49,7 +50,7 @@ _STATES = ("created", "running", "stopping", "stopped", "killed")
 _C = TypeVar("_C", bound=Collector)
 
 
-Reading = float | tuple[tuple[str, float], ...]
+_Reading = float | tuple[tuple[str, float], ...]
 
 # name, help, label (None: a single series); the values come from _read.
 _GAUGES: tuple[tuple[str, str, str | None], ...] = (
@@ -70,7 +71,7 @@ _GAUGES: tuple[tuple[str, str, str | None], ...] = (
 )
 
 
-def _read(s: TaskStats, m: TaskMetrics) -> dict[str, Reading]:
+def _read(s: TaskStats, m: TaskMetrics) -> dict[str, _Reading]:
     return {
         "base_workers": s.base_workers,
         "active_workers": s.active_workers,
@@ -100,7 +101,7 @@ class _Gauges(Collector):
         self._manager = manager
         self._prefix = prefix
 
-    def _families(self, readings: dict[str, Reading] | None) -> list[GaugeMetricFamily]:
+    def _families(self, readings: dict[str, _Reading] | None) -> list[GaugeMetricFamily]:
         families = []
         for name, doc, label in _GAUGES:
             family = GaugeMetricFamily(f"{self._prefix}_{name}", doc, labels=None if label is None else [label])
@@ -235,10 +236,9 @@ class PrometheusMetrics:
         manager, self._manager = self._manager, None
         if manager is None:
             return
-        try:
+        self._unregister()
+        with contextlib.suppress(ValueError):  # its hook was already removed by hand
             manager.remove_hook(self)
-        finally:
-            self._unregister()
 
     def __enter__(self) -> Self:
         """Return itself; leaving the block calls :meth:`close`."""

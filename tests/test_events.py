@@ -193,3 +193,98 @@ async def test_logging_levels(make_manager: Factory, tracker: Tracker, caplog: p
     assert ("INFO", "worker") in levels
     # Nothing above debug is logged for a task that simply succeeds.
     assert not [r for r in caplog.records if "plain_success" in r.getMessage() and r.levelno > logging.DEBUG]
+
+
+async def test_a_retried_event_carries_the_failed_run(make_manager: Factory) -> None:
+    recorder = Recorder()
+
+    async def broken_first(resource: Resource) -> int:
+        if resource.id == 0:
+            raise Broken
+        return resource.id
+
+    async with make_manager(
+        worker_count=1, check_health=lambda e: not isinstance(e, Broken), hooks=[recorder]
+    ) as manager:
+        assert await manager.queue_task(broken_first) == 1
+    (retried,) = [e for e in recorder.events if isinstance(e, TaskEvent) and e.kind == "retried"]
+    assert retried.priority is True  # it is re-queued on the priority queue
+    assert isinstance(retried.error, Broken)
+    assert retried.run_time is not None
+    assert retried.attempt == 1
+
+
+async def test_run_task_reports_queued_and_its_end_even_when_cancelled_or_killed(
+    make_manager: Factory,
+) -> None:
+    recorder = Recorder()
+    inside = asyncio.Event()
+
+    async def hold(resource: Resource) -> None:
+        inside.set()
+        await asyncio.Event().wait()
+
+    manager = make_manager(worker_count=1, resource_pool_size=1, hooks=[recorder])
+    await manager.start()
+    assert await manager.run_task(ok) == 1
+    caller = asyncio.ensure_future(manager.run_task(hold))
+    await inside.wait()
+    caller.cancel()
+    await asyncio.wait({caller})
+    inside.clear()
+    doomed = asyncio.ensure_future(manager.run_task(hold))
+    await inside.wait()
+    await manager.kill()
+    with pytest.raises(TaskAbortedError):
+        await doomed
+    assert recorder.task_kinds("ok") == ["queued", "started", "succeeded"]
+    assert recorder.task_kinds("hold") == ["queued", "started", "cancelled", "queued", "started", "aborted"]
+
+
+async def test_run_task_run_time_excludes_destroying_its_temporary_resource(
+    make_manager: Factory, tracker: Tracker
+) -> None:
+    recorder = Recorder()
+
+    async def slow_destroy(resource: Resource) -> None:
+        await asyncio.sleep(0.2)  # allow-sleep: a destroy of known length, not a wait for a state
+        await tracker.destroy(resource)
+
+    async with make_manager(worker_count=1, resource_pool_size=0, on_destroy=slow_destroy, hooks=[recorder]) as m:
+        await m.run_task(ok)
+    (done,) = [e for e in recorder.events if isinstance(e, TaskEvent) and e.kind == "succeeded"]
+    assert done.run_time is not None
+    assert done.run_time < 0.1
+
+
+async def test_an_aborted_queued_task_reports_its_error(make_manager: Factory) -> None:
+    recorder = Recorder()
+    release = asyncio.Event()
+
+    async def hold(resource: Resource) -> None:
+        await release.wait()
+
+    manager = make_manager(worker_count=1, hooks=[recorder])
+    await manager.start()
+    running = await manager.submit(hold)
+    await wait_for(lambda: manager.stats().running_tasks == 1)
+    queued = await manager.submit(ok)
+    await manager.kill()
+    for handle in (running, queued):
+        with pytest.raises(TaskAbortedError):
+            await handle
+    aborted = [e for e in recorder.events if isinstance(e, TaskEvent) and e.kind == "aborted"]
+    assert len(aborted) == 2
+    assert all(isinstance(e.error, TaskAbortedError) and e.finished_at is not None for e in aborted)
+
+
+def test_a_manager_can_be_made_outside_a_running_loop() -> None:
+    manager = AsyncManager(Config(on_create=object))
+    assert manager.stats().state == "created"
+    assert asyncio.run(_start_and_stop(manager)) == "stopped"
+
+
+async def _start_and_stop(manager: AsyncManager[object]) -> str:
+    async with manager:
+        pass
+    return manager.stats().state

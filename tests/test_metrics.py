@@ -205,3 +205,13 @@ async def test_a_retry_waits_from_its_requeue_not_from_its_first_submission(make
         metrics = manager.metrics()
     # The first run waited ~0 and a free worker took the retry at once: nowhere near the 200 ms run.
     assert metrics.average_wait_time < 0.1
+
+
+def test_reading_a_rate_changes_nothing() -> None:
+    rate = WindowRate(10.0, now=0.0)
+    for i in range(50):
+        rate.add(i * 0.1)
+    before = list(rate._counts)
+    assert rate.rate(100.0) == 0.0  # long after: nothing in the window...
+    assert rate._counts == before  # ...yet nothing was zeroed by reading
+    assert rate.rate(5.0) == pytest.approx(10, rel=0.05)

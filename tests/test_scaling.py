@@ -24,7 +24,7 @@ from tasker_async import (
     WorkerEvent,
 )
 
-from .conftest import Resource, Tracker, manager_tasks
+from .conftest import Resource, Tracker, manager_tasks, wait_for
 
 Factory = Callable[..., AsyncManager[Resource]]
 
@@ -379,3 +379,25 @@ async def test_an_unhealthy_burst_worker_is_replaced_while_work_waits(make_manag
         results = await asyncio.gather(*handles, return_exceptions=True)
         assert all(isinstance(r, (int, Broken)) for r in results)
         await watch.until(lambda: manager.stats().burst_workers == 0)
+
+
+def _supervisor_running() -> bool:
+    return any(task.get_name().endswith("_supervise") for task in asyncio.all_tasks())
+
+
+@pytest.mark.parametrize("ending", ["stop", "kill"])
+async def test_the_supervisor_stops_first_on_shutdown(make_manager: Factory, ending: str) -> None:
+    watch = Watch()
+    body = Held()
+    manager = burst_manager(make_manager, watch, max_worker_count=4)
+    await manager.start()
+    handles = [await manager.submit(body, i) for i in range(3)]  # running 2, queued 1: below the threshold
+    await wait_for(_supervisor_running)
+    ending_call = asyncio.ensure_future(getattr(manager, ending)())
+    # The backlog grows past the threshold only now, yet no worker is added: the supervisor is gone.
+    await wait_for(lambda: not _supervisor_running())
+    assert not ending_call.done()
+    body.release.set()
+    await ending_call
+    await asyncio.gather(*handles, return_exceptions=True)
+    assert watch.scaling() == []
