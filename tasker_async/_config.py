@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
@@ -64,7 +65,15 @@ class Config(Generic[R]):
             worker's resource is bad; sync or async (``None``: every error
             is healthy).
         max_retries: re-runs of a task after an unhealthy error; 0 means none.
-        retry_delay: seconds before a re-queued task may run again.
+        retry_delay: seconds before a re-queued task may run again: the
+            base of the backoff.
+        retry_multiplier: each further retry of a task waits this many times
+            longer (1: a constant delay).
+        retry_max_delay: cap on the backoff (``None``: no cap).
+        retry_jitter: fraction (0 to 1) by which each delay is randomly
+            shortened, so retries of many tasks spread out.
+        rng: random source for jitter (``None``: a fresh ``random.Random()``);
+            pass a seeded one for repeatable delays.
         burst_interval: seconds between burst-scaling decisions.
         burst_task_threshold: if set, the backlog scaling policy is used.
         burst_worker_count: workers added per backlog decision.
@@ -72,6 +81,21 @@ class Config(Generic[R]):
             (``None``: ``worker_count``; 0: none).
         task_timeout: default per-task deadline in seconds (``None``: none).
         max_queue_size: bound on each queue; 0 means unbounded.
+        max_per_second: most task starts per second across the pool,
+            ``run_task`` included (``None``: no limit); tasks wait their turn,
+            none is dropped.
+        rate_limit_burst: starts allowed at once above the steady rate.
+        max_tasks_per_worker: a worker retires after this many tasks and a
+            fresh one (new resource) replaces it (``None``: never).
+        max_resource_age: seconds, within ±10%, after which a worker retires
+            after its current task and is replaced (``None``: never).
+        check_resource: ``(resource) -> bool``, sync or async, probed on idle
+            workers every ``check_resource_interval`` seconds; ``False`` (or
+            raising) replaces the resource.
+        check_resource_interval: seconds between idle probes.
+        creation_breaker_threshold: after this many ``on_create`` failures in
+            a row while no worker is alive, queued and new tasks fail fast with
+            ``ResourceCreationError`` until a creation succeeds (``None``: off).
         logger: where the manager logs (``None``: ``logging.getLogger("tasker_async")``).
         collector: the metrics collector (``None``: the built-in one).
         scaling_policy: decides when burst workers come and go (``None``:
@@ -94,12 +118,23 @@ class Config(Generic[R]):
     check_health: Callable[[BaseException], bool | Awaitable[bool]] | None = None
     max_retries: int = 3
     retry_delay: float = 0.0
+    retry_multiplier: float = 1.0
+    retry_max_delay: float | None = None
+    retry_jitter: float = 0.0
+    rng: random.Random | None = field(default=None, repr=False)
     burst_interval: float = 0.1
     burst_task_threshold: int | None = None
     burst_worker_count: int = 1
     resource_pool_size: int | None = None
     task_timeout: float | None = None
     max_queue_size: int = 0
+    max_per_second: float | None = None
+    rate_limit_burst: int = 1
+    max_tasks_per_worker: int | None = None
+    max_resource_age: float | None = None
+    check_resource: Callable[[R], bool | Awaitable[bool]] | None = None
+    check_resource_interval: float = 30.0
+    creation_breaker_threshold: int | None = None
     logger: logging.Logger | LoggerProtocol | None = field(default=None, repr=False)
     collector: MetricsCollector | None = field(default=None, repr=False)
     scaling_policy: ScalingPolicy | None = None
@@ -109,7 +144,7 @@ class Config(Generic[R]):
         """Validate every field and resolve the defaults that depend on others."""
         if not callable(self.on_create):
             raise ConfigError("on_create", self.on_create, "a callable returning a resource")
-        for name in ("on_destroy", "check_health"):
+        for name in ("on_destroy", "check_health", "check_resource"):
             value = getattr(self, name)
             if value is not None and not callable(value):
                 raise ConfigError(name, value, "a callable or None")
@@ -138,6 +173,7 @@ class Config(Generic[R]):
             raise ConfigError("burst_interval", self.burst_interval, "a finite number of seconds > 0")
         if self.task_timeout is not None and (not _is_number(self.task_timeout) or self.task_timeout <= 0):
             raise ConfigError("task_timeout", self.task_timeout, "a finite number of seconds > 0 or None")
+        self._check_resilience()
         if self.logger is not None and not isinstance(self.logger, (logging.Logger, LoggerProtocol)):
             raise ConfigError("logger", self.logger, "a logging.Logger, a LoggerProtocol or None")
         if self.collector is not None and not isinstance(self.collector, MetricsCollector):
@@ -164,6 +200,26 @@ class Config(Generic[R]):
             if not callable(hook):
                 raise ConfigError("hooks", self.hooks, f"a sequence of callables ({hook!r} is not callable)")
         object.__setattr__(self, "hooks", tuple(self.hooks))
+
+    def _check_resilience(self) -> None:
+        if not _is_number(self.retry_multiplier) or self.retry_multiplier < 1:
+            raise ConfigError("retry_multiplier", self.retry_multiplier, "a finite number >= 1")
+        if self.retry_max_delay is not None and (not _is_number(self.retry_max_delay) or self.retry_max_delay < 0):
+            raise ConfigError("retry_max_delay", self.retry_max_delay, "a finite number of seconds >= 0 or None")
+        if not _is_number(self.retry_jitter) or not 0 <= self.retry_jitter <= 1:
+            raise ConfigError("retry_jitter", self.retry_jitter, "a number from 0 to 1")
+        if self.rng is not None and not isinstance(self.rng, random.Random):
+            raise ConfigError("rng", self.rng, "a random.Random or None")
+        for name in ("max_per_second", "max_resource_age"):
+            value = getattr(self, name)
+            if value is not None and (not _is_number(value) or value <= 0):
+                raise ConfigError(name, value, "a finite number > 0 or None")
+        if not _is_number(self.check_resource_interval) or self.check_resource_interval <= 0:
+            raise ConfigError("check_resource_interval", self.check_resource_interval, "a finite number of seconds > 0")
+        self._check_int("rate_limit_burst", minimum=1)
+        for name in ("max_tasks_per_worker", "creation_breaker_threshold"):
+            if getattr(self, name) is not None:
+                self._check_int(name, minimum=1)
 
     def _check_int(self, name: str, *, minimum: int) -> None:
         value = getattr(self, name)

@@ -8,10 +8,13 @@ from __future__ import annotations
 import enum
 
 __all__ = (
+    "AGE_JITTER",
     "CREATE_BACKOFF_CAP",
     "CREATE_BACKOFF_START",
     "RetryVerdict",
     "creation_backoff",
+    "jittered_age",
+    "retry_backoff",
     "retry_verdict",
 )
 
@@ -42,3 +45,27 @@ def retry_verdict(*, attempts: int, max_retries: int, once: bool) -> RetryVerdic
 def creation_backoff(failures: int) -> float:
     """Seconds to wait after the ``failures``-th consecutive ``on_create`` failure (1-based)."""
     return min(CREATE_BACKOFF_START * 2.0 ** (failures - 1), CREATE_BACKOFF_CAP)
+
+
+def retry_backoff(
+    attempt: int, *, base: float, multiplier: float, cap: float | None, jitter: float, draw: float
+) -> float:
+    """Seconds before the re-run that follows the ``attempt``-th run.
+
+    ``base * multiplier ** (attempt - 1)``, capped at ``cap``, then reduced by
+    up to ``jitter`` of itself: ``draw`` (uniform in [0, 1)) says how much, so
+    a seeded random source gives an exact, repeatable sequence.
+    """
+    delay = base * multiplier ** (attempt - 1)
+    if cap is not None and delay > cap:
+        delay = cap
+    return delay * (1.0 - jitter * draw)
+
+
+# Resources of workers started together must not all expire together.
+AGE_JITTER = 0.1
+
+
+def jittered_age(max_age: float, draw: float) -> float:
+    """A resource's lifetime: ``max_age`` within ±10%, ``draw`` uniform in [0, 1)."""
+    return max_age * (1.0 - AGE_JITTER + 2 * AGE_JITTER * draw)

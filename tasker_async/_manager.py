@@ -18,19 +18,13 @@ from ._handle import TaskHandle
 from ._lifecycle import Lifecycle
 from ._metrics import TaskMetrics
 from ._stats import TaskStats
-from .errors import ManagerNotRunningError, QueueFullError
+from .errors import ManagerNotRunningError, QueueFullError, ResourceCreationError
 
 __all__ = ("AsyncManager",)
 
 R = TypeVar("R")
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
-
-
-def _not_running(state: str) -> ManagerNotRunningError:
-    if state == "created":
-        return ManagerNotRunningError("the manager is not started: call start() or use 'async with'")
-    return ManagerNotRunningError(f"the manager is {state} and accepts no new tasks")
 
 
 class AsyncManager(Lifecycle[R], GoAliases[R], Generic[R]):
@@ -103,17 +97,19 @@ class AsyncManager(Lifecycle[R], GoAliases[R], Generic[R]):
         Raises:
             ManagerNotRunningError: the manager is not running, or stopped
                 while this call waited for room.
+            ResourceCreationError: the creation breaker is open (see
+                ``Config.creation_breaker_threshold``).
             ValueError: ``timeout`` is not a positive number.
         """
         rt = self._rt
         if not rt.accepting:
-            raise _not_running(rt.state)
+            raise rt.refusal()
         run_timeout = rt.default_timeout if timeout is None else self._timeout(timeout)
         queue = rt.queue
         while rt.bounded and queue.full(priority):
             await queue.wait_for_room(priority)
             if not rt.accepting:
-                raise _not_running(rt.state)
+                raise rt.refusal()
         return rt.accept(fn, args, priority, once, run_timeout)
 
     def submit_nowait(
@@ -133,7 +129,7 @@ class AsyncManager(Lifecycle[R], GoAliases[R], Generic[R]):
         """
         rt = self._rt
         if not rt.accepting:
-            raise _not_running(rt.state)
+            raise rt.refusal()
         run_timeout = rt.default_timeout if timeout is None else self._timeout(timeout)
         if rt.bounded and rt.queue.full(priority):
             lane = "priority" if priority else "main"
@@ -183,7 +179,7 @@ class AsyncManager(Lifecycle[R], GoAliases[R], Generic[R]):
         """
         rt = self._rt
         if not rt.accepting:
-            raise _not_running(rt.state)
+            raise rt.refusal()
         return await self._pool.run(fn, args, self._timeout(timeout))
 
     def queue_task_with_callback(
@@ -208,7 +204,7 @@ class AsyncManager(Lifecycle[R], GoAliases[R], Generic[R]):
         rt = self._rt
         deliver: ResultCallback = callback
         if not rt.accepting:
-            asyncio.get_running_loop().call_soon(self._callbacks.call, deliver, None, _not_running(rt.state))
+            asyncio.get_running_loop().call_soon(self._callbacks.call, deliver, None, rt.refusal())
         elif rt.queue.full(priority):
             self._callbacks.spawn(self._submit_later(fn, deliver, args, priority, once, run_timeout))
         else:
@@ -226,7 +222,7 @@ class AsyncManager(Lifecycle[R], GoAliases[R], Generic[R]):
     ) -> None:
         try:
             handle = await self.submit(fn, *args, priority=priority, once=once, timeout=timeout)
-        except ManagerNotRunningError as exc:
+        except (ManagerNotRunningError, ResourceCreationError) as exc:
             self._callbacks.call(callback, None, exc)
         else:
             self._callbacks.deliver(handle, callback)
@@ -263,6 +259,7 @@ class AsyncManager(Lifecycle[R], GoAliases[R], Generic[R]):
             resource_creation_failures=rt.creation_failures,
             burst_workers_added=rt.burst_workers_added,
             burst_workers_retired=rt.burst_workers_retired,
+            throttled_seconds=rt.limiter.throttled if rt.limiter is not None else 0.0,
             state=rt.state,
         )
 

@@ -12,7 +12,8 @@ import anyio
 
 from ._events import TaskEvent, TaskEventKind
 from ._metrics import TaskLifecycleTimestamps
-from ._runtime import Runtime, call_with_timeout, task_name
+from ._resources import call_with_timeout, task_name
+from ._runtime import Runtime
 from .errors import ResourceCreationError, TaskAbortedError, TaskTimeoutError
 
 __all__ = ("SidePool",)
@@ -69,6 +70,15 @@ class SidePool(Generic[R]):
         pooled = bool(self.idle)
         resource = self.idle.popleft() if pooled else await rt.create_resource()
         started = monotonic()
+        if rt.limiter is not None:
+            wait = rt.limiter.reserve(started)
+            if wait > 0:
+                try:
+                    await anyio.sleep(wait)
+                except BaseException:
+                    await self._give_back(resource, pooled=pooled, healthy=True)
+                    raise
+                started = monotonic()
         if rt.hooks:
             self._report("started", fn, queued, started)
         try:

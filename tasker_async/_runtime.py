@@ -9,34 +9,36 @@ queue, or ``kill()``. ``stop()`` is done draining when nothing is unfinished.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import itertools
 import logging
+import random
 from collections.abc import Awaitable, Callable
 from time import monotonic
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-import anyio
 from anyio.abc import TaskGroup
 
-from ._events import EventHooks, ResourceCreationFailed, TaskEvent, TaskEventKind
+from ._events import EventHooks, TaskEvent, TaskEventKind
 from ._handle import DELAYED, QUEUED, RUNNING, SETTLED, TaskHandle
-from ._metrics import DefaultCollector, MetricsCollector
+from ._health import retry_backoff
+from ._metrics import DefaultCollector, MetricsCollector, TaskLifecycleTimestamps
 from ._queue import JobQueue
+from ._ratelimit import StartLimiter
+from ._resources import Resources, call_with_timeout, task_name
 from ._stats import ManagerState
-from .errors import ResourceCreationError, TaskAbortedError, TaskTimeoutError
+from .errors import TaskAbortedError
 
 if TYPE_CHECKING:
     from ._config import Config, LoggerProtocol
     from ._worker import Worker
 
-__all__ = ("Runtime", "call_with_timeout", "task_name", "uncancellable")
+__all__ = ("Runtime", "call_with_timeout", "task_name")
 
 R = TypeVar("R")
 T = TypeVar("T")
 
 
-class Runtime(Generic[R]):
+class Runtime(Resources[R], Generic[R]):
     """Counters, queues and resource lifecycle of one manager."""
 
     def __init__(self, config: Config[R]) -> None:
@@ -49,7 +51,9 @@ class Runtime(Generic[R]):
         self.queue: JobQueue[TaskHandle[Any]] = JobQueue(config.max_queue_size)
         self.bounded = config.max_queue_size > 0
         self.max_retries = config.max_retries
-        self.retry_delay = config.retry_delay
+        self.rng = config.rng or random.Random()
+        self.limiter = StartLimiter(config.max_per_second, config.rate_limit_burst) if config.max_per_second else None
+        self._init_breaker()
         self.default_timeout = config.task_timeout
         self.state: ManagerState = "created"
         self.accepting = False
@@ -125,8 +129,10 @@ class Runtime(Generic[R]):
         elif state == RUNNING and job._worker is not None:
             job._worker.cancel_job()
 
-    def requeue(self, job: TaskHandle[Any], started: float, finished: float, error: BaseException) -> None:
-        """Queue ``job`` again on the priority lane, after ``retry_delay`` if set.
+    def requeue(
+        self, job: TaskHandle[Any], started: float, finished: float, error: BaseException, delay: float
+    ) -> None:
+        """Queue ``job`` again on the priority lane, after ``delay`` seconds.
 
         Retries bypass ``max_queue_size``: a retry never fails for lack of room.
         ``started``, ``finished`` and ``error`` describe the unhealthy run, for the hooks.
@@ -137,88 +143,47 @@ class Runtime(Generic[R]):
             self.task_event("retried", job, started, finished, error)
         # The next run's wait starts now, not at the first submission.
         job._queued_at = monotonic()
-        if self.retry_delay:
+        if delay > 0:
             job._phase = DELAYED
             self.delayed.add(job)
-            job._timer = asyncio.get_running_loop().call_later(self.retry_delay, self._release, job)
+            job._timer = asyncio.get_running_loop().call_later(delay, self._release, job)
         else:
             job._phase = QUEUED
             self.queue.put_nowait(job, True)
 
     def _release(self, job: TaskHandle[Any]) -> None:
         self.delayed.discard(job)
+        if self.breaker_open:
+            # No worker can take it: fail it fast, like the tasks that were queued.
+            self.delayed.add(job)
+            self.fail_waiting(self.refusal())
+            return
         job._queued_at = monotonic()
         job._timer = None
         job._phase = QUEUED
         self.queue.put_nowait(job, True)
 
     def abort_waiting(self) -> None:
-        """End every queued and delayed task with ``TaskAbortedError``."""
+        """End every queued and delayed task with ``TaskAbortedError`` (``kill()``)."""
+        self.fail_waiting(TaskAbortedError("the manager was killed before the task ran"), kind="aborted")
+
+    def fail_waiting(self, error: BaseException, kind: TaskEventKind = "failed") -> None:
+        """End every queued and delayed task with ``error``."""
         waiting = self.queue.drain()
         for job in self.delayed:
             if job._timer is not None:
                 job._timer.cancel()
             waiting.append(job)
         self.delayed.clear()
+        now = monotonic()
         for job in waiting:
-            error = TaskAbortedError("the manager was killed before the task ran")
             if not job.done():
                 job.set_exception(error)
+                if kind == "failed":
+                    self.collector.record_failure(TaskLifecycleTimestamps(job._queued_at, now, now))
             self.settle(job)
             if self.hooks:
-                self.task_event("aborted", job, None, monotonic(), error)
-
-    # -- resources -----------------------------------------------------------
-
-    async def create_resource(self, *, failures: int = 0, retry_in: float | None = None) -> R:
-        """Call ``on_create``; its failure is logged, reported and raised as ``ResourceCreationError``.
-
-        Args:
-            failures: failures in a row before this call, for the report.
-            retry_in: when the caller will try again, for the report.
-        """
-        try:
-            made = self.config.on_create()
-            if inspect.isawaitable(made):
-                return await made
-            return made
-        except Exception as exc:
-            self.creation_failures += 1
-            if retry_in is None:
-                self.log.error("on_create failed: %r", exc)
-            else:
-                self.log.error(
-                    "on_create failed for a worker (%d in a row): %r; retrying in %.2f s", failures + 1, exc, retry_in
-                )
-            if self.hooks:
-                self.hooks.emit(ResourceCreationFailed(error=exc, consecutive_failures=failures + 1, retry_in=retry_in))
-            raise ResourceCreationError(f"on_create failed: {exc!r}") from exc
-
-    async def destroy_resource(self, resource: R) -> None:
-        """Call ``on_destroy`` and see it through whatever cancellation arrives; log what it raises."""
-        on_destroy = self.config.on_destroy
-        if on_destroy is None:
-            return
-        try:
-            done = on_destroy(resource)
-            if inspect.isawaitable(done):
-                await uncancellable(done)
-        except Exception:
-            self.log.error("on_destroy failed for %r", resource, exc_info=True)
-
-    async def is_healthy(self, exc: BaseException) -> bool:
-        """Ask ``check_health``; it raising counts as unhealthy and is logged."""
-        check = self.config.check_health
-        if check is None:
-            return True
-        try:
-            verdict = check(exc)
-            if inspect.isawaitable(verdict):
-                verdict = await verdict
-            return bool(verdict)
-        except Exception:
-            self.log.error("check_health raised on %r; treating the resource as unhealthy", exc, exc_info=True)
-            return False
+                self.task_event(kind, job, None, now, error)
 
     def task_event(
         self,
@@ -241,6 +206,18 @@ class Runtime(Generic[R]):
                 finished_at=finished_at,
                 error=error,
             )
+        )
+
+    def retry_delay(self, attempts: int) -> float:
+        """The backoff before the re-run that follows run number ``attempts``."""
+        config = self.config
+        return retry_backoff(
+            attempts,
+            base=config.retry_delay,
+            multiplier=config.retry_multiplier,
+            cap=config.retry_max_delay,
+            jitter=config.retry_jitter,
+            draw=self.rng.random() if config.retry_jitter else 0.0,
         )
 
     # -- workers -------------------------------------------------------------
@@ -273,42 +250,3 @@ class Runtime(Generic[R]):
 
         assert self.tg is not None, "workers are only started while the host task group is open"
         self.tg.start_soon(run_worker, self, worker)
-
-
-async def uncancellable(awaitable: Awaitable[T]) -> T:
-    """Await ``awaitable`` to its end even if the caller is cancelled meanwhile, then re-raise that.
-
-    An anyio shield stops the cancellation of an enclosing cancel scope, but a
-    plain ``task.cancel()`` of the caller (``run_task`` runs in its caller's
-    task) still lands; so the work runs in a task of its own, which the caller
-    waits out before its cancellation goes on.
-    """
-    task = asyncio.ensure_future(awaitable)
-    interrupted: asyncio.CancelledError | None = None
-    with anyio.CancelScope(shield=True):
-        while not task.done():
-            try:
-                await asyncio.wait({task})
-            except asyncio.CancelledError as exc:
-                interrupted = exc
-    if interrupted is not None:
-        raise interrupted
-    return task.result()
-
-
-def task_name(fn: Callable[..., object]) -> str:
-    """A task function's qualified name, for logs and events."""
-    return getattr(fn, "__qualname__", None) or repr(fn)
-
-
-async def call_with_timeout(
-    fn: Callable[..., Awaitable[T]], resource: object, args: tuple[Any, ...], timeout: float
-) -> T:
-    """Run ``fn(resource, *args)``, cancelling it after ``timeout`` seconds.
-
-    Raises:
-        TaskTimeoutError: the run was cancelled at its deadline.
-    """
-    with anyio.CancelScope(deadline=anyio.current_time() + timeout):
-        return await fn(resource, *args)
-    raise TaskTimeoutError(timeout)

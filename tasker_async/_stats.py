@@ -25,6 +25,8 @@ class TaskStats:
         resource_creation_failures: ``on_create`` failures since start.
         burst_workers_added: burst workers the supervisor has started in all.
         burst_workers_retired: burst workers the supervisor has retired in all.
+        throttled_seconds: seconds task starts were held back by
+            ``max_per_second``, summed over all tasks.
         state: the manager's lifecycle state.
     """
 
@@ -38,4 +40,5 @@ class TaskStats:
     resource_creation_failures: int
     burst_workers_added: int
     burst_workers_retired: int
+    throttled_seconds: float
     state: ManagerState

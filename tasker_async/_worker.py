@@ -1,31 +1,36 @@
 """A worker: one resource, one loop taking tasks, priority first, until it must go.
 
 The hot path lives in ``_serve``: no task, scope or closure is made per job
-unless the job asks for one (a timeout). Each worker owns two cancel scopes:
-``scope`` ends the worker (kill, retirement), ``job_scope`` ends only the
-run in hand (its caller gave up) and is replaced only after it was used.
+unless the job asks for one (a timeout) or the manager does (a rate limit).
+Each worker owns two cancel scopes: ``scope`` ends the worker (kill,
+retirement), ``job_scope`` ends only the run in hand (its caller gave up) and
+is replaced only after it was used.
 """
 
 from __future__ import annotations
 
-import asyncio
 import math
 from time import monotonic
 from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from ._events import TaskEventKind, WorkerEvent
-from ._handle import FINISHING, RUNNING, SETTLED, TaskHandle
-from ._health import RetryVerdict, creation_backoff, retry_verdict
+from ._events import WorkerEvent
+from ._handle import FINISHING, RUNNING, SETTLED
+from ._health import creation_backoff, jittered_age
 from ._metrics import TaskLifecycleTimestamps
-from ._runtime import call_with_timeout
-from .errors import MaxRetriesExceededError, ResourceCreationError, TaskAbortedError, TaskTimeoutError
+from ._outcomes import settle_failure
+from ._resources import call_with_timeout
+from .errors import ResourceCreationError
 
 if TYPE_CHECKING:
     from ._runtime import Runtime
 
 __all__ = ("Worker", "run_worker")
+
+# Why a worker left, when it must be replaced.
+UNHEALTHY = "unhealthy"  # its resource went bad (a task's error, or the idle probe)
+RECYCLED = "recycled"  # max_tasks_per_worker or max_resource_age reached
 
 
 class Worker:
@@ -33,6 +38,7 @@ class Worker:
 
     __slots__ = (
         "burst",
+        "expires_at",
         "holds_resource",
         "id",
         "idle_since",
@@ -56,6 +62,7 @@ class Worker:
         self.parked = False  # waiting for a task, nothing in hand
         self.idle_since = 0.0  # when it last ran out of work
         self.retiring = False  # set by the supervisor before it cancels ``scope``
+        self.expires_at = math.inf  # when max_resource_age retires its resource
 
     def cancel_job(self) -> None:
         """Cancel the run in hand; the worker and its resource carry on."""
@@ -65,19 +72,21 @@ class Worker:
 
 async def run_worker(rt: Runtime[Any], worker: Worker) -> None:
     """Live one worker's life: get a resource, serve tasks, destroy the resource."""
-    replace = False
+    leaving: str | None = None
     try:
         with worker.scope:
             if not worker.holds_resource:
                 worker.resource = await _create_with_backoff(rt)
                 worker.holds_resource = True
                 rt.active_workers += 1
+            max_age = rt.config.max_resource_age
+            if max_age is not None:
+                worker.expires_at = monotonic() + jittered_age(max_age, rt.rng.random())
             rt.log.info("worker %d started (%s)", worker.id, worker.reason)
             if rt.hooks:
-                rt.hooks.emit(
-                    WorkerEvent(kind="created", worker_id=worker.id, burst=worker.burst, reason=worker.reason)
-                )
-            replace = await _serve(rt, worker, worker.resource)
+                event = WorkerEvent(kind="created", worker_id=worker.id, burst=worker.burst, reason=worker.reason)
+                rt.hooks.emit(event)
+            leaving = await _serve(rt, worker, worker.resource)
     finally:
         rt.workers.discard(worker)
         if worker.burst:
@@ -87,15 +96,15 @@ async def run_worker(rt: Runtime[Any], worker: Worker) -> None:
             rt.active_workers -= 1
             await rt.destroy_resource(worker.resource)
             worker.resource = None
-            reason = "unhealthy" if replace else "retired" if worker.retiring else "shutdown"
+            reason = leaving or ("retired" if worker.retiring else "shutdown")
             rt.log.info("worker %d stopped (%s)", worker.id, reason)
             if rt.hooks:
                 rt.hooks.emit(WorkerEvent(kind="destroyed", worker_id=worker.id, burst=worker.burst, reason=reason))
     # A burst worker is replaced only while there is work it would take.
-    if replace and rt.state in ("running", "stopping") and (not worker.burst or rt.queue):
+    if leaving and rt.state in ("running", "stopping") and (not worker.burst or rt.queue):
         if rt.hooks:
-            rt.hooks.emit(WorkerEvent(kind="replaced", worker_id=worker.id, burst=worker.burst, reason="unhealthy"))
-        rt.spawn_worker(burst=worker.burst, reason="replacement")
+            rt.hooks.emit(WorkerEvent(kind="replaced", worker_id=worker.id, burst=worker.burst, reason=leaving))
+        rt.spawn_worker(burst=worker.burst, reason="replacement" if leaving == UNHEALTHY else "recycle")
 
 
 async def _create_with_backoff(rt: Runtime[Any]) -> Any:
@@ -109,11 +118,15 @@ async def _create_with_backoff(rt: Runtime[Any]) -> Any:
             await anyio.sleep(delay)
 
 
-async def _serve(rt: Runtime[Any], worker: Worker, resource: Any) -> bool:
-    """Run tasks until the resource goes bad (returns ``True``) or the worker is cancelled."""
+async def _serve(rt: Runtime[Any], worker: Worker, resource: Any) -> str | None:
+    """Run tasks until the worker must be replaced (returns why) or leaves for good (``None``)."""
     queue = rt.queue
     collector = rt.collector
+    limiter = rt.limiter
     clock = monotonic
+    tasks_left = rt.config.max_tasks_per_worker or 0  # 0: no limit
+    probing = rt.config.check_resource is not None
+    next_probe = clock() + rt.config.check_resource_interval if probing else math.inf
     was_idle = False
     while True:
         with anyio.CancelScope() as job_scope:
@@ -128,32 +141,51 @@ async def _serve(rt: Runtime[Any], worker: Worker, resource: Any) -> bool:
                     if not was_idle:
                         was_idle = True
                         worker.idle_since = clock()
+                    wake_at = min(worker.expires_at, next_probe)
                     worker.parked = True
                     try:
-                        await queue.wait_for_item()
+                        if wake_at == math.inf:
+                            await queue.wait_for_item()
+                        else:
+                            with anyio.move_on_after(max(wake_at - clock(), 0.0)):
+                                await queue.wait_for_item()
                     finally:
                         worker.parked = False
                     if worker.retiring:
                         # Woken in the instant it was retired: leave, and hand the wake-up on.
                         queue.pass_wake()
-                        return False
+                        return None
+                    now = clock()
+                    if now >= worker.expires_at:
+                        queue.pass_wake()
+                        return RECYCLED
+                    if now >= next_probe:
+                        next_probe = now + rt.config.check_resource_interval
+                        if not await rt.resource_ok(resource):
+                            queue.pass_wake()
+                            return UNHEALTHY
                     continue
                 was_idle = False
                 job._phase = RUNNING
                 job._worker = worker
                 job._attempts += 1
                 started = clock()
-                if rt.hooks:
-                    rt.task_event("started", job, started)
                 try:
+                    if limiter is not None:
+                        wait = limiter.reserve(started)
+                        if wait > 0:
+                            await anyio.sleep(wait)
+                            started = clock()
+                    if rt.hooks:
+                        rt.task_event("started", job, started)
                     if job._timeout is None:
                         result = await job._fn(resource, *job._args)
                     else:
                         result = await call_with_timeout(job._fn, resource, job._args, job._timeout)
                 except BaseException as exc:
                     job._phase = FINISHING
-                    if await _settle_failure(rt, job, exc, started):
-                        return True
+                    if await settle_failure(rt, job, exc, started):
+                        return UNHEALTHY
                 else:
                     if not job.done():
                         job.set_result(result)
@@ -166,77 +198,10 @@ async def _serve(rt: Runtime[Any], worker: Worker, resource: Any) -> bool:
                     rt.unfinished -= 1
                     if not rt.unfinished and rt.state == "stopping":
                         rt.check_drained()
+                if tasks_left:
+                    tasks_left -= 1
+                    if not tasks_left:
+                        return RECYCLED
+                if worker.expires_at != math.inf and clock() >= worker.expires_at:
+                    return RECYCLED
         worker.job_scope = None
-
-
-async def _settle_failure(rt: Runtime[Any], job: TaskHandle[Any], exc: BaseException, started: float) -> bool:
-    """End or re-queue a task whose run raised ``exc``; ``True`` if the resource went bad.
-
-    Re-raises ``exc`` when it is a cancellation meant for this worker.
-    """
-    if isinstance(exc, asyncio.CancelledError):
-        if job.done():
-            # Its caller cancelled it: nothing to report but the cancellation.
-            _end(rt, job, "cancelled", started)
-            raise exc
-        if anyio.current_effective_deadline() == -math.inf:
-            _end(rt, job, "aborted", started, TaskAbortedError("the manager was killed while the task ran"))
-            raise exc
-        # Nobody here cancelled it: the task cancelled itself.
-        job.cancel()
-        _end(rt, job, "cancelled", started)
-        return False
-    if not isinstance(exc, Exception):
-        # KeyboardInterrupt, SystemExit: the caller sees it, and so does the loop.
-        _end(rt, job, "failed", started, exc)
-        raise exc
-    try:
-        healthy = await rt.is_healthy(exc)
-    except BaseException:
-        _end(rt, job, "aborted", started, TaskAbortedError("the manager was killed while the task ran"))
-        raise
-    if healthy:
-        rt.log.debug("task %r failed: %r", job, exc)
-        _end(rt, job, "timed_out" if isinstance(exc, TaskTimeoutError) else "failed", started, exc, count=True)
-        return False
-    rt.log.warning("task %r hit an unhealthy error on run %d: %r; its worker will be replaced", job, job._attempts, exc)
-    if job.done():
-        _end(rt, job, "cancelled", started)
-        return True
-    verdict = retry_verdict(attempts=job._attempts, max_retries=rt.max_retries, once=job._once)
-    if verdict is RetryVerdict.RETRY and rt.state != "killed":
-        rt.log.warning("retrying task %r (run %d of at most %d)", job, job._attempts + 1, rt.max_retries + 1)
-        rt.requeue(job, started, monotonic(), exc)
-    elif verdict is RetryVerdict.RETRY:
-        _end(rt, job, "aborted", started, TaskAbortedError("the manager was killed before the task could retry"))
-    elif verdict is RetryVerdict.FAIL_ONCE:
-        _end(rt, job, "failed", started, exc, count=True)
-    else:
-        error = MaxRetriesExceededError(job._attempts)
-        error.__cause__ = exc
-        _end(rt, job, "failed", started, error, count=True)
-    return True
-
-
-def _end(
-    rt: Runtime[Any],
-    job: TaskHandle[Any],
-    kind: TaskEventKind,
-    started: float,
-    error: BaseException | None = None,
-    *,
-    count: bool = False,
-) -> None:
-    """Give ``job`` its outcome (unless its caller already cancelled it), settle and report it.
-
-    Args:
-        count: record it as a failure in the metrics (aborts and cancellations are neither).
-    """
-    finished = monotonic()
-    if error is not None and not job.done():
-        job.set_exception(error)
-        if count:
-            rt.collector.record_failure(TaskLifecycleTimestamps(job._queued_at, started, finished))
-    rt.settle(job)
-    if rt.hooks:
-        rt.task_event(kind, job, started, finished, error)

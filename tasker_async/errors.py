@@ -10,6 +10,8 @@ from __future__ import annotations
 
 __all__ = (
     "ConfigError",
+    "PermanentError",
+    "RetryableError",
     "ManagerNotRunningError",
     "MaxRetriesExceededError",
     "QueueFullError",
@@ -79,3 +81,38 @@ class TaskAbortedError(TaskerError):
 
 class QueueFullError(TaskerError):
     """``submit_nowait`` found the queue at ``max_queue_size``."""
+
+
+class RetryableError(Exception):
+    """Raise it from a task to have the task run again, on the same healthy worker pool.
+
+    The worker keeps its resource (``check_health`` is not asked). The retry
+    waits ``max(retry_after, backoff)`` seconds without holding a worker and
+    counts against ``max_retries``; once they are used up the caller gets
+    ``MaxRetriesExceededError`` with this error as ``__cause__`` (a task
+    submitted ``once=True`` gets this error itself).
+
+    Args:
+        message: what went wrong.
+        retry_after: the least number of seconds to wait, e.g. from a
+            ``Retry-After`` header; ``None`` for the backoff alone.
+
+    Attributes:
+        retry_after: the least number of seconds to wait before the retry.
+    """
+
+    def __init__(self, message: str = "", *, retry_after: float | None = None) -> None:
+        """Build the error; ``retry_after`` must be ``None`` or a number >= 0."""
+        if retry_after is not None and (
+            isinstance(retry_after, bool) or not isinstance(retry_after, (int, float)) or not retry_after >= 0
+        ):
+            raise ValueError(f"retry_after must be a number of seconds >= 0 or None, got {retry_after!r}")
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PermanentError(Exception):
+    """Raise it from a task that must never run again: no retry, no ``check_health``.
+
+    The caller gets this error unchanged.
+    """

@@ -31,8 +31,11 @@ def test_errors_module_is_complete_and_reexported() -> None:
 def test_error_hierarchy() -> None:
     assert issubclass(errors.ConfigError, ValueError)
     assert issubclass(errors.TaskTimeoutError, TimeoutError)
-    for name in errors.__all__:
+    # Every error the library raises is a TaskerError; the two a task raises to steer its retries are not.
+    for name in set(errors.__all__) - {"RetryableError", "PermanentError"}:
         assert issubclass(getattr(errors, name), errors.TaskerError)
+    assert not issubclass(errors.RetryableError, errors.TaskerError)
+    assert not issubclass(errors.PermanentError, errors.TaskerError)
 
 
 def test_every_public_name_has_a_docstring() -> None:
