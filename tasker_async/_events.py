@@ -137,28 +137,31 @@ class LifecycleHook(Protocol):
 
 
 class EventHooks:
-    """The hooks of one manager; falsy while there are none."""
+    """The hooks of one manager.
 
-    __slots__ = ("_hooks", "_log")
+    ``active`` is a plain attribute, not a property, because the task hot
+    path tests it several times per task.
+    """
+
+    __slots__ = ("_hooks", "_log", "active")
 
     def __init__(self, hooks: tuple[LifecycleHook, ...], log: logging.Logger | LoggerProtocol) -> None:
         """Start with ``hooks``; errors are logged to ``log``."""
         self._hooks = list(hooks)
         self._log = log
-
-    def __bool__(self) -> bool:
-        """Whether any hook is registered."""
-        return bool(self._hooks)
+        self.active = bool(self._hooks)
 
     def add(self, hook: LifecycleHook) -> None:
         """Register ``hook``."""
         if not callable(hook):
             raise TypeError(f"a lifecycle hook must be callable, got {hook!r}")
         self._hooks.append(hook)
+        self.active = True
 
     def remove(self, hook: LifecycleHook) -> None:
         """Unregister ``hook``; raises ``ValueError`` if it was not registered."""
         self._hooks.remove(hook)
+        self.active = bool(self._hooks)
 
     def emit(self, event: LifecycleEvent) -> None:
         """Tell every hook; log, never raise, what a hook raises."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from time import monotonic
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
@@ -54,28 +53,19 @@ class TaskHandle(asyncio.Future[T]):
         "_worker",
     )
 
-    def __init__(
-        self,
-        rt: Runtime[Any],
-        fn: Callable[..., Awaitable[T]],
-        args: tuple[Any, ...],
-        priority: bool,
-        once: bool,
-        timeout: float | None,
-    ) -> None:
-        """Record a task; only the manager makes handles, on the running loop."""
-        super().__init__()
-        self._rt = rt
-        self._fn = fn
-        self._args = args
-        self._lane = priority
-        self._once = once
-        self._timeout = timeout
-        self._queued_at = monotonic()
-        self._phase = QUEUED
-        self._attempts = 0
-        self._worker: Worker | None = None
-        self._timer: asyncio.TimerHandle | None = None
+    # No __init__: Future's own (C) initialiser runs, and ``Runtime.accept`` fills
+    # the fields; a Python __init__ calling super() costs a frame per task.
+    _rt: Runtime[Any]
+    _fn: Callable[..., Awaitable[T]]
+    _args: tuple[Any, ...]
+    _lane: bool  # True: the priority queue
+    _once: bool
+    _timeout: float | None
+    _queued_at: float  # when it last entered a queue (time.monotonic())
+    _phase: int
+    _attempts: int
+    _worker: Worker | None  # set when a worker takes it
+    _timer: asyncio.TimerHandle | None  # set while it waits out a retry delay
 
     def cancel(self, msg: Any | None = None) -> bool:
         """Cancel the task: dequeue it if it has not started, else cancel its run.
@@ -83,10 +73,11 @@ class TaskHandle(asyncio.Future[T]):
         Returns:
             ``True`` if the task was not done yet and is now cancelled.
         """
-        cancelled = super().cancel(msg)
+        if not super().cancel(msg):
+            return False  # already done: nothing to undo
         if self._phase < FINISHING:
             self._rt.abandon(self)
-        return cancelled
+        return True
 
     def __repr__(self) -> str:
         """Show the task function and its state."""

@@ -82,6 +82,7 @@ class Lifecycle(Generic[R]):
                     for resource in made:
                         await rt.destroy_resource(resource)
                 raise ManagerNotRunningError(f"the manager was {rt.state} while starting")
+            rt.loop = asyncio.get_running_loop()
             rt.state = "running"
             rt.accepting = True
             ready = asyncio.Event()

@@ -111,5 +111,5 @@ def _end(
         if count:
             rt.collector.record_failure(TaskLifecycleTimestamps(job._queued_at, started, finished))
     rt.settle(job)
-    if rt.hooks:
+    if rt.hooks.active:
         rt.task_event(kind, job, started, finished, error)

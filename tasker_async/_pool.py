@@ -65,7 +65,7 @@ class SidePool(Generic[R]):
         rt = self._rt
         queued = monotonic()
         rt.collector.record_arrival()
-        if rt.hooks:
+        if rt.hooks.active:
             self._report("queued", fn, queued)
         pooled = bool(self.idle)
         resource = self.idle.popleft() if pooled else await rt.create_resource()
@@ -79,7 +79,7 @@ class SidePool(Generic[R]):
                     await self._give_back(resource, pooled=pooled, healthy=True)
                     raise
                 started = monotonic()
-        if rt.hooks:
+        if rt.hooks.active:
             self._report("started", fn, queued, started)
         try:
             if timeout is None:
@@ -100,7 +100,7 @@ class SidePool(Generic[R]):
                     kind, error = "aborted", TaskAbortedError("the manager was killed while run_task ran")
                 else:
                     kind, error = "cancelled", None
-                if rt.hooks:
+                if rt.hooks.active:
                     self._report(kind, fn, queued, started, finished, error)
             finally:
                 await self._give_back(resource, pooled=pooled, healthy=healthy)
@@ -108,7 +108,7 @@ class SidePool(Generic[R]):
         finished = monotonic()
         await self._give_back(resource, pooled=pooled, healthy=True)
         rt.collector.record_completion(TaskLifecycleTimestamps(queued, started, finished))
-        if rt.hooks:
+        if rt.hooks.active:
             self._report("succeeded", fn, queued, started, finished)
         return result
 

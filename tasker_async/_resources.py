@@ -92,7 +92,7 @@ class Resources(Generic[R]):
             self.log.error(
                 "on_create failed for a worker (%d in a row): %r; retrying in %.2f s", failures + 1, exc, retry_in
             )
-        if self.hooks:
+        if self.hooks.active:
             self.hooks.emit(ResourceCreationFailed(error=exc, consecutive_failures=failures + 1, retry_in=retry_in))
         threshold = self.config.creation_breaker_threshold
         if (

@@ -69,6 +69,7 @@ class Runtime(Resources[R], Generic[R]):
         self.workers: set[Worker] = set()
         self.delayed: set[TaskHandle[Any]] = set()
         self.tg: TaskGroup | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None  # set by start()
         # Set once the host task should cancel the workers: drained while stopping, or killed.
         self.closing = asyncio.Event()
 
@@ -83,11 +84,20 @@ class Runtime(Resources[R], Generic[R]):
         timeout: float | None,
     ) -> TaskHandle[T]:
         """Record a new task and queue it; the caller has checked state and room."""
-        job = TaskHandle(self, fn, args, priority, once, timeout)
+        job: TaskHandle[T] = TaskHandle(loop=self.loop)
+        job._rt = self
+        job._fn = fn
+        job._args = args
+        job._lane = priority
+        job._once = once
+        job._timeout = timeout
+        job._queued_at = monotonic()
+        job._phase = QUEUED
+        job._attempts = 0
         self.unfinished += 1
         self.collector.record_arrival()
         self.queue.put_nowait(job, priority)
-        if self.hooks:
+        if self.hooks.active:
             self.task_event("queued", job)
         return job
 
@@ -117,17 +127,17 @@ class Runtime(Resources[R], Generic[R]):
         if state == QUEUED:
             if self.queue.remove(job, job._lane):
                 self.settle(job)
-                if self.hooks:
+                if self.hooks.active:
                     self.task_event("cancelled", job)
         elif state == DELAYED:
             if job._timer is not None:
                 job._timer.cancel()
             self.delayed.discard(job)
             self.settle(job)
-            if self.hooks:
+            if self.hooks.active:
                 self.task_event("cancelled", job)
-        elif state == RUNNING and job._worker is not None:
-            job._worker.cancel_job()
+        elif state == RUNNING:
+            job._worker.cancel_job()  # type: ignore[union-attr]  # a running task has its worker
 
     def requeue(
         self, job: TaskHandle[Any], started: float, finished: float, error: BaseException, delay: float
@@ -139,7 +149,7 @@ class Runtime(Resources[R], Generic[R]):
         """
         self.collector.record_retry()
         job._lane = True
-        if self.hooks:
+        if self.hooks.active:
             self.task_event("retried", job, started, finished, error)
         # The next run's wait starts now, not at the first submission.
         job._queued_at = monotonic()
@@ -182,7 +192,7 @@ class Runtime(Resources[R], Generic[R]):
                 if kind == "failed":
                     self.collector.record_failure(TaskLifecycleTimestamps(job._queued_at, now, now))
             self.settle(job)
-            if self.hooks:
+            if self.hooks.active:
                 self.task_event(kind, job, None, now, error)
 
     def task_event(
@@ -193,7 +203,7 @@ class Runtime(Resources[R], Generic[R]):
         finished_at: float | None = None,
         error: BaseException | None = None,
     ) -> None:
-        """Report what happened to ``job`` to the hooks (callers check ``self.hooks`` first)."""
+        """Report what happened to ``job`` to the hooks (callers check ``self.hooks.active`` first)."""
         self.hooks.emit(
             TaskEvent(
                 kind=kind,

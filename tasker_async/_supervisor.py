@@ -121,7 +121,7 @@ def apply_retire(rt: Runtime[Any], decision: ScalingDecision) -> int:
 def _report(rt: Runtime[Any], kind: str, count: int, reason: str) -> None:
     after = rt.burst_workers - (count if kind == "scale_down" else 0)
     rt.log.info("%s: %d burst worker(s) (%s); %d burst worker(s) now", kind, count, reason, after)
-    if rt.hooks:
+    if rt.hooks.active:
         rt.hooks.emit(
             ScalingEvent(
                 kind="scale_up" if kind == "scale_up" else "scale_down", count=count, burst_workers=after, reason=reason

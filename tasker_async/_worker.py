@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from ._events import WorkerEvent
-from ._handle import FINISHING, RUNNING, SETTLED
+from ._handle import FINISHING, RUNNING
 from ._health import creation_backoff, jittered_age
 from ._metrics import TaskLifecycleTimestamps
 from ._outcomes import settle_failure
@@ -42,6 +42,7 @@ class Worker:
         "holds_resource",
         "id",
         "idle_since",
+        "job_cancelled",
         "job_scope",
         "parked",
         "reason",
@@ -57,6 +58,7 @@ class Worker:
         self.reason = reason  # why it was started, for its "created" event
         self.scope = anyio.CancelScope()
         self.job_scope: anyio.CancelScope | None = None
+        self.job_cancelled = False  # job_scope was cancelled: use a fresh one for the next task
         self.resource: Any = None
         self.holds_resource = False
         self.parked = False  # waiting for a task, nothing in hand
@@ -67,6 +69,7 @@ class Worker:
     def cancel_job(self) -> None:
         """Cancel the run in hand; the worker and its resource carry on."""
         if self.job_scope is not None:
+            self.job_cancelled = True
             self.job_scope.cancel()
 
 
@@ -83,7 +86,7 @@ async def run_worker(rt: Runtime[Any], worker: Worker) -> None:
             if max_age is not None:
                 worker.expires_at = monotonic() + jittered_age(max_age, rt.rng.random())
             rt.log.info("worker %d started (%s)", worker.id, worker.reason)
-            if rt.hooks:
+            if rt.hooks.active:
                 event = WorkerEvent(kind="created", worker_id=worker.id, burst=worker.burst, reason=worker.reason)
                 rt.hooks.emit(event)
             leaving = await _serve(rt, worker, worker.resource)
@@ -98,11 +101,11 @@ async def run_worker(rt: Runtime[Any], worker: Worker) -> None:
             worker.resource = None
             reason = leaving or ("retired" if worker.retiring else "shutdown")
             rt.log.info("worker %d stopped (%s)", worker.id, reason)
-            if rt.hooks:
+            if rt.hooks.active:
                 rt.hooks.emit(WorkerEvent(kind="destroyed", worker_id=worker.id, burst=worker.burst, reason=reason))
     # A burst worker is replaced only while there is work it would take.
     if leaving and rt.state in ("running", "stopping") and (not worker.burst or rt.queue):
-        if rt.hooks:
+        if rt.hooks.active:
             rt.hooks.emit(WorkerEvent(kind="replaced", worker_id=worker.id, burst=worker.burst, reason=leaving))
         rt.spawn_worker(burst=worker.burst, reason="replacement" if leaving == UNHEALTHY else "recycle")
 
@@ -122,20 +125,24 @@ async def _serve(rt: Runtime[Any], worker: Worker, resource: Any) -> str | None:
     """Run tasks until the worker must be replaced (returns why) or leaves for good (``None``)."""
     queue = rt.queue
     collector = rt.collector
+    hooks = rt.hooks
     limiter = rt.limiter
+    new_stamps = tuple.__new__  # builds the NamedTuple without its Python-level __new__
     clock = monotonic
     tasks_left = rt.config.max_tasks_per_worker or 0  # 0: no limit
     probing = rt.config.check_resource is not None
     next_probe = clock() + rt.config.check_resource_interval if probing else math.inf
+    aging = worker.expires_at != math.inf
     was_idle = False
     while True:
         with anyio.CancelScope() as job_scope:
             worker.job_scope = job_scope
+            worker.job_cancelled = False
             # Once a caller has cancelled the run in hand, this scope stays
             # cancelled (anyio cancellation is level-triggered): leave it and
             # take a fresh one before the next task, or the next task would
             # inherit the cancellation.
-            while not job_scope.cancel_called:
+            while not worker.job_cancelled:
                 job = queue.take_nowait()
                 if job is None:
                     if not was_idle:
@@ -176,7 +183,7 @@ async def _serve(rt: Runtime[Any], worker: Worker, resource: Any) -> str | None:
                         if wait > 0:
                             await anyio.sleep(wait)
                             started = clock()
-                    if rt.hooks:
+                    if hooks.active:
                         rt.task_event("started", job, started)
                     if job._timeout is None:
                         result = await job._fn(resource, *job._args)
@@ -190,11 +197,13 @@ async def _serve(rt: Runtime[Any], worker: Worker, resource: Any) -> str | None:
                     if not job.done():
                         job.set_result(result)
                         finished = clock()
-                        collector.record_completion(TaskLifecycleTimestamps(job._queued_at, started, finished))
-                        if rt.hooks:
+                        collector.record_completion(
+                            new_stamps(TaskLifecycleTimestamps, (job._queued_at, started, finished))
+                        )
+                        if hooks.active:
                             rt.task_event("succeeded", job, started, finished)
-                    # rt.settle(job), inlined: this is the hot path.
-                    job._phase = SETTLED
+                    # rt.settle(job), inlined: this is the hot path. (A done task
+                    # needs no SETTLED phase: cancel() returns early on it.)
                     rt.unfinished -= 1
                     if not rt.unfinished and rt.state == "stopping":
                         rt.check_drained()
@@ -202,6 +211,6 @@ async def _serve(rt: Runtime[Any], worker: Worker, resource: Any) -> str | None:
                     tasks_left -= 1
                     if not tasks_left:
                         return RECYCLED
-                if worker.expires_at != math.inf and clock() >= worker.expires_at:
+                if aging and clock() >= worker.expires_at:
                     return RECYCLED
         worker.job_scope = None
