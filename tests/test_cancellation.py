@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
 import anyio
@@ -47,6 +47,24 @@ async def _no_task_left_behind() -> AsyncIterator[None]:
     """After every test (and after ``make_manager`` killed its managers) nothing is left on the loop."""
     yield
     assert not manager_tasks()
+
+
+@pytest.fixture
+def holds(make_manager: Factory) -> Iterator[Callable[[], asyncio.Event]]:
+    """Make events that hold an ``on_create`` or ``on_destroy`` call.
+
+    All are set at teardown before ``make_manager`` kills its managers, so a
+    failing test cannot leave its teardown waiting for ever.
+    """
+    events: list[asyncio.Event] = []
+
+    def hold() -> asyncio.Event:
+        events.append(asyncio.Event())
+        return events[-1]
+
+    yield hold
+    for event in events:
+        event.set()
 
 
 # -- task bodies ------------------------------------------------------------------------
@@ -468,9 +486,9 @@ async def test_a_task_cancelled_while_waiting_out_retry_delay_never_runs_again(
 
 @pytest.mark.parametrize("how", CALLER_WAYS)
 async def test_run_task_cancelled_while_creating_a_temporary_resource_leaks_nothing(
-    make_manager: Factory, tracker: Tracker, how: str
+    make_manager: Factory, tracker: Tracker, holds: Callable[[], asyncio.Event], how: str
 ) -> None:
-    creating, proceed, creation_cancelled = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    creating, proceed, creation_cancelled = asyncio.Event(), holds(), asyncio.Event()
     never = Recorder()
 
     async def create() -> Resource:
@@ -535,10 +553,10 @@ async def test_run_task_cancelled_on_a_temporary_resource_destroys_it(
 
 @pytest.mark.parametrize("how", CALLER_WAYS)
 async def test_run_task_cancelled_while_its_temporary_resource_is_destroyed_still_destroys_it(
-    make_manager: Factory, tracker: Tracker, how: str
+    make_manager: Factory, tracker: Tracker, holds: Callable[[], asyncio.Event], how: str
 ) -> None:
     # SPEC §2: on_destroy is "always awaited, shielded from cancellation".
-    destroying, finish = asyncio.Event(), asyncio.Event()
+    destroying, finish = asyncio.Event(), holds()
     used: list[Resource] = []
 
     async def use(resource: Resource) -> int:
@@ -634,9 +652,9 @@ async def test_stop_with_a_timeout_escalates_to_kill_when_a_run_never_ends(
 
 
 async def test_kill_whose_caller_is_cancelled_still_ends_every_task_and_resource(
-    make_manager: Factory, tracker: Tracker
+    make_manager: Factory, tracker: Tracker, holds: Callable[[], asyncio.Event]
 ) -> None:
-    destroying, finish_destroy = asyncio.Event(), asyncio.Event()
+    destroying, finish_destroy = asyncio.Event(), holds()
     blocker, pooled_blocker = Blocker(), Blocker()
     never = Recorder()
     started = {"returns": asyncio.Event(), "raises": asyncio.Event()}
@@ -682,11 +700,13 @@ async def test_kill_whose_caller_is_cancelled_still_ends_every_task_and_resource
     killer = await start_suspended(manager.kill)
     stopper = await start_suspended(manager.stop)
     await destroying.wait()
+    # The caller gives up while the shutdown is destroying resources; the
+    # destroys go on, and the shutdown must still run to its end.
     killer.cancel()
+    finish_destroy.set()
     with pytest.raises(asyncio.CancelledError):
         await killer
     assert manager.stats().state == "killed"
-    finish_destroy.set()
     await stopper
     await manager.kill()
 
@@ -782,9 +802,9 @@ async def test_async_with_cancelled_while_draining_on_exit_kills(make_manager: F
 
 
 async def test_async_with_cancelled_while_creating_resources_leaves_nothing(
-    make_manager: Factory, tracker: Tracker
+    make_manager: Factory, tracker: Tracker, holds: Callable[[], asyncio.Event]
 ) -> None:
-    creating, proceed = asyncio.Event(), asyncio.Event()
+    creating, proceed = asyncio.Event(), holds()
 
     async def create() -> Resource:
         if tracker.created:  # the first resource comes at once, the second blocks
