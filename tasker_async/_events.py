@@ -28,7 +28,9 @@ __all__ = (
 )
 
 TaskEventKind = Literal["queued", "started", "succeeded", "failed", "retried", "timed_out", "aborted", "cancelled"]
+"""What happened to a task: the ``kind`` of a :class:`TaskEvent`."""
 WorkerEventKind = Literal["created", "destroyed", "replaced"]
+"""What happened to a worker: the ``kind`` of a :class:`WorkerEvent`."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -126,7 +128,8 @@ class ScalingEvent:
     reason: str
 
 
-LifecycleEvent: TypeAlias = "TaskEvent | WorkerEvent | ResourceCreationFailed | ScalingEvent"
+LifecycleEvent: TypeAlias = TaskEvent | WorkerEvent | ResourceCreationFailed | ScalingEvent
+"""Any record a lifecycle hook receives."""
 
 
 class LifecycleHook(Protocol):

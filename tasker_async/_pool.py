@@ -14,7 +14,7 @@ from ._events import TaskEvent, TaskEventKind
 from ._metrics import TaskLifecycleTimestamps
 from ._resources import call_with_timeout, task_name
 from ._runtime import Runtime
-from .errors import ResourceCreationError, TaskAbortedError, TaskTimeoutError
+from .errors import PermanentError, ResourceCreationError, RetryableError, TaskAbortedError, TaskTimeoutError
 
 __all__ = ("SidePool",)
 
@@ -93,7 +93,9 @@ class SidePool(Generic[R]):
                 kind: TaskEventKind
                 error: BaseException | None = exc
                 if isinstance(exc, Exception):
-                    healthy = await rt.is_healthy(exc)
+                    # The errors a task raises to steer retries say nothing about the resource.
+                    if not isinstance(exc, (PermanentError, RetryableError)):
+                        healthy = await rt.is_healthy(exc)
                     rt.collector.record_failure(TaskLifecycleTimestamps(queued, started, finished))
                     kind = "timed_out" if isinstance(exc, TaskTimeoutError) else "failed"
                 elif scope.cancel_called:

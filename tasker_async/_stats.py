@@ -8,6 +8,7 @@ from typing import Literal
 __all__ = ("ManagerState", "TaskStats")
 
 ManagerState = Literal["created", "running", "stopping", "stopped", "killed"]
+"""A manager's lifecycle state, as ``TaskStats.state`` reports it."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

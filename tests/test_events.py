@@ -288,3 +288,12 @@ async def _start_and_stop(manager: AsyncManager[object]) -> str:
     async with manager:
         pass
     return manager.stats().state
+
+
+def test_lifecycle_event_resolves_at_runtime() -> None:
+    import typing
+
+    def hook(event: LifecycleEvent) -> None: ...
+
+    hints = typing.get_type_hints(hook)
+    assert set(typing.get_args(hints["event"])) >= {TaskEvent, WorkerEvent}

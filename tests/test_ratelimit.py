@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 from collections.abc import Callable
 
 import pytest
@@ -47,10 +46,10 @@ async def test_starts_are_spaced_across_the_whole_pool(make_manager: Factory) ->
         throttled = manager.stats().throttled_seconds
     assert results == list(range(12))  # nothing dropped
     starts.sort()
-    gaps = [b - a for a, b in itertools.pairwise(starts)]
-    # Two start at once (the burst), then one every 10 ms at most, across four workers.
-    assert starts[-1] - starts[0] >= 0.1 - 0.003
-    assert min(gaps[1:]) >= 0.01 - 0.002
+    # Two start at once (the burst), then one every 10 ms at most, across four workers. A start may be
+    # stamped late after its sleep, so check each start against the schedule, not the gaps between them.
+    for k in range(2, 12):
+        assert starts[k] - starts[0] >= (k - 1) * 0.01 - 0.002, (k, starts[k] - starts[0])
     assert throttled > 0.3
 
 

@@ -199,3 +199,23 @@ async def test_unhealthy_retries_use_the_backoff_too(make_manager: Factory, capl
         with pytest.raises(MaxRetriesExceededError):
             await manager.queue_task(broken)
     assert re.findall(r"retrying task .* in ([0-9.]+) s", caplog.text) == ["0.002", "0.006"]
+
+
+@pytest.mark.parametrize("error", [PermanentError("bad"), RetryableError("later")])
+async def test_run_task_never_judges_the_retry_steering_errors(
+    make_manager: Factory, tracker: Tracker, error: Exception
+) -> None:
+    asked: list[BaseException] = []
+
+    def never_healthy(exc: BaseException) -> bool:
+        asked.append(exc)
+        return False
+
+    async def fail(resource: Resource) -> None:
+        raise error
+
+    async with make_manager(worker_count=1, resource_pool_size=1, check_health=never_healthy) as manager:
+        with pytest.raises(type(error)):
+            await manager.run_task(fail)
+        assert manager.stats().available_resources == 1  # the pooled resource was kept
+    assert asked == []
