@@ -11,6 +11,7 @@ from typing import Any, Generic, TypeVar
 from typing_extensions import Self, TypeVarTuple, Unpack
 
 from ._aliases import GoAliases
+from ._bulk import BulkMethods
 from ._callbacks import ResultCallback
 from ._config import Config
 from ._events import LifecycleHook
@@ -18,6 +19,7 @@ from ._handle import TaskHandle
 from ._lifecycle import Lifecycle
 from ._metrics import TaskMetrics
 from ._stats import TaskStats
+from ._threadsafe import ThreadsafeMethods
 from .errors import ManagerNotRunningError, QueueFullError, ResourceCreationError
 
 __all__ = ("AsyncManager",)
@@ -27,7 +29,7 @@ T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
 
 
-class AsyncManager(Lifecycle[R], GoAliases[R], Generic[R]):
+class AsyncManager(Lifecycle[R], GoAliases[R], BulkMethods[R], ThreadsafeMethods[R], Generic[R]):
     """Runs tasks on a pool of workers, each bound to its own resource.
 
     Use it as ``async with AsyncManager(config) as manager:`` (leaving the

@@ -93,12 +93,17 @@ def manager_tasks() -> set[asyncio.Task[Any]]:
     return {task for task in asyncio.all_tasks() if task is not asyncio.current_task()}
 
 
-async def wait_for(predicate: Callable[[], bool]) -> None:
-    """Yield to the loop until ``predicate()`` holds; bounded by the test's timeout.
+async def wait_for(predicate: Callable[[], bool], *, turns: int = 1_000_000) -> None:
+    """Yield to the loop until ``predicate()`` holds, failing after ``turns`` loop turns.
 
     For states reached within a few loop iterations (a worker picking a task
-    up); longer waits use events.
+    up); longer waits use events. The bound matters: pytest-timeout's signal
+    can land inside a callback the loop runs and be swallowed there, so a
+    busy wait must end by itself.
     """
     # One loop turn at a time, never a timed wait.
-    while not predicate():  # noqa: ASYNC110
+    for _ in range(turns):
+        if predicate():
+            return
         await asyncio.sleep(0)
+    raise AssertionError(f"condition still false after {turns} loop turns")

@@ -129,19 +129,22 @@ PRINTS = {
     "guides/resources-and-health.md": ["done on connection 2 after 2 runs"],
     "guides/priorities-and-once.md": ["['first', 'urgent', 'a', 'b', 'c']"],
     "guides/observability.md": ["{'queued': 5, 'started': 5, 'succeeded': 5}"],
-    "guides/resilience.md": ["https://example.com fetched on call 3\n2\n"],
+    "guides/resilience.md": ["https://example.com fetched on call 3\n2\n", "first square above 50: 64"],
     "guides/bursting.md": [],
 }
 
 
-@pytest.mark.parametrize(("page", "code"), programs(), ids=[page for page, _ in programs()])
-def test_the_programs_in_the_docs_run_and_print_what_they_say(page: str, code: str) -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
-    )
-    assert done.returncode == 0, done.stderr
+@pytest.mark.parametrize("page", sorted({page for page, _ in programs()}))
+def test_the_programs_in_the_docs_run_and_print_what_they_say(page: str) -> None:
+    printed = ""
+    for code in (code for where, code in programs() if where == page):
+        done = subprocess.run(
+            [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
+        )
+        assert done.returncode == 0, done.stderr
+        printed += done.stdout
     for expected in PRINTS[page]:
-        assert expected in done.stdout, (expected, done.stdout)
+        assert expected in printed, (expected, printed)
 
 
 def test_every_runnable_page_says_what_it_prints() -> None:
