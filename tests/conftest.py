@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tasker_async import AsyncManager, Config
+from tasker_async import AsyncManager, Config, LifecycleEvent
 
 
 @dataclass
@@ -86,6 +86,32 @@ async def make_manager(tracker: Tracker) -> AsyncIterator[Callable[..., AsyncMan
     for manager in managers:
         await manager.kill()
     assert tracker.balanced(), f"created {tracker.created}, destroyed {tracker.destroyed}"
+
+
+class EventLog:
+    """A lifecycle hook that keeps every event and lets a test wait for a condition."""
+
+    def __init__(self) -> None:
+        self.events: list[LifecycleEvent] = []
+        self.changed = asyncio.Event()
+
+    def __call__(self, event: LifecycleEvent) -> None:
+        self.events.append(event)
+        self.changed.set()
+
+    def of(self, event_type: type[Any], **match: Any) -> list[Any]:
+        """The events of ``event_type`` whose fields equal ``match``."""
+        return [
+            e
+            for e in self.events
+            if isinstance(e, event_type) and all(getattr(e, name) == value for name, value in match.items())
+        ]
+
+    async def until(self, predicate: Callable[[], bool]) -> None:
+        """Wait, event by event, until ``predicate()`` holds."""
+        while not predicate():
+            self.changed.clear()
+            await self.changed.wait()
 
 
 def manager_tasks() -> set[asyncio.Task[Any]]:

@@ -4,48 +4,24 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 
 from tasker_async import (
     AsyncManager,
-    LifecycleEvent,
     ManagerNotRunningError,
     ResourceCreationError,
     ResourceCreationFailed,
     WorkerEvent,
 )
 
-from .conftest import Resource, Tracker
+from .conftest import EventLog, Resource, Tracker
 
 Factory = Callable[..., AsyncManager[Resource]]
 
 
 class Broken(Exception):
     pass
-
-
-class Watch:
-    def __init__(self) -> None:
-        self.events: list[LifecycleEvent] = []
-        self.changed = asyncio.Event()
-
-    def __call__(self, event: LifecycleEvent) -> None:
-        self.events.append(event)
-        self.changed.set()
-
-    def count(self, event_type: type, **match: Any) -> int:
-        return sum(
-            1
-            for e in self.events
-            if isinstance(e, event_type) and all(getattr(e, name) == value for name, value in match.items())
-        )
-
-    async def until(self, predicate: Callable[[], bool]) -> None:
-        while not predicate():
-            self.changed.clear()
-            await self.changed.wait()
 
 
 async def broken(resource: Resource) -> None:
@@ -57,7 +33,7 @@ async def resource_id(resource: Resource) -> int:
 
 
 async def test_the_breaker_fails_queued_and_new_tasks_fast_then_closes(make_manager: Factory, tracker: Tracker) -> None:
-    watch = Watch()
+    watch = EventLog()
     release = asyncio.Event()
 
     async def held_then_broken(resource: Resource) -> None:
@@ -76,7 +52,7 @@ async def test_the_breaker_fails_queued_and_new_tasks_fast_then_closes(make_mana
         tracker.fail_next = 10_000
         release.set()
         # The only worker's resource goes bad and its replacement cannot be made, twice in a row.
-        await watch.until(lambda: watch.count(ResourceCreationFailed) >= 2)
+        await watch.until(lambda: len(watch.of(ResourceCreationFailed)) >= 2)
         with pytest.raises(Exception, match="no retries left"):
             await doomed
         for handle in queued:
@@ -89,13 +65,13 @@ async def test_the_breaker_fails_queued_and_new_tasks_fast_then_closes(make_mana
         assert manager.stats().state == "running"
         # The backend comes back: the next try succeeds and the breaker closes.
         tracker.fail_next = 0
-        await watch.until(lambda: watch.count(WorkerEvent, kind="created", reason="replacement") == 1)
+        await watch.until(lambda: len(watch.of(WorkerEvent, kind="created", reason="replacement")) == 1)
         assert await manager.queue_task(resource_id) == 1
         assert manager.metrics().total_tasks_failed == 4
 
 
 async def test_the_breaker_stays_shut_while_a_worker_is_alive(make_manager: Factory, tracker: Tracker) -> None:
-    watch = Watch()
+    watch = EventLog()
     async with make_manager(
         worker_count=2,
         check_health=lambda e: not isinstance(e, Broken),
@@ -106,21 +82,21 @@ async def test_the_breaker_stays_shut_while_a_worker_is_alive(make_manager: Fact
         tracker.fail_next = 10_000
         with pytest.raises(Exception, match="no retries left"):
             await manager.queue_task(broken)
-        await watch.until(lambda: watch.count(ResourceCreationFailed) >= 2)
+        await watch.until(lambda: len(watch.of(ResourceCreationFailed)) >= 2)
         # One worker is still alive: tasks keep flowing to it.
         assert await manager.queue_task(resource_id) in (0, 1)
         tracker.fail_next = 0
 
 
 async def test_the_breaker_is_off_by_default(make_manager: Factory, tracker: Tracker) -> None:
-    watch = Watch()
+    watch = EventLog()
     async with make_manager(
         worker_count=1, check_health=lambda e: not isinstance(e, Broken), max_retries=0, hooks=[watch]
     ) as manager:
         tracker.fail_next = 10_000
         with pytest.raises(Exception, match="no retries left"):
             await manager.queue_task(broken)
-        await watch.until(lambda: watch.count(ResourceCreationFailed) >= 3)
+        await watch.until(lambda: len(watch.of(ResourceCreationFailed)) >= 3)
         waiting = await manager.submit(resource_id)  # accepted: it waits for a worker
         assert not waiting.done()
         tracker.fail_next = 0
@@ -128,7 +104,7 @@ async def test_the_breaker_is_off_by_default(make_manager: Factory, tracker: Tra
 
 
 async def test_stop_after_the_breaker_opened(make_manager: Factory, tracker: Tracker) -> None:
-    watch = Watch()
+    watch = EventLog()
     manager = make_manager(
         worker_count=1,
         check_health=lambda e: not isinstance(e, Broken),
@@ -140,7 +116,7 @@ async def test_stop_after_the_breaker_opened(make_manager: Factory, tracker: Tra
     tracker.fail_next = 10_000
     with pytest.raises(Exception, match="no retries left"):
         await manager.queue_task(broken)
-    await watch.until(lambda: watch.count(ResourceCreationFailed) >= 1)
+    await watch.until(lambda: len(watch.of(ResourceCreationFailed)) >= 1)
     await manager.stop()
     with pytest.raises(ManagerNotRunningError):
         await manager.submit(resource_id)

@@ -21,18 +21,12 @@ from tasker_async import (
     WorkerEvent,
 )
 
-from .conftest import Resource, Tracker, wait_for
+from .conftest import EventLog, Resource, Tracker, wait_for
 
 Factory = Callable[..., AsyncManager[Resource]]
 
 
-class Recorder:
-    def __init__(self) -> None:
-        self.events: list[LifecycleEvent] = []
-
-    def __call__(self, event: LifecycleEvent) -> None:
-        self.events.append(event)
-
+class Recorder(EventLog):
     def task_kinds(self, name: str | None = None) -> list[str]:
         return [e.kind for e in self.events if isinstance(e, TaskEvent) and (name is None or e.name.endswith(name))]
 

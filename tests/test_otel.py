@@ -19,10 +19,10 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode, Tracer
 
-from tasker_async import AsyncManager, LifecycleEvent, TaskAbortedError, TaskEvent, TaskTimeoutError
+from tasker_async import AsyncManager, TaskAbortedError, TaskEvent, TaskTimeoutError
 from tasker_async.otel import OtelMetrics, instrument
 
-from .conftest import Resource, Tracker, wait_for
+from .conftest import EventLog, Resource, Tracker, wait_for
 
 Factory = Callable[..., AsyncManager[Resource]]
 Attrs = frozenset[tuple[str, Any]]
@@ -70,13 +70,7 @@ async def telemetry() -> AsyncIterator[Telemetry]:
     tracer_provider.shutdown()
 
 
-class Recorder:
-    def __init__(self) -> None:
-        self.events: list[LifecycleEvent] = []
-
-    def __call__(self, event: LifecycleEvent) -> None:
-        self.events.append(event)
-
+class Recorder(EventLog):
     def last(self, name: str) -> TaskEvent:
         return [e for e in self.events if isinstance(e, TaskEvent) and e.name.endswith(name)][-1]
 

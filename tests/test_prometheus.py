@@ -24,7 +24,7 @@ from tasker_async import (
 )
 from tasker_async.prometheus import PrometheusMetrics, instrument
 
-from .conftest import Resource, Tracker, wait_for
+from .conftest import EventLog, Resource, Tracker, wait_for
 
 Factory = Callable[..., AsyncManager[Resource]]
 
@@ -33,15 +33,7 @@ class Broken(Exception):
     """An error that means the resource went bad."""
 
 
-class Recorder:
-    def __init__(self) -> None:
-        self.events: list[LifecycleEvent] = []
-        self.changed = asyncio.Event()
-
-    def __call__(self, event: LifecycleEvent) -> None:
-        self.events.append(event)
-        self.changed.set()
-
+class Recorder(EventLog):
     async def wait_until(self, predicate: Callable[[LifecycleEvent], bool]) -> None:
         while not any(predicate(e) for e in self.events):
             self.changed.clear()

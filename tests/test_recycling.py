@@ -8,33 +8,17 @@ from collections.abc import Callable
 
 import pytest
 
-from tasker_async import AsyncManager, LifecycleEvent, WorkerEvent
+from tasker_async import AsyncManager, WorkerEvent
 from tasker_async._health import jittered_age
 
-from .conftest import Resource, Tracker
+from .conftest import EventLog, Resource, Tracker
 
 Factory = Callable[..., AsyncManager[Resource]]
 
 
-class Workers:
-    """A hook collecting worker events, with a way to wait for one."""
-
-    def __init__(self) -> None:
-        self.events: list[WorkerEvent] = []
-        self.changed = asyncio.Event()
-
-    def __call__(self, event: LifecycleEvent) -> None:
-        if isinstance(event, WorkerEvent):
-            self.events.append(event)
-            self.changed.set()
-
+class Workers(EventLog):
     def reasons(self, kind: str) -> list[str]:
-        return [e.reason for e in self.events if e.kind == kind]
-
-    async def until(self, predicate: Callable[[], bool]) -> None:
-        while not predicate():
-            self.changed.clear()
-            await self.changed.wait()
+        return [e.reason for e in self.of(WorkerEvent, kind=kind)]
 
 
 async def resource_id(resource: Resource) -> int:

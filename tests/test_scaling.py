@@ -24,7 +24,7 @@ from tasker_async import (
     WorkerEvent,
 )
 
-from .conftest import Resource, Tracker, manager_tasks, wait_for
+from .conftest import EventLog, Resource, Tracker, manager_tasks, wait_for
 
 Factory = Callable[..., AsyncManager[Resource]]
 
@@ -156,24 +156,9 @@ def test_config_picks_the_policy() -> None:
 # -- the supervisor ------------------------------------------------------------------------
 
 
-class Watch:
-    """A hook that lets a test wait for a condition on the manager after any event."""
-
-    def __init__(self) -> None:
-        self.events: list[LifecycleEvent] = []
-        self.changed = asyncio.Event()
-
-    def __call__(self, event: LifecycleEvent) -> None:
-        self.events.append(event)
-        self.changed.set()
-
-    async def until(self, predicate: Callable[[], bool]) -> None:
-        while not predicate():
-            self.changed.clear()
-            await self.changed.wait()
-
+class Watch(EventLog):
     def scaling(self) -> list[ScalingEvent]:
-        return [e for e in self.events if isinstance(e, ScalingEvent)]
+        return self.of(ScalingEvent)
 
 
 class Held:

@@ -1,0 +1,58 @@
+"""``python -m benchmarks --smoke`` runs to the end and prints its tables, with or without the bench extra."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH_EXTRA = ("aiojobs", "aiometer", "uvloop")
+
+
+def smoke(env: dict[str, str]) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--smoke"],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONIOENCODING": "utf-8", **env},
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def assert_tables(out: str) -> None:
+    assert "| loop | N | candidate | tasks/s |" in out
+    assert "| asyncio | 200 | two-queue floor (submit->gather) |" in out
+    assert "| asyncio | 200 | tasker_async submit->gather |" in out
+    assert "| asyncio | 200 | tasker_async queue_task per caller |" in out
+    assert "| asyncio | 200 | tasker_async |" in out  # bytes per queued task
+    assert "| asyncio | tasker_async |" in out  # latency
+    assert "[asyncio] submit->gather >= 0.75x the two-queue floor" in out
+
+
+@pytest.mark.timeout(150)
+def test_smoke_prints_the_tables() -> None:
+    assert_tables(smoke({}))
+
+
+@pytest.mark.timeout(150)
+def test_smoke_skips_peers_that_are_not_installed(tmp_path: Path) -> None:
+    # A package that fails to import stands in for one that is not installed.
+    for name in BENCH_EXTRA:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "__init__.py").write_text(f"raise ImportError('{name} hidden by the test')\n")
+    path = os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")]))
+    out = smoke({"PYTHONPATH": path})
+    assert_tables(out)
+    for name in BENCH_EXTRA:
+        assert f"skipped: {name} not installed" in out
+    assert "| uvloop |" not in out
+    assert "aiojobs Scheduler" not in out
