@@ -58,6 +58,9 @@ class Config(Generic[R]):
         on_create: makes one resource; sync or async.
         on_destroy: releases one resource; sync or async; always awaited,
             shielded from cancellation, its exceptions logged.
+        destroy_timeout: seconds an async ``on_destroy`` may take before it
+            is cancelled, logged and abandoned (``None``: wait as long as it
+            takes).
         worker_count: base workers, always kept alive.
         max_worker_count: ceiling of base plus burst workers
             (``None``: twice ``worker_count``).
@@ -113,6 +116,7 @@ class Config(Generic[R]):
 
     on_create: Callable[[], R | Awaitable[R]]
     on_destroy: Callable[[R], object] | None = None
+    destroy_timeout: float | None = None
     worker_count: int = 4
     max_worker_count: int | None = None
     check_health: Callable[[BaseException], bool | Awaitable[bool]] | None = None
@@ -210,7 +214,7 @@ class Config(Generic[R]):
             raise ConfigError("retry_jitter", self.retry_jitter, "a number from 0 to 1")
         if self.rng is not None and not isinstance(self.rng, random.Random):
             raise ConfigError("rng", self.rng, "a random.Random or None")
-        for name in ("max_per_second", "max_resource_age"):
+        for name in ("max_per_second", "max_resource_age", "destroy_timeout"):
             value = getattr(self, name)
             if value is not None and (not _is_number(value) or value <= 0):
                 raise ConfigError(name, value, "a finite number > 0 or None")

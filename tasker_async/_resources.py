@@ -116,7 +116,11 @@ class Resources(Generic[R]):
         try:
             done = on_destroy(resource)
             if inspect.isawaitable(done):
-                await uncancellable(done)
+                await uncancellable(done, self.config.destroy_timeout)
+        except TimeoutError:
+            self.log.error(
+                "on_destroy of %r took over destroy_timeout=%s s: abandoned", resource, self.config.destroy_timeout
+            )
         except Exception:
             self.log.error("on_destroy failed for %r", resource, exc_info=True)
 
@@ -145,24 +149,36 @@ class Resources(Generic[R]):
             return False
 
 
-async def uncancellable(awaitable: Awaitable[T]) -> T:
+async def uncancellable(awaitable: Awaitable[T], timeout: float | None = None) -> T:
     """Await ``awaitable`` to its end even if the caller is cancelled meanwhile, then re-raise that.
 
     An anyio shield stops the cancellation of an enclosing cancel scope, but a
     plain ``task.cancel()`` of the caller (``run_task`` runs in its caller's
     task) still lands; so the work runs in a task of its own, which the caller
     waits out before its cancellation goes on.
+
+    Raises:
+        TimeoutError: ``timeout`` seconds passed first; the work is cancelled
+            and left to end on its own.
     """
     task = asyncio.ensure_future(awaitable)
+    loop = asyncio.get_running_loop()
+    deadline = None if timeout is None else loop.time() + timeout
     interrupted: asyncio.CancelledError | None = None
     with anyio.CancelScope(shield=True):
         while not task.done():
+            remaining = None if deadline is None else deadline - loop.time()
+            if remaining is not None and remaining <= 0:
+                task.cancel()
+                break
             try:
-                await asyncio.wait({task})
+                await asyncio.wait({task}, timeout=remaining)
             except asyncio.CancelledError as exc:
                 interrupted = exc
     if interrupted is not None:
         raise interrupted
+    if not task.done():
+        raise TimeoutError
     return task.result()
 
 

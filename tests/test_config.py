@@ -62,6 +62,7 @@ def test_config_is_frozen_and_keyword_only() -> None:
         ("burst_worker_count", 0),
         ("resource_pool_size", -1),
         ("task_timeout", 0),
+        ("destroy_timeout", -1),
         ("task_timeout", math.inf),
         ("max_queue_size", -1),
         ("on_destroy", "not callable"),

@@ -273,3 +273,31 @@ async def test_a_task_raising_a_base_exception_ends_the_manager_cleanly(
         await manager.submit(body, 9)
     assert tracker.balanced()
     assert not manager_tasks()
+
+
+async def test_a_hanging_on_destroy_is_abandoned_after_destroy_timeout(
+    tracker: Tracker, caplog: pytest.LogCaptureFixture
+) -> None:
+    from tasker_async import Config
+
+    async def hang(resource: Resource) -> None:
+        await tracker.destroy(resource)
+        await asyncio.Event().wait()
+
+    caplog.set_level(logging.ERROR, logger="tasker_async")
+    manager = AsyncManager(
+        Config(
+            on_create=tracker.create,
+            on_destroy=hang,
+            destroy_timeout=0.05,
+            worker_count=2,
+            max_worker_count=2,
+            resource_pool_size=1,
+        )
+    )
+    await manager.start()
+    await manager.stop()
+    assert manager.stats().state == "stopped"
+    assert caplog.text.count("destroy_timeout=0.05 s: abandoned") == 3
+    assert tracker.balanced()
+    await wait_for(lambda: not manager_tasks())  # the abandoned destroys were cancelled and end
