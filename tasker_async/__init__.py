@@ -8,6 +8,7 @@ A typical use::
 
 from __future__ import annotations
 
+from ._collector import DefaultCollector
 from ._config import Config, LoggerProtocol
 from ._events import (
     LifecycleEvent,
@@ -21,7 +22,7 @@ from ._events import (
 )
 from ._handle import TaskHandle
 from ._manager import AsyncManager
-from ._metrics import DefaultCollector, MetricsCollector, TaskLifecycleTimestamps, TaskMetrics
+from ._metrics import MetricsCollector, TaskLifecycleTimestamps, TaskMetrics
 from ._scaling import BacklogPolicy, RatePolicy, ScalingDecision, ScalingPolicy, ScalingSnapshot
 from ._stats import ManagerState, TaskStats
 from .errors import (

@@ -49,6 +49,31 @@ class LogHistogram:
         index = math.ceil(math.log(value) * _INV_LOG_GAMMA) + _OFFSET
         self._counts[index if index < _BUCKETS else _BUCKETS - 1] += 1
 
+    def add_many(self, values: list[float]) -> None:
+        """Record many samples at once: the same as ``add`` for each, in one tight loop."""
+        if not values:
+            return
+        self.count += len(values)
+        self.total += sum(values)
+        low = min(values)
+        high = max(values)
+        if low < self.min:
+            self.min = low
+        if high > self.max:
+            self.max = high
+        counts = self._counts
+        log = math.log
+        ceil = math.ceil
+        inv = _INV_LOG_GAMMA
+        offset = _OFFSET
+        top = _BUCKETS - 1
+        for value in values:
+            if value <= _MIN_VALUE:
+                counts[0] += 1
+            else:
+                index = ceil(log(value) * inv) + offset
+                counts[index if index < top else top] += 1
+
     def quantiles(self, qs: Sequence[float]) -> list[float]:
         """Return the nearest-rank ``q``-quantile of the samples for each ``q`` in ``qs`` (ascending).
 

@@ -158,6 +158,11 @@ class AsyncManager(Lifecycle[R], GoAliases[R], BulkMethods[R], ThreadsafeMethods
             TaskAbortedError: ``kill()`` ended the task.
             Exception: whatever ``fn`` raised, unchanged.
         """
+        rt = self._rt
+        if rt.accepting and not (rt.bounded and rt.queue.full(priority)):
+            # Room now: accept at once, without a submit() coroutine per call.
+            run_timeout = rt.default_timeout if timeout is None else self._timeout(timeout)
+            return await rt.accept(fn, args, priority, once, run_timeout)
         handle = await self.submit(fn, *args, priority=priority, once=once, timeout=timeout)
         return await handle
 

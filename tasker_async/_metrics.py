@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol, runtime_checkable
 
-from ._histogram import LogHistogram
-from ._rates import WindowRate
-
 __all__ = (
-    "DefaultCollector",
     "MetricsCollector",
     "TaskLifecycleTimestamps",
     "TaskMetrics",
@@ -81,80 +75,3 @@ class MetricsCollector(Protocol):
     def metrics(self) -> TaskMetrics:
         """Return a snapshot of everything recorded so far."""
         ...
-
-
-class DefaultCollector:
-    """The built-in collector: totals, log-bucketed percentiles and windowed rates.
-
-    Memory is fixed (two histograms and two rate rings), whatever the number
-    of tasks; percentiles are within 1% of the exact nearest-rank values.
-
-    Args:
-        window: seconds the arrival and completion rates look back over.
-        clock: the clock arrivals are stamped with; it must be the one the
-            ``stamps`` passed in come from (``time.monotonic`` for a manager).
-    """
-
-    __slots__ = ("_arrivals", "_clock", "_completions", "_exec", "_failed", "_retried", "_wait")
-
-    def __init__(self, *, window: float = 10.0, clock: Callable[[], float] = time.monotonic) -> None:
-        """Start with every count at zero."""
-        if not window > 0:
-            raise ValueError(f"window must be a number of seconds > 0, got {window!r}")
-        now = clock()
-        self._clock = clock
-        self._arrivals = WindowRate(window, now)
-        self._completions = WindowRate(window, now)
-        self._exec = LogHistogram()
-        self._wait = LogHistogram()
-        self._failed = 0
-        self._retried = 0
-
-    def record_arrival(self) -> None:
-        """Count one accepted task."""
-        self._arrivals.add(self._clock())
-
-    def record_completion(self, stamps: TaskLifecycleTimestamps) -> None:
-        """Count one success and its times."""
-        queued_at, started_at, finished_at = stamps
-        self._exec.add(finished_at - started_at)
-        self._wait.add(started_at - queued_at)
-        self._completions.add(finished_at)
-
-    def record_failure(self, stamps: TaskLifecycleTimestamps) -> None:
-        """Count one failure and its times."""
-        queued_at, started_at, finished_at = stamps
-        self._failed += 1
-        self._exec.add(finished_at - started_at)
-        self._wait.add(started_at - queued_at)
-
-    def record_retry(self) -> None:
-        """Count one re-queue."""
-        self._retried += 1
-
-    def metrics(self) -> TaskMetrics:
-        """Return the totals, percentiles and recent rates."""
-        now = self._clock()
-        runs = self._exec
-        failed = self._failed
-        completed = runs.count - failed
-        p50, p95, p99 = runs.quantiles((0.5, 0.95, 0.99))
-        (wait_p95,) = self._wait.quantiles((0.95,))
-        return TaskMetrics(
-            total_tasks_arrived=self._arrivals.total,
-            total_tasks_completed=completed,
-            total_tasks_failed=failed,
-            total_tasks_retried=self._retried,
-            success_rate=completed / runs.count if runs.count else 0.0,
-            failure_rate=failed / runs.count if runs.count else 0.0,
-            average_execution_time=runs.total / runs.count if runs.count else 0.0,
-            min_execution_time=runs.min if runs.count else 0.0,
-            max_execution_time=runs.max,
-            p50_execution_time=p50,
-            p95_execution_time=p95,
-            p99_execution_time=p99,
-            average_wait_time=self._wait.total / runs.count if runs.count else 0.0,
-            p95_wait_time=wait_p95,
-            task_arrival_rate=self._arrivals.rate(now),
-            task_completion_rate=self._completions.rate(now),
-        )

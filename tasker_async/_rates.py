@@ -10,32 +10,32 @@ from __future__ import annotations
 
 __all__ = ("WindowRate",)
 
+from collections.abc import Sequence
+
 SLOTS = 20
 
 
 class WindowRate:
     """A sliding-window event rate."""
 
-    __slots__ = ("_counts", "_slot", "_started", "_width", "total", "window")
+    __slots__ = ("_counts", "_slot", "_started", "_width", "window")
 
     def __init__(self, window: float, now: float) -> None:
         """Measure over the last ``window`` seconds, starting at time ``now``."""
         self.window = window
         self._width = window / SLOTS
-        self._counts = [0] * SLOTS
+        self._counts = [0.0] * SLOTS
         self._slot = int(now / self._width)
         self._started = now
-        self.total = 0  # every event ever counted
 
     def _advance(self, slot: int) -> None:
         # Zero every slot the clock skipped since the last event (at most all of them).
         for skipped in range(self._slot + 1, min(slot, self._slot + SLOTS) + 1):
-            self._counts[skipped % SLOTS] = 0
+            self._counts[skipped % SLOTS] = 0.0
         self._slot = slot
 
-    def add(self, now: float, n: int = 1) -> None:
+    def add(self, now: float, n: float = 1.0) -> None:
         """Count ``n`` events at time ``now`` (times never go backwards)."""
-        self.total += n
         slot = int(now / self._width)
         if slot != self._slot:
             if slot < self._slot:  # a stamp taken just before the last one
@@ -43,6 +43,35 @@ class WindowRate:
                 return
             self._advance(slot)
         self._counts[slot % SLOTS] += n
+
+    def add_many(self, times: Sequence[float]) -> None:
+        """Count one event at each of ``times`` (in about ascending order), in one tight loop."""
+        width = self._width
+        counts = self._counts
+        current = self._slot
+        for now in times:
+            slot = int(now / width)
+            if slot > current:
+                self._advance(slot)
+                current = slot
+            counts[current % SLOTS] += 1  # a stamp just before the latest counts with it
+
+    def spread(self, count: float, since: float, until: float) -> None:
+        """Count ``count`` events that happened evenly between ``since`` and ``until``."""
+        if count <= 0:
+            return
+        if until <= since or until - since < self._width:
+            self.add(until, count)
+            return
+        since = max(since, until - self.window)  # older events fall out of the window anyway
+        first = int(since / self._width)
+        last = int(until / self._width)
+        per_second = count / (until - since)
+        for slot in range(first, last + 1):
+            start = max(since, slot * self._width)
+            end = min(until, (slot + 1) * self._width)
+            if end > start:
+                self.add(start, per_second * (end - start))
 
     def rate(self, now: float) -> float:
         """Events per second over the window ending at ``now``.

@@ -18,10 +18,11 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from anyio.abc import TaskGroup
 
+from ._collector import DefaultCollector
 from ._events import EventHooks, TaskEvent, TaskEventKind
 from ._handle import DELAYED, QUEUED, RUNNING, SETTLED, TaskHandle
 from ._health import retry_backoff
-from ._metrics import DefaultCollector, MetricsCollector, TaskLifecycleTimestamps
+from ._metrics import MetricsCollector, TaskLifecycleTimestamps
 from ._queue import JobQueue
 from ._ratelimit import StartLimiter
 from ._resources import Resources, call_with_timeout, task_name

@@ -10,6 +10,7 @@ is replaced only after it was used.
 from __future__ import annotations
 
 import math
+from asyncio import InvalidStateError
 from time import monotonic
 from typing import TYPE_CHECKING, Any
 
@@ -194,8 +195,11 @@ async def _serve(rt: Runtime[Any], worker: Worker, resource: Any) -> str | None:
                     if await settle_failure(rt, job, exc, started):
                         return UNHEALTHY
                 else:
-                    if not job.done():
+                    try:
                         job.set_result(result)
+                    except InvalidStateError:
+                        pass  # its caller cancelled it meanwhile: counted as neither success nor failure
+                    else:
                         finished = clock()
                         collector.record_completion(
                             new_stamps(TaskLifecycleTimestamps, (job._queued_at, started, finished))

@@ -215,3 +215,19 @@ def test_reading_a_rate_changes_nothing() -> None:
     assert rate.rate(100.0) == 0.0  # long after: nothing in the window...
     assert rate._counts == before  # ...yet nothing was zeroed by reading
     assert rate.rate(5.0) == pytest.approx(10, rel=0.05)
+
+
+def test_a_read_from_another_thread_never_folds_the_feeders_buffer() -> None:
+    import threading
+
+    clock = FakeClock()
+    collector = DefaultCollector(clock=clock)
+    for _ in range(600):  # past FOLD_AT: this thread becomes the feeder
+        collector.record_completion(stamps(clock.now, 0.001, 0.001))
+    collector.record_completion(stamps(clock.now, 0.001, 0.001))  # left in the buffer
+    seen: list[int] = []
+    reader = threading.Thread(target=lambda: seen.append(collector.metrics().total_tasks_completed))
+    reader.start()
+    reader.join()
+    assert seen == [512]  # the other thread read the folded state only
+    assert collector.metrics().total_tasks_completed == 601  # the feeder folds everything

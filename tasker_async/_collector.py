@@ -1,0 +1,156 @@
+"""The built-in metrics collector: cheap to feed, fixed in memory, exact enough to read.
+
+Feeding it is on every task's hot path, so it does almost nothing per task:
+an arrival bumps a counter, a success appends its stamps to a short buffer.
+The buffer is folded into two log-bucketed histograms and a rate ring in one
+tight loop when it fills, when the clock moves into a new rate slot, and on
+every read, so it never holds more than a slot's worth of tasks (and at most
+``FOLD_AT``). Arrivals between two folds are spread evenly over the time
+between them.
+
+Only the thread that feeds the collector (the event loop's) folds: a read
+from another thread (a Prometheus scrape, an OpenTelemetry exporter) sees
+what was folded last, at most one rate slot or ``FOLD_AT`` tasks old, and
+never races the loop over the buffer.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from operator import sub
+
+from ._histogram import LogHistogram
+from ._metrics import TaskLifecycleTimestamps, TaskMetrics
+from ._rates import WindowRate
+
+__all__ = ("DefaultCollector",)
+
+FOLD_AT = 512
+
+
+class DefaultCollector:
+    """The built-in collector: totals, log-bucketed percentiles and windowed rates.
+
+    Memory is fixed (two histograms, two rate rings, a buffer of at most
+    ``FOLD_AT`` stamps), whatever the number of tasks; percentiles are within
+    1% of the exact nearest-rank values.
+
+    Args:
+        window: seconds the arrival and completion rates look back over.
+        clock: the clock arrivals are stamped with; it must be the one the
+            ``stamps`` passed in come from (``time.monotonic`` for a manager).
+
+    Raises:
+        ValueError: ``window`` is not a positive number.
+    """
+
+    __slots__ = (
+        "_arrivals",
+        "_arrived",
+        "_clock",
+        "_completed",
+        "_completions",
+        "_exec",
+        "_failed",
+        "_fold_by",
+        "_folded_arrivals",
+        "_folder",
+        "_last_fold",
+        "_pending",
+        "_retried",
+        "_slot_width",
+        "_wait",
+    )
+
+    def __init__(self, *, window: float = 10.0, clock: Callable[[], float] = time.monotonic) -> None:
+        """Start with every count at zero."""
+        if not window > 0:
+            raise ValueError(f"window must be a number of seconds > 0, got {window!r}")
+        now = clock()
+        self._clock = clock
+        self._arrivals = WindowRate(window, now)
+        self._completions = WindowRate(window, now)
+        self._slot_width = self._arrivals._width
+        self._exec = LogHistogram()
+        self._wait = LogHistogram()
+        self._pending: list[TaskLifecycleTimestamps] = []
+        self._arrived = 0
+        self._folded_arrivals = 0
+        self._completed = 0
+        self._failed = 0
+        self._retried = 0
+        self._last_fold = now
+        self._fold_by = now + self._slot_width
+        self._folder: int | None = None  # the thread that feeds (and so folds), once known
+
+    def record_arrival(self) -> None:
+        """Count one accepted task."""
+        self._arrived += 1
+
+    def record_completion(self, stamps: TaskLifecycleTimestamps) -> None:
+        """Count one success and its times."""
+        pending = self._pending
+        pending.append(stamps)
+        if len(pending) >= FOLD_AT or stamps[2] >= self._fold_by:
+            self._folder = threading.get_ident()
+            self._fold(stamps[2])
+
+    def record_failure(self, stamps: TaskLifecycleTimestamps) -> None:
+        """Count one failure and its times."""
+        queued_at, started_at, finished_at = stamps
+        self._failed += 1
+        self._exec.add(finished_at - started_at)
+        self._wait.add(started_at - queued_at)
+
+    def record_retry(self) -> None:
+        """Count one re-queue."""
+        self._retried += 1
+
+    def _fold(self, now: float) -> None:
+        pending = self._pending
+        if pending:
+            self._completed += len(pending)
+            # Columns by C-level transposition, then one tight loop per histogram.
+            queued, started, finished = zip(*pending, strict=True)
+            self._exec.add_many(list(map(sub, finished, started)))
+            self._wait.add_many(list(map(sub, started, queued)))
+            self._completions.add_many(finished)
+            pending.clear()
+        arrived = self._arrived - self._folded_arrivals
+        if arrived:
+            self._arrivals.spread(arrived, self._last_fold, now)
+            self._folded_arrivals = self._arrived
+        self._last_fold = max(self._last_fold, now)
+        self._fold_by = (int(now / self._slot_width) + 1) * self._slot_width
+
+    def metrics(self) -> TaskMetrics:
+        """Return the totals, percentiles and recent rates."""
+        now = self._clock()
+        if self._folder is None or self._folder == threading.get_ident():
+            self._fold(now)
+        runs = self._exec
+        completed = self._completed
+        failed = self._failed
+        ended = completed + failed
+        p50, p95, p99 = runs.quantiles((0.5, 0.95, 0.99))
+        (wait_p95,) = self._wait.quantiles((0.95,))
+        return TaskMetrics(
+            total_tasks_arrived=self._arrived,
+            total_tasks_completed=completed,
+            total_tasks_failed=failed,
+            total_tasks_retried=self._retried,
+            success_rate=completed / ended if ended else 0.0,
+            failure_rate=failed / ended if ended else 0.0,
+            average_execution_time=runs.total / runs.count if runs.count else 0.0,
+            min_execution_time=runs.min if runs.count else 0.0,
+            max_execution_time=runs.max,
+            p50_execution_time=p50,
+            p95_execution_time=p95,
+            p99_execution_time=p99,
+            average_wait_time=self._wait.total / runs.count if runs.count else 0.0,
+            p95_wait_time=wait_p95,
+            task_arrival_rate=self._arrivals.rate(now),
+            task_completion_rate=self._completions.rate(now),
+        )
