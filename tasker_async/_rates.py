@@ -8,9 +8,9 @@ so a quiet minute reads as zero, not as a lifetime average.
 
 from __future__ import annotations
 
-__all__ = ("WindowRate",)
-
 from collections.abc import Sequence
+
+__all__ = ("WindowRate",)
 
 SLOTS = 20
 
