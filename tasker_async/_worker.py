@@ -9,6 +9,7 @@ is replaced only after it was used.
 
 from __future__ import annotations
 
+import asyncio
 import math
 from asyncio import InvalidStateError
 from time import monotonic
@@ -129,6 +130,9 @@ async def _serve(rt: Runtime[Any], worker: Worker, resource: Any) -> str | None:
     hooks = rt.hooks
     limiter = rt.limiter
     new_stamps = tuple.__new__  # builds the NamedTuple without its Python-level __new__
+    # A collector may offer flush(): called when this worker runs out of work (optional, not in the protocol).
+    flush = getattr(collector, "flush", None)
+    call_soon = asyncio.get_running_loop().call_soon
     clock = monotonic
     tasks_left = rt.config.max_tasks_per_worker or 0  # 0: no limit
     probing = rt.config.check_resource is not None
@@ -149,6 +153,10 @@ async def _serve(rt: Runtime[Any], worker: Worker, resource: Any) -> str | None:
                     if not was_idle:
                         was_idle = True
                         worker.idle_since = clock()
+                        if flush is not None:
+                            # Bookkeeping while there is nothing else to do, queued behind the
+                            # callbacks of the results just delivered so it never delays them.
+                            call_soon(flush)
                     wake_at = min(worker.expires_at, next_probe)
                     worker.parked = True
                     try:
