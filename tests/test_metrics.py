@@ -231,3 +231,19 @@ def test_a_read_from_another_thread_never_folds_the_feeders_buffer() -> None:
     reader.join()
     assert seen == [512]  # the other thread read the folded state only
     assert collector.metrics().total_tasks_completed == 601  # the feeder folds everything
+
+
+def test_flush_folds_a_worthwhile_buffer_and_reads_see_everything() -> None:
+    from tasker_async._collector import FLUSH_AT
+
+    clock = FakeClock()
+    collector = DefaultCollector(clock=clock)
+    for _ in range(FLUSH_AT - 1):
+        collector.record_completion(stamps(clock.now, 0.001, 0.002))
+    collector.flush()
+    assert len(collector._pending) == FLUSH_AT - 1  # too little to be worth an idle fold
+    collector.record_completion(stamps(clock.now, 0.001, 0.002))
+    collector.flush()
+    assert collector._pending == []
+    collector.record_completion(stamps(clock.now, 0.001, 0.002))
+    assert collector.metrics().total_tasks_completed == FLUSH_AT + 1  # a read folds the rest
