@@ -28,7 +28,8 @@ class CallbackRunner:
     def __init__(self, log: logging.Logger | LoggerProtocol) -> None:
         """Make a runner that logs callback errors to ``log``."""
         self._log = log
-        self._tasks: set[asyncio.Future[Any]] = set()
+        self._tasks: set[asyncio.Future[Any]] = set()  # every tracked task, shutdown waits for them
+        self._running_callbacks: set[asyncio.Future[Any]] = set()  # those that are async callbacks
 
     def deliver(self, future: asyncio.Future[Any], callback: ResultCallback) -> None:
         """Call ``callback`` with the outcome of ``future`` once it is done."""
@@ -45,11 +46,14 @@ class CallbackRunner:
         """Call ``callback(result, exc)`` now; an awaitable it returns is run as a task."""
         try:
             outcome = callback(result, exc)
-        except Exception:
+        except (Exception, asyncio.CancelledError):  # a sync callback cannot be cancelled: it raised it
             self._log.error("a task callback raised", exc_info=True)
             return
         if inspect.isawaitable(outcome):
-            self.track(asyncio.ensure_future(outcome))
+            task = asyncio.ensure_future(outcome)
+            self._running_callbacks.add(task)
+            task.add_done_callback(self._running_callbacks.discard)
+            self.track(task)
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         """Run ``coro`` as a tracked task (a callback submission waiting for room)."""
@@ -64,6 +68,11 @@ class CallbackRunner:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             self._log.error("a task callback raised", exc_info=task.exception())
+
+    def cancel_callbacks(self) -> None:
+        """Cancel the async callbacks running now (``kill()``); submissions waiting for room go on."""
+        for task in list(self._running_callbacks):
+            task.cancel()
 
     async def wait(self) -> None:
         """Wait until every tracked callback task has finished."""

@@ -8,6 +8,7 @@ the task it reports on.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Protocol, TypeAlias
@@ -171,5 +172,5 @@ class EventHooks:
         for hook in self._hooks:
             try:
                 hook(event)
-            except Exception:
+            except (Exception, asyncio.CancelledError):  # a sync hook cannot be cancelled: it raised it
                 self._log.error("lifecycle hook %r raised on %r", hook, event, exc_info=True)

@@ -242,6 +242,9 @@ class Lifecycle(Generic[R]):
             if self._supervisor_scope is not None:
                 self._supervisor_scope.cancel()
             rt.log.info("manager killed: aborting %d task(s)", rt.unfinished)
+            # Callbacks already running are cancelled like running tasks; those that the
+            # aborts below call still run, each once, and shutdown waits for them.
+            self._callbacks.cancel_callbacks()
             rt.abort_waiting()
             rt.queue.wake_all()
             self._pool.cancel_runs()

@@ -106,6 +106,9 @@ def _end(
         count: record it as a failure in the metrics (aborts and cancellations are neither).
     """
     finished = monotonic()
+    if job.cancelled():
+        # Its caller cancelled it while the run ended some other way: that is all it was.
+        kind, error, count = "cancelled", None, False
     if error is not None and not job.done():
         job.set_exception(error)
         if count:

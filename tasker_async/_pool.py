@@ -98,6 +98,8 @@ class SidePool(Generic[R]):
                         healthy = await rt.is_healthy(exc)
                     rt.collector.record_failure(TaskLifecycleTimestamps(queued, started, finished))
                     kind = "timed_out" if isinstance(exc, TaskTimeoutError) else "failed"
+                elif not isinstance(exc, asyncio.CancelledError):
+                    kind = "failed"  # KeyboardInterrupt, SystemExit and the like: it reaches the caller
                 elif scope.cancel_called:
                     kind, error = "aborted", TaskAbortedError("the manager was killed while run_task ran")
                 else:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     from ._config import Config, LoggerProtocol
     from ._stats import ManagerState
 
-__all__ = ("Resources", "call_with_timeout", "task_name", "uncancellable")
+__all__ = ("Resources", "call_with_timeout", "is_stray_cancellation", "task_name", "uncancellable")
 
 R = TypeVar("R")
 T = TypeVar("T")
@@ -72,7 +73,9 @@ class Resources(Generic[R]):
             made = self.config.on_create()
             if inspect.isawaitable(made):
                 made = await made
-        except Exception as exc:
+        except (Exception, asyncio.CancelledError) as exc:
+            if isinstance(exc, asyncio.CancelledError) and not is_stray_cancellation():
+                raise
             self._creation_failed(exc, failures, retry_in)
             raise ResourceCreationError(f"on_create failed: {exc!r}") from exc
         if self.failures_in_a_row:
@@ -83,7 +86,7 @@ class Resources(Generic[R]):
                 self.log.info("a resource was created: the creation breaker closes")
         return made
 
-    def _creation_failed(self, exc: Exception, failures: int, retry_in: float | None) -> None:
+    def _creation_failed(self, exc: BaseException, failures: int, retry_in: float | None) -> None:
         self.creation_failures += 1
         self.failures_in_a_row += 1
         if retry_in is None:
@@ -121,7 +124,9 @@ class Resources(Generic[R]):
             self.log.error(
                 "on_destroy of %r took over destroy_timeout=%s s: abandoned", resource, self.config.destroy_timeout
             )
-        except Exception:
+        except (Exception, asyncio.CancelledError) as exc:
+            if isinstance(exc, asyncio.CancelledError) and not is_stray_cancellation():
+                raise
             self.log.error("on_destroy failed for %r", resource, exc_info=True)
 
     async def is_healthy(self, exc: BaseException) -> bool:
@@ -144,9 +149,27 @@ class Resources(Generic[R]):
             if inspect.isawaitable(verdict):
                 verdict = await verdict
             return bool(verdict)
-        except Exception:
+        except (Exception, asyncio.CancelledError) as exc:
+            if isinstance(exc, asyncio.CancelledError) and not is_stray_cancellation():
+                raise
             self.log.error(complaint, subject, exc_info=True)
             return False
+
+
+def is_stray_cancellation() -> bool:
+    """Whether a ``CancelledError`` just caught came from user code, not from cancelling this task.
+
+    User code can raise one without anybody cancelling us, e.g. by awaiting a
+    future that another caller cancelled. Treating that as our own
+    cancellation would end a worker for nothing; so it counts as the failure
+    of the callback that raised it. (Python 3.10 has no ``Task.cancelling``,
+    so there only a cancelled anyio scope tells the two apart.)
+    """
+    if anyio.current_effective_deadline() == -math.inf:
+        return False  # an enclosing cancel scope is cancelled: it is ours
+    task = asyncio.current_task()
+    cancelling = getattr(task, "cancelling", None)
+    return not (cancelling is not None and cancelling())
 
 
 async def uncancellable(awaitable: Awaitable[T], timeout: float | None = None) -> T:
@@ -179,6 +202,8 @@ async def uncancellable(awaitable: Awaitable[T], timeout: float | None = None) -
         raise interrupted
     if not task.done():
         raise TimeoutError
+    if task.cancelled():  # by its own code: nobody here cancelled it
+        raise RuntimeError(f"{awaitable!r} was cancelled from within")
     return task.result()
 
 

@@ -206,7 +206,9 @@ async def _serve(rt: Runtime[Any], worker: Worker, resource: Any) -> str | None:
                     try:
                         job.set_result(result)
                     except InvalidStateError:
-                        pass  # its caller cancelled it meanwhile: counted as neither success nor failure
+                        # Its caller cancelled it, and the run returned anyway: neither success nor failure.
+                        if hooks.active:
+                            rt.task_event("cancelled", job, started, clock())
                     else:
                         finished = clock()
                         collector.record_completion(
