@@ -138,7 +138,23 @@ class Runtime(Resources[R], Generic[R]):
             if self.hooks.active:
                 self.task_event("cancelled", job)
         elif state == RUNNING:
-            job._worker.cancel_job()  # type: ignore[union-attr]  # a running task has its worker
+            worker = job._worker
+            assert worker is not None, "a running task has its worker"
+            try:
+                asyncio.get_running_loop()
+            except RuntimeError:
+                # Cancelled from the loop's thread between two runs of the loop: a cancel
+                # scope can only be cancelled with the loop running, so do it first thing
+                # then, if the worker is still on this task.
+                assert self.loop is not None
+                self.loop.call_soon(self._cancel_run, job, worker)
+            else:
+                worker.cancel_job()
+
+    @staticmethod
+    def _cancel_run(job: TaskHandle[Any], worker: Worker) -> None:
+        if job._phase == RUNNING and job._worker is worker:
+            worker.cancel_job()
 
     def requeue(
         self, job: TaskHandle[Any], started: float, finished: float, error: BaseException, delay: float

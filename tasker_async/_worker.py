@@ -93,18 +93,20 @@ async def run_worker(rt: Runtime[Any], worker: Worker) -> None:
                 rt.hooks.emit(event)
             leaving = await _serve(rt, worker, worker.resource)
     finally:
-        rt.workers.discard(worker)
-        if worker.burst:
-            rt.burst_workers -= 1
         if worker.holds_resource:
             worker.holds_resource = False
             rt.active_workers -= 1
+            # Still counted in rt.workers while its resource is destroyed: the supervisor
+            # must not fill the slot before it is really free (max_worker_count is a ceiling).
             await rt.destroy_resource(worker.resource)
             worker.resource = None
             reason = leaving or ("retired" if worker.retiring else "shutdown")
             rt.log.info("worker %d stopped (%s)", worker.id, reason)
             if rt.hooks.active:
                 rt.hooks.emit(WorkerEvent(kind="destroyed", worker_id=worker.id, burst=worker.burst, reason=reason))
+        rt.workers.discard(worker)
+        if worker.burst:
+            rt.burst_workers -= 1
     # A burst worker is replaced only while there is work it would take.
     if leaving and rt.state in ("running", "stopping") and (not worker.burst or rt.queue):
         if rt.hooks.active:

@@ -1011,11 +1011,6 @@ async def test_a_caller_cancelled_run_that_swallows_is_reported_cancelled_once(
     assert watch.kinds(after) == ["succeeded"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: TaskHandle.cancel() of a running task raises RuntimeError while its loop is not running "
-    "(asyncio.Future.cancel() does not); the run then goes on and kill() never returns",
-)
 def test_a_running_task_can_be_cancelled_between_loop_runs(tracker: Tracker) -> None:
     loop = asyncio.new_event_loop()
     started = asyncio.Event()
@@ -1386,11 +1381,6 @@ class CountingPolicy:
             await self.decided.wait()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: while an unhealthy worker's async on_destroy runs, its slot looks free; "
-    "a burst worker takes it and the replacement then exceeds max_worker_count",
-)
 async def test_workers_never_exceed_the_maximum_while_an_unhealthy_worker_is_being_destroyed(
     make_manager: Factory, tracker: Tracker, gates: Callable[[], Gate]
 ) -> None:

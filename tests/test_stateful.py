@@ -57,12 +57,9 @@ T = TypeVar("T")
 WORKERS = 2
 MAX_WORKERS = 4
 POOL = 1
-# An async on_destroy opens the window of a known defect (test_faults.py::
-# test_workers_never_exceed_the_maximum_while_an_unhealthy_worker_is_being_destroyed): a burst
-# worker takes the slot of a worker whose resource is being destroyed, and its replacement then
-# exceeds MAX_WORKERS. Until that is fixed resources are released synchronously here, so this
-# file stays deterministic; set it to True with the fix.
-ASYNC_ON_DESTROY = False
+# An async on_destroy keeps a leaving worker's slot taken while its resource is destroyed
+# (test_faults.py::test_workers_never_exceed_the_maximum_while_an_unhealthy_worker_is_being_destroyed).
+ASYNC_ON_DESTROY = True
 
 settings.register_profile(
     "tasker-stateful-ci",
