@@ -27,6 +27,15 @@ def _wake_one(waiters: deque[asyncio.Future[None]]) -> None:
             return
 
 
+def _wake_newest(waiters: deque[asyncio.Future[None]]) -> bool:
+    while waiters:
+        waiter = waiters.pop()
+        if not waiter.done():
+            waiter.set_result(None)
+            return True
+    return False
+
+
 def _wake_all(waiters: deque[asyncio.Future[None]]) -> None:
     while waiters:
         waiter = waiters.popleft()
@@ -34,7 +43,9 @@ def _wake_all(waiters: deque[asyncio.Future[None]]) -> None:
             waiter.set_result(None)
 
 
-async def _park(waiters: deque[asyncio.Future[None]], pass_on: Callable[[], bool]) -> None:
+async def _park(
+    waiters: deque[asyncio.Future[None]], pass_on: Callable[[], bool], wake_another: Callable[[], object]
+) -> None:
     """Wait on a fresh future in ``waiters`` until someone wakes it.
 
     A waiter that is woken and cancelled before it could act passes the
@@ -51,21 +62,25 @@ async def _park(waiters: deque[asyncio.Future[None]], pass_on: Callable[[], bool
             waiters.remove(waiter)
         except ValueError:
             if pass_on():
-                _wake_one(waiters)
+                wake_another()
         raise
 
 
 class JobQueue(Generic[T]):
     """A priority lane and a main lane, each FIFO, each bounded by ``maxsize``."""
 
-    __slots__ = ("_maxsize", "_putters", "_takers", "main", "priority")
+    __slots__ = ("_maxsize", "_putters", "_spare_takers", "_takers", "main", "priority")
 
     def __init__(self, maxsize: int) -> None:
         """Make two empty lanes; ``maxsize`` 0 leaves them unbounded."""
         self.priority: deque[T] = deque()
         self.main: deque[T] = deque()
         self._maxsize = maxsize
+        # Parked workers, woken newest first and base workers before burst ("spare")
+        # ones: under light load the same few base workers stay busy, and the rest
+        # stay idle long enough for burst workers to retire.
         self._takers: deque[asyncio.Future[None]] = deque()
+        self._spare_takers: deque[asyncio.Future[None]] = deque()
         self._putters: tuple[deque[asyncio.Future[None]], deque[asyncio.Future[None]]] = (
             deque(),
             deque(),
@@ -84,13 +99,18 @@ class JobQueue(Generic[T]):
     def put_nowait(self, item: T, priority: bool) -> None:
         """Append ``item`` to its lane, ignoring the bound (callers check ``full``)."""
         (self.priority if priority else self.main).append(item)
-        if self._takers:
-            _wake_one(self._takers)
+        if self._takers or self._spare_takers:
+            self._wake_taker()
+
+    def _wake_taker(self) -> None:
+        if not _wake_newest(self._takers):
+            _wake_newest(self._spare_takers)
 
     async def wait_for_room(self, priority: bool) -> None:
         """Wait until the lane may have room, or until ``wake_all``; re-check after."""
         lane = self.priority if priority else self.main
-        await _park(self._putters[priority], lambda: len(lane) < self._maxsize)
+        putters = self._putters[priority]
+        await _park(putters, lambda: len(lane) < self._maxsize, lambda: _wake_one(putters))
 
     def take_nowait(self) -> T | None:
         """Pop the next task, priority lane first; ``None`` when both are empty."""
@@ -106,14 +126,16 @@ class JobQueue(Generic[T]):
             return item
         return None
 
-    async def wait_for_item(self) -> None:
-        """Park a worker until a task may be there, or until ``wake_all``."""
-        await _park(self._takers, lambda: bool(self.priority or self.main))
+    async def wait_for_item(self, spare: bool = False) -> None:
+        """Park a worker until a task may be there, or until ``wake_all``; ``spare`` workers are woken last."""
+        await _park(
+            self._spare_takers if spare else self._takers, lambda: bool(self.priority or self.main), self._wake_taker
+        )
 
     def pass_wake(self) -> None:
         """Wake another parked worker if tasks wait: a leaving worker's wake-up must not be lost."""
         if self.priority or self.main:
-            _wake_one(self._takers)
+            self._wake_taker()
 
     def remove(self, item: T, priority: bool) -> bool:
         """Take ``item`` out of its lane; ``False`` if it was not there."""
@@ -136,5 +158,6 @@ class JobQueue(Generic[T]):
     def wake_all(self) -> None:
         """Wake every parked worker and putter so each re-checks the manager's state."""
         _wake_all(self._takers)
+        _wake_all(self._spare_takers)
         _wake_all(self._putters[True])
         _wake_all(self._putters[False])

@@ -163,10 +163,10 @@ async def _serve(rt: Runtime[Any], worker: Worker, resource: Any) -> str | None:
                     worker.parked = True
                     try:
                         if wake_at == math.inf:
-                            await queue.wait_for_item()
+                            await queue.wait_for_item(worker.burst)
                         else:
                             with anyio.move_on_after(max(wake_at - clock(), 0.0)):
-                                await queue.wait_for_item()
+                                await queue.wait_for_item(worker.burst)
                     finally:
                         worker.parked = False
                     if worker.retiring:
