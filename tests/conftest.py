@@ -61,6 +61,17 @@ class Tracker:
             await self._changed.wait()
 
 
+def make_config(tracker: Tracker, **options: Any) -> Config[Resource]:
+    """A Config on ``tracker``'s resources: two workers, no bursting, no side pool unless asked."""
+    options.setdefault("on_create", tracker.create)
+    options.setdefault("on_destroy", tracker.destroy)
+    options.setdefault("worker_count", 2)
+    # No bursting unless a test asks for it: worker counts stay exact.
+    options.setdefault("max_worker_count", options["worker_count"])
+    options.setdefault("resource_pool_size", 0)
+    return Config(**options)
+
+
 @pytest.fixture
 def tracker() -> Tracker:
     return Tracker()
@@ -72,13 +83,7 @@ async def make_manager(tracker: Tracker) -> AsyncIterator[Callable[..., AsyncMan
     managers: list[AsyncManager[Resource]] = []
 
     def build(**options: Any) -> AsyncManager[Resource]:
-        options.setdefault("on_create", tracker.create)
-        options.setdefault("on_destroy", tracker.destroy)
-        options.setdefault("worker_count", 2)
-        # No bursting unless a test asks for it: worker counts stay exact.
-        options.setdefault("max_worker_count", options["worker_count"])
-        options.setdefault("resource_pool_size", 0)
-        manager = AsyncManager(Config(**options))
+        manager = AsyncManager(make_config(tracker, **options))
         managers.append(manager)
         return manager
 

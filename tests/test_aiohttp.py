@@ -5,25 +5,17 @@ from __future__ import annotations
 import asyncio
 import importlib
 import sys
-from typing import Any
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from tasker_async import AsyncManager, Config, ManagerNotRunningError, ResourceCreationError, TaskAbortedError
+from tasker_async import AsyncManager, ManagerNotRunningError, ResourceCreationError, TaskAbortedError
 from tasker_async.aiohttp import MANAGER_KEY, get_manager, setup
 
-from .conftest import Resource, Tracker, wait_for
+from .conftest import Resource, Tracker, make_config, wait_for
 
 OTHER: web.AppKey[AsyncManager[Resource]] = web.AppKey("other", AsyncManager)
-
-
-def make_config(tracker: Tracker, **options: Any) -> Config[Resource]:
-    options.setdefault("worker_count", 2)
-    options.setdefault("max_worker_count", options["worker_count"])
-    options.setdefault("resource_pool_size", 0)
-    return Config(on_create=tracker.create, on_destroy=tracker.destroy, **options)
 
 
 class Gate:

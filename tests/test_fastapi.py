@@ -15,10 +15,10 @@ import pytest
 from fastapi import Depends, FastAPI
 from starlette.requests import Request
 
-from tasker_async import AsyncManager, Config, ManagerNotRunningError, ResourceCreationError, TaskAbortedError
+from tasker_async import AsyncManager, ManagerNotRunningError, ResourceCreationError, TaskAbortedError
 from tasker_async.fastapi import DEFAULT_STATE_KEY, get_manager, manager_dependency, manager_lifespan
 
-from .conftest import Resource, Tracker, wait_for
+from .conftest import Resource, Tracker, make_config, wait_for
 
 # Module level: FastAPI resolves the (string) annotations of endpoints in the module's globals.
 get_users = manager_dependency("users")
@@ -30,13 +30,6 @@ class App:
 
     def __init__(self) -> None:
         self.state = SimpleNamespace()
-
-
-def make_config(tracker: Tracker, **options: Any) -> Config[Resource]:
-    options.setdefault("worker_count", 2)
-    options.setdefault("max_worker_count", options["worker_count"])
-    options.setdefault("resource_pool_size", 0)
-    return Config(on_create=tracker.create, on_destroy=tracker.destroy, **options)
 
 
 class Gate:

@@ -22,14 +22,11 @@ from opentelemetry.trace import StatusCode, Tracer
 from tasker_async import AsyncManager, TaskAbortedError, TaskEvent, TaskTimeoutError
 from tasker_async.otel import OtelMetrics, instrument
 
+from ._bodies import Broken, broken_first, fail, ok, slow
 from .conftest import EventLog, Resource, Tracker, wait_for
 
 Factory = Callable[..., AsyncManager[Resource]]
 Attrs = frozenset[tuple[str, Any]]
-
-
-class Broken(Exception):
-    """An error that means the resource went bad."""
 
 
 @dataclass
@@ -77,24 +74,6 @@ class Recorder(EventLog):
 
 def one(attributes: dict[str, Any] | None = None) -> Attrs:
     return frozenset((attributes or {}).items())
-
-
-async def ok(resource: Resource) -> int:
-    return resource.id
-
-
-async def fail(resource: Resource) -> None:
-    raise ValueError("bad input")
-
-
-async def slow(resource: Resource) -> None:
-    await asyncio.Event().wait()
-
-
-async def broken_first(resource: Resource) -> int:
-    if resource.id == 0:
-        raise Broken
-    return resource.id
 
 
 async def test_events_stats_and_metrics_are_recorded(

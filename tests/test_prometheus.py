@@ -24,13 +24,10 @@ from tasker_async import (
 )
 from tasker_async.prometheus import PrometheusMetrics, instrument
 
+from ._bodies import Broken, broken_first, fail, ok, slow
 from .conftest import EventLog, Resource, Tracker, wait_for
 
 Factory = Callable[..., AsyncManager[Resource]]
-
-
-class Broken(Exception):
-    """An error that means the resource went bad."""
 
 
 class Recorder(EventLog):
@@ -51,24 +48,6 @@ def scrape(registry: CollectorRegistry) -> set[str]:
 def line(name: str, value: float, **labels: str) -> str:
     inner = ",".join(f'{key}="{val}"' for key, val in labels.items())
     return f"{name}{{{inner}}} {floatToGoString(value)}" if labels else f"{name} {floatToGoString(value)}"
-
-
-async def ok(resource: Resource) -> int:
-    return resource.id
-
-
-async def fail(resource: Resource) -> None:
-    raise ValueError("bad input")
-
-
-async def slow(resource: Resource) -> None:
-    await asyncio.Event().wait()
-
-
-async def broken_first(resource: Resource) -> int:
-    if resource.id == 0:
-        raise Broken
-    return resource.id
 
 
 async def test_events_stats_and_metrics_are_exported(make_manager: Factory, tracker: Tracker) -> None:
