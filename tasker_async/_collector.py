@@ -77,7 +77,7 @@ class DefaultCollector:
         self._slot_width = self._arrivals._width
         self._exec = LogHistogram()
         self._wait = LogHistogram()
-        self._pending: list[TaskLifecycleTimestamps] = []
+        self._pending: list[tuple[float, float, float]] = []
         self._arrived = 0
         self._folded_arrivals = 0
         self._completed = 0
@@ -91,8 +91,8 @@ class DefaultCollector:
         """Count one accepted task."""
         self._arrived += 1
 
-    def record_completion(self, stamps: TaskLifecycleTimestamps) -> None:
-        """Count one success and its times."""
+    def record_completion(self, stamps: tuple[float, float, float]) -> None:
+        """Count one success and its times: ``(queued_at, started_at, finished_at)``, a plain tuple or not."""
         pending = self._pending
         pending.append(stamps)
         if len(pending) >= FOLD_AT or stamps[2] >= self._fold_by:
@@ -128,7 +128,7 @@ class DefaultCollector:
             queued, started, finished = zip(*pending, strict=True)
             self._exec.add_many(list(map(sub, finished, started)))
             self._wait.add_many(list(map(sub, started, queued)))
-            self._completions.add_many(finished)
+            self._completions.add_many(list(finished))
             pending.clear()
         arrived = self._arrived - self._folded_arrivals
         if arrived:

@@ -112,19 +112,15 @@ class JobQueue(Generic[T]):
         putters = self._putters[priority]
         await _park(putters, lambda: len(lane) < self._maxsize, lambda: _wake_one(putters))
 
-    def take_nowait(self) -> T | None:
-        """Pop the next task, priority lane first; ``None`` when both are empty."""
-        if self.priority:
-            item = self.priority.popleft()
-            if self._maxsize and self._putters[True]:
-                _wake_one(self._putters[True])
-            return item
-        if self.main:
-            item = self.main.popleft()
-            if self._maxsize and self._putters[False]:
-                _wake_one(self._putters[False])
-            return item
-        return None
+    def freed(self, priority: bool) -> None:
+        """Wake a submitter waiting for room in a bounded lane, after a worker took a task from it.
+
+        Workers take tasks straight from ``priority`` and ``main`` (the hot
+        path), priority first, and call this when the lanes are bounded.
+        """
+        putters = self._putters[priority]
+        if putters:
+            _wake_one(putters)
 
     async def wait_for_item(self, spare: bool = False) -> None:
         """Park a worker until a task may be there, or until ``wake_all``; ``spare`` workers are woken last."""

@@ -12,11 +12,13 @@ from __future__ import annotations
 import asyncio
 import math
 from asyncio import InvalidStateError
+from collections.abc import Callable
 from time import monotonic
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import anyio
 
+from ._collector import DefaultCollector
 from ._events import WorkerEvent
 from ._handle import FINISHING, RUNNING
 from ._health import creation_backoff, jittered_age
@@ -128,10 +130,17 @@ async def _create_with_backoff(rt: Runtime[Any]) -> Any:
 async def _serve(rt: Runtime[Any], worker: Worker, resource: Any) -> str | None:
     """Run tasks until the worker must be replaced (returns why) or leaves for good (``None``)."""
     queue = rt.queue
+    priority_lane = queue.priority
+    main_lane = queue.main
+    bounded = rt.bounded
     collector = rt.collector
     hooks = rt.hooks
     limiter = rt.limiter
     new_stamps = tuple.__new__  # builds the NamedTuple without its Python-level __new__
+    # The built-in collector takes a plain tuple: it only ever unpacks the stamps.
+    plain_stamps = type(collector) is DefaultCollector
+    # Any other collector is handed TaskLifecycleTimestamps, as its protocol says.
+    record_completion = cast("Callable[[tuple[float, float, float]], None]", collector.record_completion)
     # A collector may offer flush(): called when this worker runs out of work (optional, not in the protocol).
     flush = getattr(collector, "flush", None)
     call_soon = asyncio.get_running_loop().call_soon
@@ -150,8 +159,16 @@ async def _serve(rt: Runtime[Any], worker: Worker, resource: Any) -> str | None:
             # take a fresh one before the next task, or the next task would
             # inherit the cancellation.
             while not worker.job_cancelled:
-                job = queue.take_nowait()
-                if job is None:
+                # Take the next task, priority first (see JobQueue.freed).
+                if priority_lane:
+                    job = priority_lane.popleft()
+                    if bounded:
+                        queue.freed(True)
+                elif main_lane:
+                    job = main_lane.popleft()
+                    if bounded:
+                        queue.freed(False)
+                else:
                     if not was_idle:
                         was_idle = True
                         worker.idle_since = clock()
@@ -197,7 +214,9 @@ async def _serve(rt: Runtime[Any], worker: Worker, resource: Any) -> str | None:
                     if hooks.active:
                         rt.task_event("started", job, started)
                     if job._timeout is None:
-                        result = await job._fn(resource, *job._args)
+                        # A direct call when there are no arguments: ``f(r, *())`` builds two sequences.
+                        args = job._args
+                        result = await (job._fn(resource, *args) if args else job._fn(resource))
                     else:
                         result = await call_with_timeout(job._fn, resource, job._args, job._timeout)
                 except BaseException as exc:
@@ -213,9 +232,8 @@ async def _serve(rt: Runtime[Any], worker: Worker, resource: Any) -> str | None:
                             rt.task_event("cancelled", job, started, clock())
                     else:
                         finished = clock()
-                        collector.record_completion(
-                            new_stamps(TaskLifecycleTimestamps, (job._queued_at, started, finished))
-                        )
+                        stamps = (job._queued_at, started, finished)
+                        record_completion(stamps if plain_stamps else new_stamps(TaskLifecycleTimestamps, stamps))
                         if hooks.active:
                             rt.task_event("succeeded", job, started, finished)
                     # rt.settle(job), inlined: this is the hot path. (A done task

@@ -63,6 +63,40 @@ def test_histogram_edges() -> None:
     assert huge.quantiles((0.5,)) == [1e12]
 
 
+@pytest.mark.parametrize("distribution", [uniform, bimodal, heavy_tailed])
+def test_adding_a_batch_counts_as_adding_each(distribution: Callable[[random.Random, int], list[float]]) -> None:
+    rng = random.Random(3)
+    samples = [*distribution(rng, 5_000), 0.0, -1.0, 1e-12, 1e-9, 1e12, 2.5e-9]
+    rng.shuffle(samples)
+    one_by_one = LogHistogram()
+    for sample in samples:
+        one_by_one.add(sample)
+    batched = LogHistogram()
+    for start in range(0, len(samples), 512):
+        batched.add_many(samples[start : start + 512])
+    assert batched._counts == one_by_one._counts
+    assert (batched.count, batched.min, batched.max) == (one_by_one.count, one_by_one.min, one_by_one.max)
+    assert batched.total == pytest.approx(one_by_one.total)
+
+
+def test_adding_a_batch_of_times_counts_as_adding_each() -> None:
+    rng = random.Random(5)
+    # Stamps over 3 s of a 2 s window (0.1 s slots), a little out of order, in batches.
+    times = sorted(1000.0 + rng.uniform(0, 3.0) for _ in range(3_000))
+    for i in range(0, len(times) - 1, 7):
+        times[i], times[i + 1] = times[i + 1], times[i]
+    one_by_one = WindowRate(2.0, now=1000.0)
+    batched = WindowRate(2.0, now=1000.0)
+    for start in range(0, len(times), 100):
+        batch = times[start : start + 100]
+        for now in sorted(batch):  # a batch counts each stamp in its own slot, order aside
+            one_by_one.add(now)
+        batched.add_many(list(batch))
+        assert batched._counts == one_by_one._counts
+        assert batched.rate(batch[-1]) == one_by_one.rate(batch[-1])
+    assert sum(batched._counts) > 0
+
+
 def stamps(queued: float, wait: float, run: float) -> TaskLifecycleTimestamps:
     return TaskLifecycleTimestamps(queued, queued + wait, queued + wait + run)
 
