@@ -30,6 +30,8 @@ __all__ = ("DefaultCollector",)
 
 FOLD_AT = 512
 FLUSH_AT = 32  # below this, an idle flush is not worth its fixed cost; reads and slot changes fold anyway
+_FOLD_LEN = 3 * FOLD_AT  # the same, in floats of the flat buffer
+_FLUSH_LEN = 3 * FLUSH_AT
 
 
 class DefaultCollector:
@@ -77,7 +79,9 @@ class DefaultCollector:
         self._slot_width = self._arrivals._width
         self._exec = LogHistogram()
         self._wait = LogHistogram()
-        self._pending: list[tuple[float, float, float]] = []
+        # Stamps of the successes not folded yet, flat: queued, started, finished, queued...
+        # Floats, unlike tuples, are no work for the garbage collector.
+        self._pending: list[float] = []
         self._arrived = 0
         self._folded_arrivals = 0
         self._completed = 0
@@ -94,8 +98,8 @@ class DefaultCollector:
     def record_completion(self, stamps: tuple[float, float, float]) -> None:
         """Count one success and its times: ``(queued_at, started_at, finished_at)``, a plain tuple or not."""
         pending = self._pending
-        pending.append(stamps)
-        if len(pending) >= FOLD_AT or stamps[2] >= self._fold_by:
+        pending.extend(stamps)
+        if len(pending) >= _FOLD_LEN or stamps[2] >= self._fold_by:
             self._folder = threading.get_ident()
             self._fold(stamps[2])
 
@@ -112,7 +116,7 @@ class DefaultCollector:
         Folding while there is spare time keeps the fold off the latency of
         the tasks that follow.
         """
-        if len(self._pending) >= FLUSH_AT:
+        if len(self._pending) >= _FLUSH_LEN:
             self._folder = threading.get_ident()
             self._fold(self._clock())
 
@@ -123,13 +127,15 @@ class DefaultCollector:
     def _fold(self, now: float) -> None:
         pending = self._pending
         if pending:
-            self._completed += len(pending)
-            # Columns by C-level transposition, then one tight loop per histogram.
-            queued, started, finished = zip(*pending, strict=True)
+            self._completed += len(pending) // 3
+            # Columns by slicing, in C and without an object per task.
+            queued = pending[0::3]
+            started = pending[1::3]
+            finished = pending[2::3]
+            pending.clear()
             self._exec.add_many(list(map(sub, finished, started)))
             self._wait.add_many(list(map(sub, started, queued)))
-            self._completions.add_many(list(finished))
-            pending.clear()
+            self._completions.add_many(finished)
         arrived = self._arrived - self._folded_arrivals
         if arrived:
             self._arrivals.spread(arrived, self._last_fold, now)

@@ -275,7 +275,7 @@ def test_flush_folds_a_worthwhile_buffer_and_reads_see_everything() -> None:
     for _ in range(FLUSH_AT - 1):
         collector.record_completion(stamps(clock.now, 0.001, 0.002))
     collector.flush()
-    assert len(collector._pending) == FLUSH_AT - 1  # too little to be worth an idle fold
+    assert len(collector._pending) == 3 * (FLUSH_AT - 1)  # (three stamps a task) too little to be worth an idle fold
     collector.record_completion(stamps(clock.now, 0.001, 0.002))
     collector.flush()
     assert collector._pending == []
