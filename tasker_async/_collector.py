@@ -1,13 +1,19 @@
 """The built-in metrics collector: cheap to feed, fixed in memory, exact enough to read.
 
 Feeding it is on every task's hot path, so it does almost nothing per task:
-an arrival bumps a counter, a success appends its stamps to a short buffer.
-The buffer is folded into two log-bucketed histograms and a rate ring in one
-tight loop when a worker runs out of work (``flush``, while the CPU is
-spare), when it fills, when the clock moves into a new rate slot, and on
-every read, so it never holds more than a slot's worth of tasks (and at most
-``FOLD_AT``). Folding inline only when it must keeps it off task latency.
-Arrivals between two folds are spread evenly over the time between them.
+an arrival bumps a counter, a success appends its wait, run time and end
+to a short flat buffer. The buffer is folded into two log-bucketed
+histograms and a rate ring a batch at a time when a worker runs out of work
+(``flush``, while the CPU is spare), when it fills, when the clock moves
+into a new rate slot, and on every read, so it never holds more than a
+slot's worth of tasks (and at most ``FOLD_AT``). Folding inline only when it
+must keeps it off task latency. Arrivals between two folds are spread
+evenly over the time between them.
+
+A manager feeds its built-in collector inline rather than through
+``record_arrival``/``record_completion`` (a method call per task is a
+measurable share of the hot path): ``Runtime.accept`` bumps ``_arrived``,
+and ``_worker._serve`` does what ``record_completion`` does.
 
 Only the thread that feeds the collector (the event loop's) folds: a read
 from another thread (a Prometheus scrape, an OpenTelemetry exporter) sees
@@ -20,7 +26,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from operator import sub
 
 from ._histogram import LogHistogram
 from ._metrics import TaskLifecycleTimestamps, TaskMetrics
@@ -30,7 +35,8 @@ __all__ = ("DefaultCollector",)
 
 FOLD_AT = 512
 FLUSH_AT = 32  # below this, an idle flush is not worth its fixed cost; reads and slot changes fold anyway
-_FOLD_LEN = 3 * FOLD_AT  # the same, in floats of the flat buffer
+# The same, in floats of the flat buffer: three per task.
+FOLD_LEN = 3 * FOLD_AT
 _FLUSH_LEN = 3 * FLUSH_AT
 
 
@@ -79,8 +85,8 @@ class DefaultCollector:
         self._slot_width = self._arrivals._width
         self._exec = LogHistogram()
         self._wait = LogHistogram()
-        # Stamps of the successes not folded yet, flat: queued, started, finished, queued...
-        # Floats, unlike tuples, are no work for the garbage collector.
+        # The successes not folded yet, flat: wait, run, finished_at, wait, run...
+        # (floats, unlike tuples, are no work for the garbage collector).
         self._pending: list[float] = []
         self._arrived = 0
         self._folded_arrivals = 0
@@ -97,11 +103,12 @@ class DefaultCollector:
 
     def record_completion(self, stamps: tuple[float, float, float]) -> None:
         """Count one success and its times: ``(queued_at, started_at, finished_at)``, a plain tuple or not."""
+        queued_at, started_at, finished_at = stamps
+        # A manager's workers feed the built-in collector the same way, inline (``_worker._serve``).
         pending = self._pending
-        pending.extend(stamps)
-        if len(pending) >= _FOLD_LEN or stamps[2] >= self._fold_by:
-            self._folder = threading.get_ident()
-            self._fold(stamps[2])
+        pending.extend((started_at - queued_at, finished_at - started_at, finished_at))
+        if len(pending) >= FOLD_LEN or finished_at >= self._fold_by:
+            self._fold_due(finished_at)
 
     def record_failure(self, stamps: TaskLifecycleTimestamps) -> None:
         """Count one failure and its times."""
@@ -117,24 +124,28 @@ class DefaultCollector:
         the tasks that follow.
         """
         if len(self._pending) >= _FLUSH_LEN:
-            self._folder = threading.get_ident()
-            self._fold(self._clock())
+            self._fold_due(self._clock())
 
     def record_retry(self) -> None:
         """Count one re-queue."""
         self._retried += 1
 
+    def _fold_due(self, now: float) -> None:
+        """Fold now, from the feeding thread (which becomes the only one that folds)."""
+        self._folder = threading.get_ident()
+        self._fold(now)
+
     def _fold(self, now: float) -> None:
         pending = self._pending
         if pending:
             self._completed += len(pending) // 3
-            # Columns by slicing, in C and without an object per task.
-            queued = pending[0::3]
-            started = pending[1::3]
+            # Columns by slicing: in C, and no object per task.
+            waits = pending[0::3]
+            runs = pending[1::3]
             finished = pending[2::3]
             pending.clear()
-            self._exec.add_many(list(map(sub, finished, started)))
-            self._wait.add_many(list(map(sub, started, queued)))
+            self._exec.add_many(runs)
+            self._wait.add_many(waits)
             self._completions.add_many(finished)
         arrived = self._arrived - self._folded_arrivals
         if arrived:

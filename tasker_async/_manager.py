@@ -15,7 +15,7 @@ from ._bulk import BulkMethods
 from ._callbacks import ResultCallback
 from ._config import Config
 from ._events import LifecycleHook
-from ._handle import TaskHandle
+from ._handle import FINISHING, Call, TaskHandle
 from ._lifecycle import Lifecycle
 from ._metrics import TaskMetrics
 from ._stats import TaskStats
@@ -112,7 +112,9 @@ class AsyncManager(Lifecycle[R], GoAliases[R], BulkMethods[R], ThreadsafeMethods
             await queue.wait_for_room(priority)
             if not rt.accepting:
                 raise rt.refusal()
-        return rt.accept(fn, args, priority, once, run_timeout)
+        handle: TaskHandle[T] = TaskHandle(loop=rt.loop)
+        rt.accept(handle, fn, args, priority, once, run_timeout)
+        return handle
 
     def submit_nowait(
         self,
@@ -136,7 +138,9 @@ class AsyncManager(Lifecycle[R], GoAliases[R], BulkMethods[R], ThreadsafeMethods
         if rt.bounded and rt.queue.full(priority):
             lane = "priority" if priority else "main"
             raise QueueFullError(f"the {lane} queue holds max_queue_size={rt.config.max_queue_size} tasks")
-        return rt.accept(fn, args, priority, once, run_timeout)
+        handle: TaskHandle[T] = TaskHandle(loop=rt.loop)
+        rt.accept(handle, fn, args, priority, once, run_timeout)
+        return handle
 
     async def queue_task(
         self,
@@ -159,12 +163,22 @@ class AsyncManager(Lifecycle[R], GoAliases[R], BulkMethods[R], ThreadsafeMethods
             Exception: whatever ``fn`` raised, unchanged.
         """
         rt = self._rt
-        if rt.accepting and not (rt.bounded and rt.queue.full(priority)):
-            # Room now: accept at once, without a submit() coroutine per call.
-            run_timeout = rt.default_timeout if timeout is None else self._timeout(timeout)
-            return await rt.accept(fn, args, priority, once, run_timeout)
-        handle = await self.submit(fn, *args, priority=priority, once=once, timeout=timeout)
-        return await handle
+        if not rt.accepting or (rt.bounded and rt.queue.full(priority)):
+            handle = await self.submit(fn, *args, priority=priority, once=once, timeout=timeout)
+            return await handle
+        # Room now: accept at once, without a submit() coroutine per call, as a Call
+        # whose plain future is quicker to wait on than a handle (see Call).
+        call: Call[T] = Call()
+        waiter = call._waiter = asyncio.Future(loop=rt.loop)
+        rt.accept(call, fn, args, priority, once, rt.default_timeout if timeout is None else self._timeout(timeout))
+        try:
+            return await waiter
+        except asyncio.CancelledError:
+            # This caller was cancelled while it waited. Unless the outcome was in first,
+            # the task must not run on, as when a handle is cancelled.
+            if waiter.cancelled() and call._phase < FINISHING:
+                rt.abandon(call)
+            raise
 
     async def run_task(
         self,
@@ -215,7 +229,8 @@ class AsyncManager(Lifecycle[R], GoAliases[R], BulkMethods[R], ThreadsafeMethods
         elif rt.queue.full(priority):
             self._callbacks.spawn(self._submit_later(fn, deliver, args, priority, once, run_timeout))
         else:
-            handle = rt.accept(fn, args, priority, once, run_timeout)
+            handle: TaskHandle[Any] = TaskHandle(loop=rt.loop)
+            rt.accept(handle, fn, args, priority, once, run_timeout)
             self._callbacks.deliver(handle, deliver)
 
     async def _submit_later(

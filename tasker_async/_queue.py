@@ -69,7 +69,7 @@ async def _park(
 class JobQueue(Generic[T]):
     """A priority lane and a main lane, each FIFO, each bounded by ``maxsize``."""
 
-    __slots__ = ("_maxsize", "_putters", "_spare_takers", "_takers", "main", "priority")
+    __slots__ = ("_maxsize", "_putters", "main", "priority", "spare_takers", "takers")
 
     def __init__(self, maxsize: int) -> None:
         """Make two empty lanes; ``maxsize`` 0 leaves them unbounded."""
@@ -79,8 +79,8 @@ class JobQueue(Generic[T]):
         # Parked workers, woken newest first and base workers before burst ("spare")
         # ones: under light load the same few base workers stay busy, and the rest
         # stay idle long enough for burst workers to retire.
-        self._takers: deque[asyncio.Future[None]] = deque()
-        self._spare_takers: deque[asyncio.Future[None]] = deque()
+        self.takers: deque[asyncio.Future[None]] = deque()
+        self.spare_takers: deque[asyncio.Future[None]] = deque()
         self._putters: tuple[deque[asyncio.Future[None]], deque[asyncio.Future[None]]] = (
             deque(),
             deque(),
@@ -97,14 +97,18 @@ class JobQueue(Generic[T]):
         return len(self.priority if priority else self.main) >= self._maxsize
 
     def put_nowait(self, item: T, priority: bool) -> None:
-        """Append ``item`` to its lane, ignoring the bound (callers check ``full``)."""
-        (self.priority if priority else self.main).append(item)
-        if self._takers or self._spare_takers:
-            self._wake_taker()
+        """Append ``item`` to its lane, ignoring the bound (callers check ``full``).
 
-    def _wake_taker(self) -> None:
-        if not _wake_newest(self._takers):
-            _wake_newest(self._spare_takers)
+        ``Runtime.accept`` does the same inline: it is on every submission's path.
+        """
+        (self.priority if priority else self.main).append(item)
+        if self.takers or self.spare_takers:
+            self.wake_taker()
+
+    def wake_taker(self) -> None:
+        """Wake one parked worker: the newest base one, else the newest burst one."""
+        if not _wake_newest(self.takers):
+            _wake_newest(self.spare_takers)
 
     async def wait_for_room(self, priority: bool) -> None:
         """Wait until the lane may have room, or until ``wake_all``; re-check after."""
@@ -125,13 +129,13 @@ class JobQueue(Generic[T]):
     async def wait_for_item(self, spare: bool = False) -> None:
         """Park a worker until a task may be there, or until ``wake_all``; ``spare`` workers are woken last."""
         await _park(
-            self._spare_takers if spare else self._takers, lambda: bool(self.priority or self.main), self._wake_taker
+            self.spare_takers if spare else self.takers, lambda: bool(self.priority or self.main), self.wake_taker
         )
 
     def pass_wake(self) -> None:
         """Wake another parked worker if tasks wait: a leaving worker's wake-up must not be lost."""
         if self.priority or self.main:
-            self._wake_taker()
+            self.wake_taker()
 
     def remove(self, item: T, priority: bool) -> bool:
         """Take ``item`` out of its lane; ``False`` if it was not there."""
@@ -153,7 +157,7 @@ class JobQueue(Generic[T]):
 
     def wake_all(self) -> None:
         """Wake every parked worker and putter so each re-checks the manager's state."""
-        _wake_all(self._takers)
-        _wake_all(self._spare_takers)
+        _wake_all(self.takers)
+        _wake_all(self.spare_takers)
         _wake_all(self._putters[True])
         _wake_all(self._putters[False])

@@ -20,7 +20,7 @@ from anyio.abc import TaskGroup
 
 from ._collector import DefaultCollector
 from ._events import EventHooks, TaskEvent, TaskEventKind
-from ._handle import DELAYED, QUEUED, RUNNING, SETTLED, TaskHandle
+from ._handle import DELAYED, QUEUED, RUNNING, SETTLED, Job
 from ._health import retry_backoff
 from ._metrics import MetricsCollector, TaskLifecycleTimestamps
 from ._queue import JobQueue
@@ -36,7 +36,6 @@ if TYPE_CHECKING:
 __all__ = ("Runtime", "call_with_timeout", "task_name")
 
 R = TypeVar("R")
-T = TypeVar("T")
 
 
 class Runtime(Resources[R], Generic[R]):
@@ -47,9 +46,11 @@ class Runtime(Resources[R], Generic[R]):
         self.config = config
         self.log: logging.Logger | LoggerProtocol = config.logger or logging.getLogger("tasker_async")
         self.collector: MetricsCollector = config.collector or DefaultCollector()
+        # The built-in collector is fed inline, without a method call per task (see _collector).
+        self.builtin_collector = self.collector if type(self.collector) is DefaultCollector else None
         self.hooks = EventHooks(tuple(config.hooks), self.log)
         self.worker_ids = itertools.count(1)
-        self.queue: JobQueue[TaskHandle[Any]] = JobQueue(config.max_queue_size)
+        self.queue: JobQueue[Job] = JobQueue(config.max_queue_size)
         self.bounded = config.max_queue_size > 0
         self.max_retries = config.max_retries
         self.rng = config.rng or random.Random()
@@ -68,7 +69,7 @@ class Runtime(Resources[R], Generic[R]):
         self.max_workers = config.max_worker_count
         self.creation_failures = 0
         self.workers: set[Worker] = set()
-        self.delayed: set[TaskHandle[Any]] = set()
+        self.delayed: set[Job] = set()
         self.tg: TaskGroup | None = None
         self.loop: asyncio.AbstractEventLoop | None = None  # set by start()
         # Set once the host task should cancel the workers: drained while stopping, or killed.
@@ -78,14 +79,19 @@ class Runtime(Resources[R], Generic[R]):
 
     def accept(
         self,
-        fn: Callable[..., Awaitable[T]],
+        job: Job,
+        fn: Callable[..., Awaitable[Any]],
         args: tuple[Any, ...],
         priority: bool,
         once: bool,
         timeout: float | None,
-    ) -> TaskHandle[T]:
-        """Record a new task and queue it; the caller has checked state and room."""
-        job: TaskHandle[T] = TaskHandle(loop=self.loop)
+    ) -> None:
+        """Record a new task on ``job`` (a fresh TaskHandle or Call) and queue it.
+
+        The caller has checked the state and the room. Every submission runs
+        this, so the collector's arrival count and the queue's ``put_nowait``
+        are done inline.
+        """
         job._rt = self
         job._fn = fn
         job._args = args
@@ -96,11 +102,16 @@ class Runtime(Resources[R], Generic[R]):
         job._phase = QUEUED
         job._attempts = 0
         self.unfinished += 1
-        self.collector.record_arrival()
-        self.queue.put_nowait(job, priority)
+        if self.builtin_collector is not None:
+            self.builtin_collector._arrived += 1
+        else:
+            self.collector.record_arrival()
+        queue = self.queue
+        (queue.priority if priority else queue.main).append(job)
+        if queue.takers or queue.spare_takers:
+            queue.wake_taker()
         if self.hooks.active:
             self.task_event("queued", job)
-        return job
 
     @property
     def running(self) -> int:
@@ -110,7 +121,7 @@ class Runtime(Resources[R], Generic[R]):
         """
         return self.unfinished - len(self.queue) - len(self.delayed)
 
-    def settle(self, job: TaskHandle[Any]) -> None:
+    def settle(self, job: Job) -> None:
         """Account for a task that has ended; exactly once per task."""
         job._phase = SETTLED
         self.unfinished -= 1
@@ -122,7 +133,7 @@ class Runtime(Resources[R], Generic[R]):
         if self.state == "stopping" and not self.unfinished and not self.side_runs:
             self.closing.set()
 
-    def abandon(self, job: TaskHandle[Any]) -> None:
+    def abandon(self, job: Job) -> None:
         """Make sure ``job``, whose caller gave up, never runs, or cancel its run."""
         state = job._phase
         if state == QUEUED:
@@ -152,13 +163,11 @@ class Runtime(Resources[R], Generic[R]):
                 worker.cancel_job()
 
     @staticmethod
-    def _cancel_run(job: TaskHandle[Any], worker: Worker) -> None:
+    def _cancel_run(job: Job, worker: Worker) -> None:
         if job._phase == RUNNING and job._worker is worker:
             worker.cancel_job()
 
-    def requeue(
-        self, job: TaskHandle[Any], started: float, finished: float, error: BaseException, delay: float
-    ) -> None:
+    def requeue(self, job: Job, started: float, finished: float, error: BaseException, delay: float) -> None:
         """Queue ``job`` again on the priority lane, after ``delay`` seconds.
 
         Retries bypass ``max_queue_size``: a retry never fails for lack of room.
@@ -178,7 +187,7 @@ class Runtime(Resources[R], Generic[R]):
             job._phase = QUEUED
             self.queue.put_nowait(job, True)
 
-    def _release(self, job: TaskHandle[Any]) -> None:
+    def _release(self, job: Job) -> None:
         self.delayed.discard(job)
         if self.breaker_open:
             # No worker can take it: fail it fast, like the tasks that were queued.
@@ -215,7 +224,7 @@ class Runtime(Resources[R], Generic[R]):
     def task_event(
         self,
         kind: TaskEventKind,
-        job: TaskHandle[Any],
+        job: Job,
         started_at: float | None = None,
         finished_at: float | None = None,
         error: BaseException | None = None,

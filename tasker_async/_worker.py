@@ -12,15 +12,14 @@ from __future__ import annotations
 import asyncio
 import math
 from asyncio import InvalidStateError
-from collections.abc import Callable
 from time import monotonic
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from ._collector import DefaultCollector
+from ._collector import FOLD_LEN
 from ._events import WorkerEvent
-from ._handle import FINISHING, RUNNING
+from ._handle import FINISHING, RUNNING, SETTLED
 from ._health import creation_backoff, jittered_age
 from ._metrics import TaskLifecycleTimestamps
 from ._outcomes import settle_failure
@@ -137,10 +136,9 @@ async def _serve(rt: Runtime[Any], worker: Worker, resource: Any) -> str | None:
     hooks = rt.hooks
     limiter = rt.limiter
     new_stamps = tuple.__new__  # builds the NamedTuple without its Python-level __new__
-    # The built-in collector takes a plain tuple: it only ever unpacks the stamps.
-    plain_stamps = type(collector) is DefaultCollector
-    # Any other collector is handed TaskLifecycleTimestamps, as its protocol says.
-    record_completion = cast("Callable[[tuple[float, float, float]], None]", collector.record_completion)
+    builtin = rt.builtin_collector
+    pending = builtin._pending if builtin is not None else []
+    extend_pending = pending.extend
     # A collector may offer flush(): called when this worker runs out of work (optional, not in the protocol).
     flush = getattr(collector, "flush", None)
     call_soon = asyncio.get_running_loop().call_soon
@@ -228,12 +226,22 @@ async def _serve(rt: Runtime[Any], worker: Worker, resource: Any) -> str | None:
                         job.set_result(result)
                     except InvalidStateError:
                         # Its caller cancelled it, and the run returned anyway: neither success nor failure.
+                        # SETTLED, so that a queue_task caller that wakes up to its cancellation
+                        # only later does not take this worker's next run for this one.
+                        job._phase = SETTLED
                         if hooks.active:
                             rt.task_event("cancelled", job, started, clock())
                     else:
                         finished = clock()
-                        stamps = (job._queued_at, started, finished)
-                        record_completion(stamps if plain_stamps else new_stamps(TaskLifecycleTimestamps, stamps))
+                        if builtin is not None:
+                            # builtin.record_completion((job._queued_at, started, finished)), inlined.
+                            extend_pending((started - job._queued_at, finished - started, finished))
+                            if len(pending) >= FOLD_LEN or finished >= builtin._fold_by:
+                                builtin._fold_due(finished)
+                        else:
+                            collector.record_completion(
+                                new_stamps(TaskLifecycleTimestamps, (job._queued_at, started, finished))
+                            )
                         if hooks.active:
                             rt.task_event("succeeded", job, started, finished)
                     # rt.settle(job), inlined: this is the hot path. (A done task
