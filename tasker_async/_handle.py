@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 if TYPE_CHECKING:
     from ._runtime import Runtime
-    from ._worker import Worker
 
 __all__ = ("QUEUED", "RUNNING", "FINISHING", "DELAYED", "SETTLED", "Call", "Job", "TaskHandle")
 
 T = TypeVar("T")
 
-# What the manager keeps of a task, on a TaskHandle and a Call alike.
+# What the manager keeps of a task, on a TaskHandle and a Call alike. Few fields:
+# the garbage collector visits each of them, of every task alive, at every full pass.
 _FIELDS = (
     "_args",
     "_attempts",
@@ -32,8 +32,6 @@ _FIELDS = (
     "_queued_at",
     "_rt",
     "_timeout",
-    "_timer",
-    "_worker",
 )
 
 # Where a task is; only ever moves forward, except RUNNING -> QUEUED/DELAYED on a retry.
@@ -68,8 +66,6 @@ class TaskHandle(asyncio.Future[T]):
     _queued_at: float  # when it last entered a queue (time.monotonic())
     _phase: int
     _attempts: int
-    _worker: Worker | None  # set when a worker takes it
-    _timer: asyncio.TimerHandle | None  # set while it waits out a retry delay
 
     def cancel(self, msg: Any | None = None) -> bool:
         """Cancel the task: dequeue it if it has not started, else cancel its run.
@@ -111,8 +107,6 @@ class Call(Generic[T]):
     _phase: int
     _attempts: int
     _waiter: asyncio.Future[T]
-    _worker: Worker | None
-    _timer: asyncio.TimerHandle | None
 
     def done(self) -> bool:
         """Whether the outcome is set (or the caller cancelled)."""

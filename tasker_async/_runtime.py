@@ -69,7 +69,9 @@ class Runtime(Resources[R], Generic[R]):
         self.max_workers = config.max_worker_count
         self.creation_failures = 0
         self.workers: set[Worker] = set()
-        self.delayed: set[Job] = set()
+        # Tasks waiting out a retry delay, and the timer that will queue each again
+        # (None once it fired): kept here rather than on each task, which stays smaller.
+        self.delayed: dict[Job, asyncio.TimerHandle | None] = {}
         self.tg: TaskGroup | None = None
         self.loop: asyncio.AbstractEventLoop | None = None  # set by start()
         # Set once the host task should cancel the workers: drained while stopping, or killed.
@@ -142,15 +144,16 @@ class Runtime(Resources[R], Generic[R]):
                 if self.hooks.active:
                     self.task_event("cancelled", job)
         elif state == DELAYED:
-            if job._timer is not None:
-                job._timer.cancel()
-            self.delayed.discard(job)
+            timer = self.delayed.pop(job, None)
+            if timer is not None:
+                timer.cancel()
             self.settle(job)
             if self.hooks.active:
                 self.task_event("cancelled", job)
         elif state == RUNNING:
-            worker = job._worker
-            assert worker is not None, "a running task has its worker"
+            worker = self._running(job)
+            if worker is None:
+                return
             try:
                 asyncio.get_running_loop()
             except RuntimeError:
@@ -162,9 +165,17 @@ class Runtime(Resources[R], Generic[R]):
             else:
                 worker.cancel_job()
 
+    def _running(self, job: Job) -> Worker | None:
+        # Which worker runs ``job``: a search, done only when a caller gives up on a run,
+        # so that taking a task costs the hot path no store on the task.
+        for worker in self.workers:
+            if worker.job is job:
+                return worker
+        return None
+
     @staticmethod
     def _cancel_run(job: Job, worker: Worker) -> None:
-        if job._phase == RUNNING and job._worker is worker:
+        if job._phase == RUNNING and worker.job is job:
             worker.cancel_job()
 
     def requeue(self, job: Job, started: float, finished: float, error: BaseException, delay: float) -> None:
@@ -181,21 +192,19 @@ class Runtime(Resources[R], Generic[R]):
         job._queued_at = monotonic()
         if delay > 0:
             job._phase = DELAYED
-            self.delayed.add(job)
-            job._timer = asyncio.get_running_loop().call_later(delay, self._release, job)
+            self.delayed[job] = asyncio.get_running_loop().call_later(delay, self._release, job)
         else:
             job._phase = QUEUED
             self.queue.put_nowait(job, True)
 
     def _release(self, job: Job) -> None:
-        self.delayed.discard(job)
         if self.breaker_open:
             # No worker can take it: fail it fast, like the tasks that were queued.
-            self.delayed.add(job)
+            self.delayed[job] = None
             self.fail_waiting(self.refusal())
             return
+        del self.delayed[job]
         job._queued_at = monotonic()
-        job._timer = None
         job._phase = QUEUED
         self.queue.put_nowait(job, True)
 
@@ -206,9 +215,9 @@ class Runtime(Resources[R], Generic[R]):
     def fail_waiting(self, error: BaseException, kind: TaskEventKind = "failed") -> None:
         """End every queued and delayed task with ``error``."""
         waiting = self.queue.drain()
-        for job in self.delayed:
-            if job._timer is not None:
-                job._timer.cancel()
+        for job, timer in self.delayed.items():
+            if timer is not None:
+                timer.cancel()
             waiting.append(job)
         self.delayed.clear()
         now = monotonic()

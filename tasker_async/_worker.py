@@ -19,7 +19,7 @@ import anyio
 
 from ._collector import FOLD_LEN
 from ._events import WorkerEvent
-from ._handle import FINISHING, RUNNING, SETTLED
+from ._handle import FINISHING, RUNNING, SETTLED, Job
 from ._health import creation_backoff, jittered_age
 from ._metrics import TaskLifecycleTimestamps
 from ._outcomes import settle_failure
@@ -45,6 +45,7 @@ class Worker:
         "holds_resource",
         "id",
         "idle_since",
+        "job",
         "job_cancelled",
         "job_scope",
         "parked",
@@ -61,6 +62,7 @@ class Worker:
         self.reason = reason  # why it was started, for its "created" event
         self.scope = anyio.CancelScope()
         self.job_scope: anyio.CancelScope | None = None
+        self.job: Job | None = None  # the task in hand; the last one until it parks
         self.job_cancelled = False  # job_scope was cancelled: use a fresh one for the next task
         self.resource: Any = None
         self.holds_resource = False
@@ -175,6 +177,7 @@ async def _serve(rt: Runtime[Any], worker: Worker, resource: Any) -> str | None:
                             # callbacks of the results just delivered so it never delays them.
                             call_soon(flush)
                     wake_at = min(worker.expires_at, next_probe)
+                    worker.job = None  # its result may be big: let it go while parked
                     worker.parked = True
                     try:
                         if wake_at == math.inf:
@@ -200,7 +203,7 @@ async def _serve(rt: Runtime[Any], worker: Worker, resource: Any) -> str | None:
                     continue
                 was_idle = False
                 job._phase = RUNNING
-                job._worker = worker
+                worker.job = job
                 job._attempts += 1
                 started = clock()
                 try:
@@ -219,6 +222,7 @@ async def _serve(rt: Runtime[Any], worker: Worker, resource: Any) -> str | None:
                         result = await call_with_timeout(job._fn, resource, job._args, job._timeout)
                 except BaseException as exc:
                     job._phase = FINISHING
+                    worker.job = None  # a retry may run on another worker: only that one holds it then
                     if await settle_failure(rt, job, exc, started):
                         return UNHEALTHY
                 else:

@@ -451,6 +451,49 @@ async def test_a_queue_task_caller_cancelled_after_its_result_was_set_still_gets
         assert manager.metrics().total_tasks_completed == 2
 
 
+@pytest.mark.parametrize("how", ["handle.cancel", "task.cancel"])
+async def test_cancelling_a_retry_cancels_its_run_while_the_first_worker_still_destroys_its_resource(
+    make_manager: Factory, tracker: Tracker, holds: Callable[[], asyncio.Event], how: str
+) -> None:
+    # The first run breaks its resource; the retry runs on the other worker while the
+    # first one is still destroying the broken resource. Cancelling must reach the retry.
+    destroying, finish_destroying = asyncio.Event(), holds()
+    runs: list[int] = []
+    blocker = Blocker()
+
+    async def destroy(resource: Resource) -> None:
+        destroying.set()
+        await finish_destroying.wait()
+        await tracker.destroy(resource)
+
+    async def breaks_then_blocks(resource: Resource) -> None:
+        runs.append(resource.id)
+        if len(runs) == 1:
+            raise Broken
+        await blocker(resource)
+
+    async with make_manager(worker_count=2, on_destroy=destroy, check_health=healthy_unless_broken) as manager:
+        try:
+            if how == "handle.cancel":
+                handle = manager.submit_nowait(breaks_then_blocks)
+                await blocker.started.wait()
+                await destroying.wait()
+                assert handle.cancel()
+            else:
+                caller = asyncio.create_task(manager.queue_task(breaks_then_blocks))
+                await blocker.started.wait()
+                await destroying.wait()
+                caller.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await caller
+            # The cancellation reaches the run within a few loop turns, or never.
+            await wait_for(blocker.cancelled.is_set, turns=1_000)
+            assert runs[0] != runs[1]
+        finally:
+            finish_destroying.set()  # also when an assertion fails: the shutdown waits for it
+        assert await manager.queue_task(echo, "next") is not None
+
+
 async def test_a_run_that_swallows_its_cancellation_does_not_poison_the_next_task(
     make_manager: Factory, tracker: Tracker
 ) -> None:
