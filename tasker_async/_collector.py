@@ -37,7 +37,7 @@ FOLD_AT = 512
 FLUSH_AT = 32  # below this, an idle flush is not worth its fixed cost; reads and slot changes fold anyway
 # The same, in floats of the flat buffer: three per task.
 FOLD_LEN = 3 * FOLD_AT
-_FLUSH_LEN = 3 * FLUSH_AT
+FLUSH_LEN = 3 * FLUSH_AT
 
 
 class DefaultCollector:
@@ -123,7 +123,7 @@ class DefaultCollector:
         Folding while there is spare time keeps the fold off the latency of
         the tasks that follow.
         """
-        if len(self._pending) >= _FLUSH_LEN:
+        if len(self._pending) >= FLUSH_LEN:
             self._fold_due(self._clock())
 
     def record_retry(self) -> None:

@@ -126,11 +126,30 @@ class JobQueue(Generic[T]):
         if putters:
             _wake_one(putters)
 
-    async def wait_for_item(self, spare: bool = False) -> None:
-        """Park a worker until a task may be there, or until ``wake_all``; ``spare`` workers are woken last."""
-        await _park(
-            self.spare_takers if spare else self.takers, lambda: bool(self.priority or self.main), self.wake_taker
-        )
+    def park(self, spare: bool) -> asyncio.Future[None]:
+        """Register a worker about to wait for a task: it awaits the future returned.
+
+        The future is set when a task may be there, or on ``wake_all``.
+        ``spare`` (burst) workers are woken last. The worker awaits the future
+        itself, not a coroutine of this queue: a parked worker is woken once
+        per task under light load, and every coroutine level costs each wake-up.
+        If the wait ends any other way, it must call ``unpark``.
+        """
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        (self.spare_takers if spare else self.takers).append(waiter)
+        return waiter
+
+    def unpark(self, waiter: asyncio.Future[None], spare: bool) -> None:
+        """Withdraw a worker whose wait on ``waiter`` ended by an exception (a cancellation).
+
+        If it had been woken already, the wake-up goes to another worker, so
+        a cancelled worker never swallows one meant for the tasks waiting.
+        """
+        waiter.cancel()
+        try:
+            (self.spare_takers if spare else self.takers).remove(waiter)
+        except ValueError:
+            self.pass_wake()
 
     def pass_wake(self) -> None:
         """Wake another parked worker if tasks wait: a leaving worker's wake-up must not be lost."""

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from ._collector import FOLD_LEN
+from ._collector import FLUSH_LEN, FOLD_LEN
 from ._events import WorkerEvent
 from ._handle import FINISHING, RUNNING, SETTLED, Job
 from ._health import creation_backoff, jittered_age
@@ -149,6 +149,7 @@ async def _serve(rt: Runtime[Any], worker: Worker, resource: Any) -> str | None:
     probing = rt.config.check_resource is not None
     next_probe = clock() + rt.config.check_resource_interval if probing else math.inf
     aging = worker.expires_at != math.inf
+    timed = aging or probing  # parked workers wake up on their own, too
     was_idle = False
     while True:
         with anyio.CancelScope() as job_scope:
@@ -172,25 +173,34 @@ async def _serve(rt: Runtime[Any], worker: Worker, resource: Any) -> str | None:
                     if not was_idle:
                         was_idle = True
                         worker.idle_since = clock()
-                        if flush is not None:
-                            # Bookkeeping while there is nothing else to do, queued behind the
-                            # callbacks of the results just delivered so it never delays them.
+                        # Bookkeeping while there is nothing else to do, queued behind the
+                        # callbacks of the results just delivered so it never delays them
+                        # (for the built-in collector, only once there is enough to fold).
+                        if flush is not None and (builtin is None or len(pending) >= FLUSH_LEN):
                             call_soon(flush)
-                    wake_at = min(worker.expires_at, next_probe)
                     worker.job = None  # its result may be big: let it go while parked
                     worker.parked = True
+                    waiter = queue.park(worker.burst)
                     try:
-                        if wake_at == math.inf:
-                            await queue.wait_for_item(worker.burst)
+                        if not timed:
+                            await waiter
                         else:
-                            with anyio.move_on_after(max(wake_at - clock(), 0.0)):
-                                await queue.wait_for_item(worker.burst)
+                            wake_at = min(worker.expires_at, next_probe)
+                            with anyio.move_on_after(max(wake_at - clock(), 0.0)) as deadline:
+                                await waiter
+                            if deadline.cancelled_caught:
+                                queue.unpark(waiter, worker.burst)
+                    except BaseException:
+                        queue.unpark(waiter, worker.burst)
+                        raise
                     finally:
                         worker.parked = False
                     if worker.retiring:
                         # Woken in the instant it was retired: leave, and hand the wake-up on.
                         queue.pass_wake()
                         return None
+                    if not timed:
+                        continue
                     now = clock()
                     if now >= worker.expires_at:
                         queue.pass_wake()
