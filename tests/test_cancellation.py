@@ -25,6 +25,7 @@ import anyio
 import pytest
 
 from tasker_async import AsyncManager, ManagerNotRunningError, TaskAbortedError, TaskHandle
+from tasker_async._queue import JobQueue
 
 from .conftest import Resource, Tracker, manager_tasks, wait_for
 
@@ -294,6 +295,33 @@ async def test_a_submitter_woken_for_room_then_cancelled_passes_the_room_on(make
         assert (await handle)[1] == "second"
         assert await held == "gate"
     assert never.runs == []
+
+
+@pytest.mark.parametrize("spare", [False, True], ids=["base", "burst"])
+async def test_a_parked_worker_woken_then_cancelled_passes_the_wake_up_on(spare: bool) -> None:
+    queue: JobQueue[str] = JobQueue(0)
+    woken: list[str] = []
+
+    async def park(name: str) -> None:
+        # What a worker does (_worker._serve) when it runs out of tasks.
+        waiter = queue.park(spare)
+        try:
+            await waiter
+        except BaseException:
+            queue.unpark(waiter, spare)
+            raise
+        woken.append(name)
+
+    older = asyncio.create_task(park("older"))
+    await wait_for(lambda: len(queue.spare_takers if spare else queue.takers) == 1)
+    newer = asyncio.create_task(park("newer"))
+    await wait_for(lambda: len(queue.spare_takers if spare else queue.takers) == 2)
+    queue.put_nowait("task", False)  # wakes the newest parked worker...
+    newer.cancel()  # ...which is cancelled before it could take the task
+    with pytest.raises(asyncio.CancelledError):
+        await newer
+    await wait_for(lambda: woken == ["older"], turns=1_000)
+    await older
 
 
 # -- a queued task -------------------------------------------------------------------------
