@@ -1,14 +1,14 @@
 """The built-in metrics collector: cheap to feed, fixed in memory, exact enough to read.
 
 Feeding it is on every task's hot path, so it does almost nothing per task:
-an arrival bumps a counter, a success appends its wait, run time and end
-to a short flat buffer. The buffer is folded into two log-bucketed
-histograms and a rate ring a batch at a time when a worker runs out of work
-(``flush``, while the CPU is spare), when it fills, when the clock moves
-into a new rate slot, and on every read, so it never holds more than a
-slot's worth of tasks (and at most ``FOLD_AT``). Folding inline only when it
-must keeps it off task latency. Arrivals between two folds are spread
-evenly over the time between them.
+an arrival bumps a counter, a success appends its wait and run times to a
+short flat buffer. The buffer is folded into two log-bucketed histograms a
+batch at a time when a worker runs out of work (``flush``, while the CPU is
+spare), when it fills, when the clock moves into a new rate slot, and on
+every read, so it never holds more than a slot's worth of tasks (and at most
+``FOLD_AT``). Folding inline only when it must keeps it off task latency.
+The arrivals and successes between two folds are spread evenly over the
+time between them, for the rates.
 
 A manager feeds its built-in collector inline rather than through
 ``record_arrival``/``record_completion`` (a method call per task is a
@@ -35,9 +35,9 @@ __all__ = ("DefaultCollector",)
 
 FOLD_AT = 512
 FLUSH_AT = 32  # below this, an idle flush is not worth its fixed cost; reads and slot changes fold anyway
-# The same, in floats of the flat buffer: three per task.
-FOLD_LEN = 3 * FOLD_AT
-FLUSH_LEN = 3 * FLUSH_AT
+# The same, in floats of the flat buffer: two per task.
+FOLD_LEN = 2 * FOLD_AT
+FLUSH_LEN = 2 * FLUSH_AT
 
 
 class DefaultCollector:
@@ -85,7 +85,7 @@ class DefaultCollector:
         self._slot_width = self._arrivals._width
         self._exec = LogHistogram()
         self._wait = LogHistogram()
-        # The successes not folded yet, flat: wait, run, finished_at, wait, run...
+        # The successes not folded yet, flat: wait, run, wait, run...
         # (floats, unlike tuples, are no work for the garbage collector).
         self._pending: list[float] = []
         self._arrived = 0
@@ -106,7 +106,7 @@ class DefaultCollector:
         queued_at, started_at, finished_at = stamps
         # A manager's workers feed the built-in collector the same way, inline (``_worker._serve``).
         pending = self._pending
-        pending.extend((started_at - queued_at, finished_at - started_at, finished_at))
+        pending.extend((started_at - queued_at, finished_at - started_at))
         if len(pending) >= FOLD_LEN or finished_at >= self._fold_by:
             self._fold_due(finished_at)
 
@@ -137,16 +137,16 @@ class DefaultCollector:
 
     def _fold(self, now: float) -> None:
         pending = self._pending
-        if pending:
-            self._completed += len(pending) // 3
+        done = len(pending) // 2
+        if done:
+            self._completed += done
             # Columns by slicing: in C, and no object per task.
-            waits = pending[0::3]
-            runs = pending[1::3]
-            finished = pending[2::3]
+            waits = pending[0::2]
+            runs = pending[1::2]
             pending.clear()
             self._exec.add_many(runs)
             self._wait.add_many(waits)
-            self._completions.add_many(finished)
+            self._completions.spread(done, self._last_fold, now)
         arrived = self._arrived - self._folded_arrivals
         if arrived:
             self._arrivals.spread(arrived, self._last_fold, now)

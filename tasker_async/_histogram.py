@@ -53,39 +53,64 @@ class LogHistogram:
         self._counts[index if index < _BUCKETS else _BUCKETS - 1] += 1
 
     def add_many(self, values: list[float]) -> None:
-        """Record many samples at once, as ``add`` would each; sorts ``values`` in place.
+        """Record many samples at once, as ``add`` would each; may sort ``values`` in place.
 
-        Sorted, the samples of one bucket are a run found by bisection at the
-        bucket's upper edge, so the cost per sample is the (C) sort's, and the
-        Python-level work is per bucket touched: a batch of similar times (the
-        common case when tasks are fast enough for this to matter) touches few.
+        A batch within one bucket (say, the waits of tasks queued together)
+        is one addition. Otherwise, sorted, the samples of one bucket are a
+        run found by bisection at the bucket's upper edge: the cost per sample
+        is the (C) sort's, and the Python-level work is per bucket touched.
         """
         if not values:
             return
-        values.sort()
         n = len(values)
-        self.count += n
-        self.total += sum(values)
-        if values[0] < self.min:
-            self.min = values[0]
-        if values[-1] > self.max:
-            self.max = values[-1]
         counts = self._counts
-        log = math.log
-        ceil = math.ceil
         edges = _UPPER_EDGES
         top = _BUCKETS - 1
+        # One bucket? Its first and last samples tell cheaply when it cannot be.
+        first, last = values[0], values[-1]
+        if first > _MIN_VALUE and last > _MIN_VALUE:
+            index = math.ceil(math.log(first) * _INV_LOG_GAMMA) + _OFFSET
+            if index < top and edges[index - 1] < last <= edges[index]:
+                low, high = min(values), max(values)
+                if edges[index - 1] < low and high <= edges[index]:
+                    counts[index] += n
+                    self._note(n, sum(values), low, high)
+                    return
+        values.sort()
+        self._note(n, sum(values), values[0], values[-1])
+        log = math.log
+        ceil = math.ceil
         i = bisect_right(values, _MIN_VALUE)
         counts[0] += i
+        index = 0
+        end = n - 1
         while i < n:
-            index = ceil(log(values[i]) * _INV_LOG_GAMMA) + _OFFSET
-            if index >= top:
-                counts[top] += n - i
-                return
-            # At least the value itself: rounding may put it a hair above the computed edge.
-            end = max(bisect_right(values, edges[index], i), i + 1)
-            counts[index] += end - i
-            i = end
+            value = values[i]
+            if value <= edges[index + 1]:
+                index += 1  # the next bucket up: no logarithm needed
+            else:
+                index = ceil(log(value) * _INV_LOG_GAMMA) + _OFFSET
+                if index >= top:
+                    counts[top] += n - i
+                    return
+            edge = edges[index]
+            if i == end or values[i + 1] > edge:
+                # Alone in its bucket (an outlier, typically): no bisection needed.
+                counts[index] += 1
+                i += 1
+                continue
+            # From i + 1: rounding may put values[i] a hair above the edge computed for it.
+            stop = bisect_right(values, edge, i + 1)
+            counts[index] += stop - i
+            i = stop
+
+    def _note(self, n: int, total: float, low: float, high: float) -> None:
+        self.count += n
+        self.total += total
+        if low < self.min:
+            self.min = low
+        if high > self.max:
+            self.max = high
 
     def quantiles(self, qs: Sequence[float]) -> list[float]:
         """Return the nearest-rank ``q``-quantile of the samples for each ``q`` in ``qs`` (ascending).

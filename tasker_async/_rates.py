@@ -8,8 +8,6 @@ so a quiet minute reads as zero, not as a lifetime average.
 
 from __future__ import annotations
 
-from bisect import bisect_left
-
 __all__ = ("WindowRate",)
 
 SLOTS = 20
@@ -43,29 +41,6 @@ class WindowRate:
                 return
             self._advance(slot)
         self._counts[slot % SLOTS] += n
-
-    def add_many(self, times: list[float]) -> None:
-        """Count one event at each of ``times``; sorts ``times`` in place if they span slots.
-
-        A batch of stamps usually falls in the current slot (a slot is a
-        twentieth of the window): then it is one addition, whatever its size.
-        """
-        if not times:
-            return
-        width = self._width
-        if int(max(times) / width) <= self._slot:
-            # A stamp just before the latest counts with it, as in ``add``.
-            self._counts[self._slot % SLOTS] += len(times)
-            return
-        times.sort()
-        start = 0
-        while start < len(times):
-            slot = max(int(times[start] / width), self._slot)
-            end = bisect_left(times, (slot + 1) * width, start)
-            if end == start:  # rounding: the stamp sits a hair below the computed boundary
-                end = start + 1
-            self.add(times[start], end - start)
-            start = end
 
     def spread(self, count: float, since: float, until: float) -> None:
         """Count ``count`` events that happened evenly between ``since`` and ``until``."""

@@ -249,7 +249,7 @@ async def _serve(rt: Runtime[Any], worker: Worker, resource: Any) -> str | None:
                         finished = clock()
                         if builtin is not None:
                             # builtin.record_completion((job._queued_at, started, finished)), inlined.
-                            extend_pending((started - job._queued_at, finished - started, finished))
+                            extend_pending((started - job._queued_at, finished - started))
                             if len(pending) >= FOLD_LEN or finished >= builtin._fold_by:
                                 builtin._fold_due(finished)
                         else:
