@@ -8,12 +8,11 @@ import sys
 
 from ._readme import README, environment, write_results
 from ._report import render
-from ._results import Settings
+from ._results import MILLION, Settings
 from ._suite import run_suite
 
 FULL = Settings(sizes=(10_000, 100_000), rounds=5, memory_tasks=100_000, latency_rate=50_000, latency_tasks=50_000)
 SMOKE = Settings(sizes=(200,), rounds=1, memory_tasks=200, latency_rate=50_000, latency_tasks=200, smoke=True)
-MILLION = 1_000_000
 
 
 def _positive(text: str) -> int:

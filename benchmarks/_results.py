@@ -6,6 +6,8 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+MILLION = 1_000_000  # the size --million adds; only the pools run at it
+
 FLOOR = "two-queue floor (submit->gather)"
 FLOOR_PER_CALLER = "two-queue floor per caller"
 TASKER_GATHER = "tasker_async submit->gather"
@@ -46,6 +48,9 @@ class Settings:
     latency_rate: float
     latency_tasks: int
     smoke: bool = False
+    # Sizes from this one up run the pools only (a peer would take minutes a run), and their
+    # ratios are checked against the smallest size's.
+    large: int = MILLION
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

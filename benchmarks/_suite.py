@@ -34,6 +34,9 @@ from ._throughput import per_caller, submit_then_gather
 
 Progress = Callable[[str], None]
 
+# What runs at the large sizes (Settings.large): the pools, not the peers.
+POOLS = (FLOOR, TASKER_GATHER, FLOOR_PER_CALLER, TASKER_PER_CALLER)
+
 
 @dataclass(frozen=True, slots=True)
 class Candidate:
@@ -89,7 +92,8 @@ def _measure_on(kind: LoopKind, candidates: list[Candidate], results: Results, p
             run(candidate.measure(min(settings.sizes)))
         progress(f"[{kind.name}] warmed up")
         for n in settings.sizes:
-            results.throughput.extend(_throughput(run, kind.name, n, settings.rounds, candidates, progress))
+            measured = [c for c in candidates if n < settings.large or c.name in POOLS]
+            results.throughput.extend(_throughput(run, kind.name, n, settings.rounds, measured, progress))
         results.memory.extend(_memory(run, kind.name, settings, progress))
         results.latency.extend(_latency(run, kind.name, settings, progress))
 

@@ -56,3 +56,24 @@ def test_smoke_skips_peers_that_are_not_installed(tmp_path: Path) -> None:
         assert f"skipped: {name} not installed" in out
     assert "| uvloop |" not in out
     assert "aiojobs Scheduler" not in out
+
+
+@pytest.mark.timeout(150)
+def test_large_sizes_run_the_pools_only_and_are_checked_against_the_smallest() -> None:
+    # What --million does, at sizes a test can afford.
+    from benchmarks._report import render
+    from benchmarks._results import Settings
+    from benchmarks._suite import run_suite
+
+    settings = Settings(
+        sizes=(200, 400), rounds=1, memory_tasks=200, latency_rate=50_000, latency_tasks=200, smoke=True, large=400
+    )
+    out = render(run_suite(settings, lambda line: None))
+    assert "| asyncio | 400 | tasker_async submit->gather |" in out
+    assert "| asyncio | 400 | tasker_async queue_task per caller |" in out
+    assert "| asyncio | 200 | anyio task group + CapacityLimiter(8) |" in out
+    assert "| asyncio | 400 | anyio task group" not in out
+    assert "[asyncio] submit->gather ratio at N=400 within 15% of N=200:" in out
+    assert "[asyncio] queue_task per caller ratio at N=400 within 15% of N=200:" in out
+    aiojobs_verdict = next(line for line in out.splitlines() if "[asyncio] submit->gather >= 8x aiojobs" in line)
+    assert "N=400" not in aiojobs_verdict
