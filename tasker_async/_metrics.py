@@ -15,7 +15,9 @@ __all__ = (
 class TaskLifecycleTimestamps(NamedTuple):
     """When one run of a task was queued, started and finished.
 
-    Times are seconds on ``time.monotonic()``.
+    Times are seconds on ``time.monotonic()``. A run starts when its task is
+    queued and a worker is free for it (for a worker going straight on from
+    its previous run, that run's end).
     """
 
     queued_at: float

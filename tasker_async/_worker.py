@@ -151,6 +151,10 @@ async def _serve(rt: Runtime[Any], worker: Worker, resource: Any) -> str | None:
     aging = worker.expires_at != math.inf
     timed = aging or probing  # parked workers wake up on their own, too
     was_idle = False
+    # When the worker was last free: the end of its previous run when it goes straight on to
+    # the next task. One clock read a task instead of two; the few hundred nanoseconds this
+    # loop spends between two runs count as the next one's.
+    free_at = clock()
     while True:
         with anyio.CancelScope() as job_scope:
             worker.job_scope = job_scope
@@ -199,9 +203,9 @@ async def _serve(rt: Runtime[Any], worker: Worker, resource: Any) -> str | None:
                         # Woken in the instant it was retired: leave, and hand the wake-up on.
                         queue.pass_wake()
                         return None
+                    free_at = now = clock()
                     if not timed:
                         continue
-                    now = clock()
                     if now >= worker.expires_at:
                         queue.pass_wake()
                         return RECYCLED
@@ -215,7 +219,8 @@ async def _serve(rt: Runtime[Any], worker: Worker, resource: Any) -> str | None:
                 job._phase = RUNNING
                 worker.job = job
                 job._attempts += 1
-                started = clock()
+                # Its run began when both it was queued and the worker was free.
+                started = free_at if free_at > job._queued_at else job._queued_at
                 try:
                     if limiter is not None:
                         wait = limiter.reserve(started)
@@ -235,7 +240,9 @@ async def _serve(rt: Runtime[Any], worker: Worker, resource: Any) -> str | None:
                     worker.job = None  # a retry may run on another worker: only that one holds it then
                     if await settle_failure(rt, job, exc, started):
                         return UNHEALTHY
+                    free_at = clock()
                 else:
+                    free_at = finished = clock()
                     try:
                         job.set_result(result)
                     except InvalidStateError:
@@ -244,9 +251,8 @@ async def _serve(rt: Runtime[Any], worker: Worker, resource: Any) -> str | None:
                         # only later does not take this worker's next run for this one.
                         job._phase = SETTLED
                         if hooks.active:
-                            rt.task_event("cancelled", job, started, clock())
+                            rt.task_event("cancelled", job, started, finished)
                     else:
-                        finished = clock()
                         if builtin is not None:
                             # builtin.record_completion((job._queued_at, started, finished)), inlined.
                             extend_pending((started - job._queued_at, finished - started))

@@ -57,6 +57,31 @@ async def test_a_successful_task_is_queued_started_and_succeeds(make_manager: Fa
     assert recorder.workers() == [("created", 1, "start"), ("destroyed", 1, "shutdown")]
 
 
+async def test_a_task_queued_after_its_worker_was_free_never_starts_before_it_was_queued(
+    make_manager: Factory,
+) -> None:
+    # A hook that submits on "succeeded" queues the next task after the worker's previous
+    # run ended and before it takes that task: its run starts when it was queued.
+    recorder = Recorder()
+    handles = []
+
+    def submit_next(event: LifecycleEvent) -> None:
+        if isinstance(event, TaskEvent) and event.kind == "succeeded" and event.name.endswith("ok") and not handles:
+            handles.append(manager.submit_nowait(ok))
+
+    async with make_manager(worker_count=1, hooks=[recorder, submit_next]) as manager:
+        assert await manager.queue_task(ok) == 0
+        await wait_for(lambda: bool(handles))
+        assert await handles[0] == 0
+        metrics = manager.metrics()
+    started = recorder.of(TaskEvent, kind="started")
+    assert len(started) == 2
+    for event in started:
+        assert event.started_at is not None
+        assert event.started_at >= event.queued_at
+    assert metrics.average_wait_time >= 0
+
+
 async def test_failures_timeouts_and_retries_are_reported(make_manager: Factory) -> None:
     recorder = Recorder()
 
