@@ -16,23 +16,13 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 if TYPE_CHECKING:
     from ._runtime import Runtime
 
-__all__ = ("QUEUED", "RUNNING", "FINISHING", "DELAYED", "SETTLED", "Call", "Job", "TaskHandle")
+__all__ = ("QUEUED", "RUNNING", "FINISHING", "DELAYED", "SETTLED", "Call", "Job", "RunOptions", "TaskHandle")
 
 T = TypeVar("T")
 
 # What the manager keeps of a task, on a TaskHandle and a Call alike. Few fields:
 # the garbage collector visits each of them, of every task alive, at every full pass.
-_FIELDS = (
-    "_args",
-    "_attempts",
-    "_fn",
-    "_lane",
-    "_once",
-    "_phase",
-    "_queued_at",
-    "_rt",
-    "_timeout",
-)
+_FIELDS = ("_args", "_attempts", "_fn", "_options", "_phase", "_queued_at")
 
 # Where a task is; only ever moves forward, except RUNNING -> QUEUED/DELAYED on a retry.
 QUEUED = 0  # in a lane of the JobQueue
@@ -40,6 +30,24 @@ DELAYED = 1  # waiting out retry_delay on a timer, in no lane
 RUNNING = 2  # a worker is awaiting its function
 FINISHING = 3  # its function returned; the worker is settling the outcome
 SETTLED = 4  # accounted for; nothing refers to it any more
+
+
+class RunOptions:
+    """How a task runs, and which manager runs it; shared by the tasks submitted alike.
+
+    One field on each task instead of four (see ``_FIELDS``). Never changed
+    once made: a retry, which moves its task to the priority lane, gets
+    other options.
+    """
+
+    __slots__ = ("once", "priority", "rt", "timeout")
+
+    def __init__(self, rt: Runtime[Any], *, priority: bool, once: bool, timeout: float | None) -> None:
+        """Hold the options; ``Runtime.options`` makes and shares them."""
+        self.rt = rt
+        self.priority = priority  # queued on the priority lane
+        self.once = once  # never re-run after an unhealthy error
+        self.timeout = timeout  # seconds a run may take; None: no limit
 
 
 class TaskHandle(asyncio.Future[T]):
@@ -57,12 +65,9 @@ class TaskHandle(asyncio.Future[T]):
 
     # No __init__: Future's own (C) initialiser runs, and ``Runtime.accept`` fills
     # the fields; a Python __init__ calling super() costs a frame per task.
-    _rt: Runtime[Any]
     _fn: Callable[..., Awaitable[T]]
     _args: tuple[Any, ...]
-    _lane: bool  # True: the priority queue
-    _once: bool
-    _timeout: float | None
+    _options: RunOptions
     _queued_at: float  # when it last entered a queue (time.monotonic())
     _phase: int
     _attempts: int
@@ -76,7 +81,7 @@ class TaskHandle(asyncio.Future[T]):
         if not super().cancel(msg):
             return False  # already done: nothing to undo
         if self._phase < FINISHING:
-            self._rt.abandon(self)
+            self._options.rt.abandon(self)
         return True
 
     def __repr__(self) -> str:
@@ -97,12 +102,9 @@ class Call(Generic[T]):
 
     __slots__ = (*_FIELDS, "_waiter")
 
-    _rt: Runtime[Any]
     _fn: Callable[..., Awaitable[T]]
     _args: tuple[Any, ...]
-    _lane: bool
-    _once: bool
-    _timeout: float | None
+    _options: RunOptions
     _queued_at: float
     _phase: int
     _attempts: int
@@ -129,7 +131,7 @@ class Call(Generic[T]):
         if not self._waiter.cancel(msg):
             return False
         if self._phase < FINISHING:
-            self._rt.abandon(self)
+            self._options.rt.abandon(self)
         return True
 
     def __repr__(self) -> str:

@@ -15,7 +15,7 @@ from ._bulk import BulkMethods
 from ._callbacks import ResultCallback
 from ._config import Config
 from ._events import LifecycleHook
-from ._handle import FINISHING, Call, TaskHandle
+from ._handle import FINISHING, Call, RunOptions, TaskHandle
 from ._lifecycle import Lifecycle
 from ._metrics import TaskMetrics
 from ._stats import TaskStats
@@ -77,6 +77,10 @@ class AsyncManager(Lifecycle[R], GoAliases[R], BulkMethods[R], ThreadsafeMethods
             raise ValueError(f"timeout must be a finite number of seconds > 0 or None, got {timeout!r}")
         return timeout
 
+    def _options(self, priority: bool, once: bool, timeout: float | None) -> RunOptions:
+        # Callers take rt.default_options themselves when nothing is asked for: that is most calls.
+        return self._rt.options(priority, once, self._timeout(timeout))
+
     async def submit(
         self,
         fn: Callable[[R, Unpack[Ts]], Awaitable[T]],
@@ -106,14 +110,16 @@ class AsyncManager(Lifecycle[R], GoAliases[R], BulkMethods[R], ThreadsafeMethods
         rt = self._rt
         if not rt.accepting:
             raise rt.refusal()
-        run_timeout = rt.default_timeout if timeout is None else self._timeout(timeout)
+        options = (
+            rt.default_options if timeout is None and not (priority or once) else self._options(priority, once, timeout)
+        )
         queue = rt.queue
         while rt.bounded and queue.full(priority):
             await queue.wait_for_room(priority)
             if not rt.accepting:
                 raise rt.refusal()
         handle: TaskHandle[T] = TaskHandle(loop=rt.loop)
-        rt.accept(handle, fn, args, priority, once, run_timeout)
+        rt.accept(handle, fn, args, options)
         return handle
 
     def submit_nowait(
@@ -134,12 +140,14 @@ class AsyncManager(Lifecycle[R], GoAliases[R], BulkMethods[R], ThreadsafeMethods
         rt = self._rt
         if not rt.accepting:
             raise rt.refusal()
-        run_timeout = rt.default_timeout if timeout is None else self._timeout(timeout)
+        options = (
+            rt.default_options if timeout is None and not (priority or once) else self._options(priority, once, timeout)
+        )
         if rt.bounded and rt.queue.full(priority):
             lane = "priority" if priority else "main"
             raise QueueFullError(f"the {lane} queue holds max_queue_size={rt.config.max_queue_size} tasks")
         handle: TaskHandle[T] = TaskHandle(loop=rt.loop)
-        rt.accept(handle, fn, args, priority, once, run_timeout)
+        rt.accept(handle, fn, args, options)
         return handle
 
     async def queue_task(
@@ -168,9 +176,12 @@ class AsyncManager(Lifecycle[R], GoAliases[R], BulkMethods[R], ThreadsafeMethods
             return await handle
         # Room now: accept at once, without a submit() coroutine per call, as a Call
         # whose plain future is quicker to wait on than a handle (see Call).
+        options = (
+            rt.default_options if timeout is None and not (priority or once) else self._options(priority, once, timeout)
+        )
         call: Call[T] = Call()
         waiter = call._waiter = asyncio.Future(loop=rt.loop)
-        rt.accept(call, fn, args, priority, once, rt.default_timeout if timeout is None else self._timeout(timeout))
+        rt.accept(call, fn, args, options)
         try:
             return await waiter
         except asyncio.CancelledError:
@@ -221,16 +232,16 @@ class AsyncManager(Lifecycle[R], GoAliases[R], BulkMethods[R], ThreadsafeMethods
         Raises:
             ValueError: ``timeout`` is not a positive number.
         """
-        run_timeout = self._timeout(timeout)
+        options = self._options(priority, once, timeout)
         rt = self._rt
         deliver: ResultCallback = callback
         if not rt.accepting:
             asyncio.get_running_loop().call_soon(self._callbacks.call, deliver, None, rt.refusal())
         elif rt.queue.full(priority):
-            self._callbacks.spawn(self._submit_later(fn, deliver, args, priority, once, run_timeout))
+            self._callbacks.spawn(self._submit_later(fn, deliver, args, priority, once, options.timeout))
         else:
             handle: TaskHandle[Any] = TaskHandle(loop=rt.loop)
-            rt.accept(handle, fn, args, priority, once, run_timeout)
+            rt.accept(handle, fn, args, options)
             self._callbacks.deliver(handle, deliver)
 
     async def _submit_later(

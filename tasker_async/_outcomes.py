@@ -72,7 +72,7 @@ def _retry_or_fail(rt: Runtime[Any], job: Job, exc: Exception, started: float, e
     if job.done():
         _end(rt, job, "cancelled", started)
         return
-    verdict = retry_verdict(attempts=job._attempts, max_retries=rt.max_retries, once=job._once)
+    verdict = retry_verdict(attempts=job._attempts, max_retries=rt.max_retries, once=job._options.once)
     if verdict is RetryVerdict.RETRY and rt.state != "killed":
         delay = max(extra_wait, rt.retry_delay(job._attempts))
         rt.log.warning(

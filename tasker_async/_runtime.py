@@ -20,7 +20,7 @@ from anyio.abc import TaskGroup
 
 from ._collector import DefaultCollector
 from ._events import EventHooks, TaskEvent, TaskEventKind
-from ._handle import DELAYED, QUEUED, RUNNING, SETTLED, Job
+from ._handle import DELAYED, QUEUED, RUNNING, SETTLED, Job, RunOptions
 from ._health import retry_backoff
 from ._metrics import MetricsCollector, TaskLifecycleTimestamps
 from ._queue import JobQueue
@@ -57,6 +57,9 @@ class Runtime(Resources[R], Generic[R]):
         self.limiter = StartLimiter(config.max_per_second, config.rate_limit_burst) if config.max_per_second else None
         self._init_breaker()
         self.default_timeout = config.task_timeout
+        # What most tasks run with, and the few other RunOptions in use (see options()).
+        self.default_options = RunOptions(self, priority=False, once=False, timeout=self.default_timeout)
+        self._options: dict[tuple[bool, bool, float | None], RunOptions] = {}
         self.state: ManagerState = "created"
         self.accepting = False
         self.unfinished = 0  # accepted and not yet settled: queued, delayed or running
@@ -79,27 +82,28 @@ class Runtime(Resources[R], Generic[R]):
 
     # -- tasks -------------------------------------------------------------
 
-    def accept(
-        self,
-        job: Job,
-        fn: Callable[..., Awaitable[Any]],
-        args: tuple[Any, ...],
-        priority: bool,
-        once: bool,
-        timeout: float | None,
-    ) -> None:
+    def options(self, priority: bool, once: bool, timeout: float | None) -> RunOptions:
+        """The shared ``RunOptions`` for these settings (``timeout`` already checked)."""
+        if not priority and not once and timeout == self.default_timeout:
+            return self.default_options
+        key = (priority, once, timeout)
+        options = self._options.get(key)
+        if options is None:
+            if len(self._options) >= 64:
+                self._options.clear()  # a caller choosing ever new timeouts: share nothing rather than hoard
+            options = self._options[key] = RunOptions(self, priority=priority, once=once, timeout=timeout)
+        return options
+
+    def accept(self, job: Job, fn: Callable[..., Awaitable[Any]], args: tuple[Any, ...], options: RunOptions) -> None:
         """Record a new task on ``job`` (a fresh TaskHandle or Call) and queue it.
 
         The caller has checked the state and the room. Every submission runs
         this, so the collector's arrival count and the queue's ``put_nowait``
         are done inline.
         """
-        job._rt = self
         job._fn = fn
         job._args = args
-        job._lane = priority
-        job._once = once
-        job._timeout = timeout
+        job._options = options
         job._queued_at = monotonic()
         job._phase = QUEUED
         job._attempts = 0
@@ -109,7 +113,7 @@ class Runtime(Resources[R], Generic[R]):
         else:
             self.collector.record_arrival()
         queue = self.queue
-        (queue.priority if priority else queue.main).append(job)
+        (queue.priority if options.priority else queue.main).append(job)
         if queue.takers or queue.spare_takers:
             queue.wake_taker()
         if self.hooks.active:
@@ -139,7 +143,7 @@ class Runtime(Resources[R], Generic[R]):
         """Make sure ``job``, whose caller gave up, never runs, or cancel its run."""
         state = job._phase
         if state == QUEUED:
-            if self.queue.remove(job, job._lane):
+            if self.queue.remove(job, job._options.priority):
                 self.settle(job)
                 if self.hooks.active:
                     self.task_event("cancelled", job)
@@ -185,7 +189,9 @@ class Runtime(Resources[R], Generic[R]):
         ``started``, ``finished`` and ``error`` describe the unhealthy run, for the hooks.
         """
         self.collector.record_retry()
-        job._lane = True
+        options = job._options
+        if not options.priority:
+            job._options = self.options(True, options.once, options.timeout)
         if self.hooks.active:
             self.task_event("retried", job, started, finished, error)
         # The next run's wait starts now, not at the first submission.
@@ -244,7 +250,7 @@ class Runtime(Resources[R], Generic[R]):
                 kind=kind,
                 name=task_name(job._fn),
                 task_id=id(job),
-                priority=job._lane,
+                priority=job._options.priority,
                 attempt=job._attempts,
                 queued_at=job._queued_at,
                 started_at=started_at,

@@ -229,12 +229,13 @@ async def _serve(rt: Runtime[Any], worker: Worker, resource: Any) -> str | None:
                             started = clock()
                     if hooks.active:
                         rt.task_event("started", job, started)
-                    if job._timeout is None:
+                    timeout = job._options.timeout
+                    if timeout is None:
                         # A direct call when there are no arguments: ``f(r, *())`` builds two sequences.
                         args = job._args
                         result = await (job._fn(resource, *args) if args else job._fn(resource))
                     else:
-                        result = await call_with_timeout(job._fn, resource, job._args, job._timeout)
+                        result = await call_with_timeout(job._fn, resource, job._args, timeout)
                 except BaseException as exc:
                     job._phase = FINISHING
                     worker.job = None  # a retry may run on another worker: only that one holds it then

@@ -198,6 +198,25 @@ async def test_bad_timeouts_are_rejected(make_manager: Factory, timeout: Any) ->
         assert manager.stats().queued_tasks == 0
 
 
+async def test_tasks_keep_their_own_options_however_many_kinds_are_used(make_manager: Factory) -> None:
+    async def note(resource: Resource, index: int) -> int:
+        return index
+
+    async with make_manager(worker_count=1, task_timeout=30.0) as manager:
+        handles = [
+            manager.submit_nowait(note, i, priority=i % 2 == 0, once=i % 3 == 0, timeout=10.0 + i) for i in range(200)
+        ]
+        options = [(h._options.priority, h._options.once, h._options.timeout) for h in handles]
+        assert options == [(i % 2 == 0, i % 3 == 0, 10.0 + i) for i in range(200)]
+        assert await asyncio.gather(*handles) == list(range(200))
+        plain = manager.submit_nowait(note, -1)
+        assert (plain._options.priority, plain._options.once, plain._options.timeout) == (False, False, 30.0)
+        assert await plain == -1
+        # Options are shared between tasks alike, and a caller choosing ever new timeouts
+        # does not make the manager keep them all.
+        assert len(manager._rt._options) <= 64
+
+
 async def test_handle_api_mirrors_asyncio_future(make_manager: Factory) -> None:
     seen: list[Any] = []
 
