@@ -93,8 +93,8 @@ class Call(Generic[T]):
     """A ``queue_task`` call's task: a TaskHandle's fields, its outcome set on ``_waiter``.
 
     The caller awaits ``_waiter``, a plain ``asyncio.Future``: asyncio's Task
-    waits on an exact Future through a fast path that a Future subclass misses,
-    which is worth about a tenth of a ``queue_task`` call. The caller's
+    waits on an exact Future through a fast path that a Future subclass misses
+    (a few percent of a ``queue_task`` call, see benchmarks/README.md). The caller's
     cancellation reaches the manager from ``queue_task``, not through
     ``cancel``. The manager sets the outcome through the Future methods
     below, which a TaskHandle has as well.
