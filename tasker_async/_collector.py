@@ -34,7 +34,7 @@ from ._rates import WindowRate
 __all__ = ("DefaultCollector",)
 
 FOLD_AT = 512
-FLUSH_AT = 32  # below this, an idle flush is not worth its fixed cost; reads and slot changes fold anyway
+FLUSH_AT = 16  # below this, an idle flush is not worth its fixed cost; reads and slot changes fold anyway
 # The same, in floats of the flat buffer: two per task.
 FOLD_LEN = 2 * FOLD_AT
 FLUSH_LEN = 2 * FLUSH_AT

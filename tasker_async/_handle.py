@@ -1,28 +1,24 @@
-"""``TaskHandle`` and ``Call``: one queued task, as its caller sees it and as the manager tracks it.
+"""``TaskHandle``: one submitted task, as the caller sees it and as the manager tracks it.
 
-A handle is the task's only record and its future at once: the queues,
+The handle is the task's only record and its future at once: the queues,
 the workers and the caller all hold the same object, so a submission
 allocates one object, and ``asyncio.gather`` takes handles as they are
-instead of wrapping each in a task. A ``queue_task`` call, whose caller
-never sees a handle, is a ``Call`` with a plain future instead (see there).
+instead of wrapping each in a task.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from ._runtime import Runtime
 
-__all__ = ("QUEUED", "RUNNING", "FINISHING", "DELAYED", "SETTLED", "Call", "Job", "RunOptions", "TaskHandle")
+__all__ = ("QUEUED", "RUNNING", "FINISHING", "DELAYED", "SETTLED", "RunOptions", "TaskHandle")
 
 T = TypeVar("T")
 
-# What the manager keeps of a task, on a TaskHandle and a Call alike. Few fields:
-# the garbage collector visits each of them, of every task alive, at every full pass.
-_FIELDS = ("_args", "_attempts", "_fn", "_options", "_phase", "_queued_at")
 
 # Where a task is; only ever moves forward, except RUNNING -> QUEUED/DELAYED on a retry.
 QUEUED = 0  # in a lane of the JobQueue
@@ -35,7 +31,7 @@ SETTLED = 4  # accounted for; nothing refers to it any more
 class RunOptions:
     """How a task runs, and which manager runs it; shared by the tasks submitted alike.
 
-    One field on each task instead of four (see ``_FIELDS``). Never changed
+    One field on each task instead of four (see ``TaskHandle.__slots__``). Never changed
     once made: a retry, which moves its task to the priority lane, gets
     other options.
     """
@@ -61,7 +57,8 @@ class TaskHandle(asyncio.Future[T]):
     Only the manager sets its outcome.
     """
 
-    __slots__ = _FIELDS
+    # Few fields: the garbage collector visits each of them, of every task alive, at every full pass.
+    __slots__ = ("_args", "_attempts", "_fn", "_options", "_phase", "_queued_at")
 
     # No __init__: Future's own (C) initialiser runs, and ``Runtime.accept`` fills
     # the fields; a Python __init__ calling super() costs a frame per task.
@@ -86,67 +83,9 @@ class TaskHandle(asyncio.Future[T]):
 
     def __repr__(self) -> str:
         """Show the task function and its state."""
-        return _describe(self)
-
-
-class Call(Generic[T]):
-    """A ``queue_task`` call's task: a TaskHandle's fields, its outcome set on ``_waiter``.
-
-    The caller awaits ``_waiter``, a plain ``asyncio.Future``: asyncio's Task
-    waits on an exact Future through a fast path that a Future subclass misses
-    (a few percent of a ``queue_task`` call, see benchmarks/README.md). The caller's
-    cancellation reaches the manager from ``queue_task``, not through
-    ``cancel``. The manager sets the outcome through the Future methods
-    below, which a TaskHandle has as well.
-    """
-
-    __slots__ = (*_FIELDS, "_waiter")
-
-    _fn: Callable[..., Awaitable[T]]
-    _args: tuple[Any, ...]
-    _options: RunOptions
-    _queued_at: float
-    _phase: int
-    _attempts: int
-    _waiter: asyncio.Future[T]
-
-    def done(self) -> bool:
-        """Whether the outcome is set (or the caller cancelled)."""
-        return self._waiter.done()
-
-    def cancelled(self) -> bool:
-        """Whether the caller, or the task itself, cancelled it."""
-        return self._waiter.cancelled()
-
-    def set_result(self, result: T) -> None:
-        """Deliver the result to the caller."""
-        self._waiter.set_result(result)
-
-    def set_exception(self, exception: BaseException) -> None:
-        """Deliver the error to the caller."""
-        self._waiter.set_exception(exception)
-
-    def cancel(self, msg: Any | None = None) -> bool:
-        """Cancel the task as ``TaskHandle.cancel`` does."""
-        if not self._waiter.cancel(msg):
-            return False
-        if self._phase < FINISHING:
-            self._options.rt.abandon(self)
-        return True
-
-    def __repr__(self) -> str:
-        """Show the task function and its state."""
-        return _describe(self)
-
-
-def _describe(job: TaskHandle[Any] | Call[Any]) -> str:
-    name = getattr(job._fn, "__qualname__", repr(job._fn))
-    if job.done():
-        state = "cancelled" if job.cancelled() else "done"
-    else:
-        state = ("queued", "delayed", "running", "finishing", "done")[job._phase]
-    return f"<TaskHandle {name} {state}>"
-
-
-# Either kind of task, as the queues, workers and outcomes handle them.
-Job = TaskHandle[Any] | Call[Any]
+        name = getattr(self._fn, "__qualname__", repr(self._fn))
+        if self.done():
+            state = "cancelled" if self.cancelled() else "done"
+        else:
+            state = ("queued", "delayed", "running", "finishing", "done")[self._phase]
+        return f"<TaskHandle {name} {state}>"

@@ -15,7 +15,7 @@ from ._bulk import BulkMethods
 from ._callbacks import ResultCallback
 from ._config import Config
 from ._events import LifecycleHook
-from ._handle import FINISHING, Call, RunOptions, TaskHandle
+from ._handle import RunOptions, TaskHandle
 from ._lifecycle import Lifecycle
 from ._metrics import TaskMetrics
 from ._stats import TaskStats
@@ -172,24 +172,14 @@ class AsyncManager(Lifecycle[R], GoAliases[R], BulkMethods[R], ThreadsafeMethods
         """
         rt = self._rt
         if not rt.accepting or (rt.bounded and rt.queue.full(priority)):
-            handle = await self.submit(fn, *args, priority=priority, once=once, timeout=timeout)
-            return await handle
-        # Room now: accept at once, without a submit() coroutine per call, as a Call
-        # whose plain future is quicker to wait on than a handle (see Call).
+            return await (await self.submit(fn, *args, priority=priority, once=once, timeout=timeout))
+        # Room now: accept at once, without a submit() coroutine per call.
         options = (
             rt.default_options if timeout is None and not (priority or once) else self._options(priority, once, timeout)
         )
-        call: Call[T] = Call()
-        waiter = call._waiter = asyncio.Future(loop=rt.loop)
-        rt.accept(call, fn, args, options)
-        try:
-            return await waiter
-        except asyncio.CancelledError:
-            # This caller was cancelled while it waited. Unless the outcome was in first,
-            # the task must not run on, as when a handle is cancelled.
-            if waiter.cancelled() and call._phase < FINISHING:
-                rt.abandon(call)
-            raise
+        handle: TaskHandle[T] = TaskHandle(loop=rt.loop)
+        rt.accept(handle, fn, args, options)
+        return await handle
 
     async def run_task(
         self,

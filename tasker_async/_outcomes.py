@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from ._events import TaskEventKind
-from ._handle import Job
+from ._handle import TaskHandle
 from ._health import RetryVerdict, retry_verdict
 from ._metrics import TaskLifecycleTimestamps
 from .errors import MaxRetriesExceededError, PermanentError, RetryableError, TaskAbortedError, TaskTimeoutError
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 __all__ = ("settle_failure",)
 
 
-async def settle_failure(rt: Runtime[Any], job: Job, exc: BaseException, started: float) -> bool:
+async def settle_failure(rt: Runtime[Any], job: TaskHandle[Any], exc: BaseException, started: float) -> bool:
     """End or re-queue a task whose run raised ``exc``; ``True`` if the resource went bad.
 
     Re-raises ``exc`` when it is a cancellation meant for this worker.
@@ -68,7 +68,9 @@ async def settle_failure(rt: Runtime[Any], job: Job, exc: BaseException, started
     return True
 
 
-def _retry_or_fail(rt: Runtime[Any], job: Job, exc: Exception, started: float, extra_wait: float = 0.0) -> None:
+def _retry_or_fail(
+    rt: Runtime[Any], job: TaskHandle[Any], exc: Exception, started: float, extra_wait: float = 0.0
+) -> None:
     if job.done():
         _end(rt, job, "cancelled", started)
         return
@@ -91,7 +93,7 @@ def _retry_or_fail(rt: Runtime[Any], job: Job, exc: Exception, started: float, e
 
 def _end(
     rt: Runtime[Any],
-    job: Job,
+    job: TaskHandle[Any],
     kind: TaskEventKind,
     started: float,
     error: BaseException | None = None,

@@ -20,7 +20,7 @@ from anyio.abc import TaskGroup
 
 from ._collector import DefaultCollector
 from ._events import EventHooks, TaskEvent, TaskEventKind
-from ._handle import DELAYED, QUEUED, RUNNING, SETTLED, Job, RunOptions
+from ._handle import DELAYED, QUEUED, RUNNING, SETTLED, RunOptions, TaskHandle
 from ._health import retry_backoff
 from ._metrics import MetricsCollector, TaskLifecycleTimestamps
 from ._queue import JobQueue
@@ -50,7 +50,7 @@ class Runtime(Resources[R], Generic[R]):
         self.builtin_collector = self.collector if type(self.collector) is DefaultCollector else None
         self.hooks = EventHooks(tuple(config.hooks), self.log)
         self.worker_ids = itertools.count(1)
-        self.queue: JobQueue[Job] = JobQueue(config.max_queue_size)
+        self.queue: JobQueue[TaskHandle[Any]] = JobQueue(config.max_queue_size)
         self.bounded = config.max_queue_size > 0
         self.max_retries = config.max_retries
         self.rng = config.rng or random.Random()
@@ -74,7 +74,7 @@ class Runtime(Resources[R], Generic[R]):
         self.workers: set[Worker] = set()
         # Tasks waiting out a retry delay, and the timer that will queue each again
         # (None once it fired): kept here rather than on each task, which stays smaller.
-        self.delayed: dict[Job, asyncio.TimerHandle | None] = {}
+        self.delayed: dict[TaskHandle[Any], asyncio.TimerHandle | None] = {}
         self.tg: TaskGroup | None = None
         self.loop: asyncio.AbstractEventLoop | None = None  # set by start()
         # Set once the host task should cancel the workers: drained while stopping, or killed.
@@ -94,8 +94,10 @@ class Runtime(Resources[R], Generic[R]):
             options = self._options[key] = RunOptions(self, priority=priority, once=once, timeout=timeout)
         return options
 
-    def accept(self, job: Job, fn: Callable[..., Awaitable[Any]], args: tuple[Any, ...], options: RunOptions) -> None:
-        """Record a new task on ``job`` (a fresh TaskHandle or Call) and queue it.
+    def accept(
+        self, job: TaskHandle[Any], fn: Callable[..., Awaitable[Any]], args: tuple[Any, ...], options: RunOptions
+    ) -> None:
+        """Record a new task on ``job`` (a fresh one) and queue it.
 
         The caller has checked the state and the room. Every submission runs
         this, so the collector's arrival count and the queue's ``put_nowait``
@@ -127,7 +129,7 @@ class Runtime(Resources[R], Generic[R]):
         """
         return self.unfinished - len(self.queue) - len(self.delayed)
 
-    def settle(self, job: Job) -> None:
+    def settle(self, job: TaskHandle[Any]) -> None:
         """Account for a task that has ended; exactly once per task."""
         job._phase = SETTLED
         self.unfinished -= 1
@@ -139,7 +141,7 @@ class Runtime(Resources[R], Generic[R]):
         if self.state == "stopping" and not self.unfinished and not self.side_runs:
             self.closing.set()
 
-    def abandon(self, job: Job) -> None:
+    def abandon(self, job: TaskHandle[Any]) -> None:
         """Make sure ``job``, whose caller gave up, never runs, or cancel its run."""
         state = job._phase
         if state == QUEUED:
@@ -169,7 +171,7 @@ class Runtime(Resources[R], Generic[R]):
             else:
                 worker.cancel_job()
 
-    def _running(self, job: Job) -> Worker | None:
+    def _running(self, job: TaskHandle[Any]) -> Worker | None:
         # Which worker runs ``job``: a search, done only when a caller gives up on a run,
         # so that taking a task costs the hot path no store on the task.
         for worker in self.workers:
@@ -178,11 +180,13 @@ class Runtime(Resources[R], Generic[R]):
         return None
 
     @staticmethod
-    def _cancel_run(job: Job, worker: Worker) -> None:
+    def _cancel_run(job: TaskHandle[Any], worker: Worker) -> None:
         if job._phase == RUNNING and worker.job is job:
             worker.cancel_job()
 
-    def requeue(self, job: Job, started: float, finished: float, error: BaseException, delay: float) -> None:
+    def requeue(
+        self, job: TaskHandle[Any], started: float, finished: float, error: BaseException, delay: float
+    ) -> None:
         """Queue ``job`` again on the priority lane, after ``delay`` seconds.
 
         Retries bypass ``max_queue_size``: a retry never fails for lack of room.
@@ -203,7 +207,7 @@ class Runtime(Resources[R], Generic[R]):
             job._phase = QUEUED
             self.queue.put_nowait(job, True)
 
-    def _release(self, job: Job) -> None:
+    def _release(self, job: TaskHandle[Any]) -> None:
         if self.breaker_open:
             # No worker can take it: fail it fast, like the tasks that were queued.
             self.delayed[job] = None
@@ -239,7 +243,7 @@ class Runtime(Resources[R], Generic[R]):
     def task_event(
         self,
         kind: TaskEventKind,
-        job: Job,
+        job: TaskHandle[Any],
         started_at: float | None = None,
         finished_at: float | None = None,
         error: BaseException | None = None,

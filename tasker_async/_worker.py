@@ -19,7 +19,7 @@ import anyio
 
 from ._collector import FLUSH_LEN, FOLD_LEN
 from ._events import WorkerEvent
-from ._handle import FINISHING, RUNNING, SETTLED, Job
+from ._handle import FINISHING, RUNNING, SETTLED, TaskHandle
 from ._health import creation_backoff, jittered_age
 from ._metrics import TaskLifecycleTimestamps
 from ._outcomes import settle_failure
@@ -62,7 +62,7 @@ class Worker:
         self.reason = reason  # why it was started, for its "created" event
         self.scope = anyio.CancelScope()
         self.job_scope: anyio.CancelScope | None = None
-        self.job: Job | None = None  # the task in hand; the last one until it parks
+        self.job: TaskHandle[Any] | None = None  # the task in hand; the last one until it parks
         self.job_cancelled = False  # job_scope was cancelled: use a fresh one for the next task
         self.resource: Any = None
         self.holds_resource = False
@@ -248,8 +248,6 @@ async def _serve(rt: Runtime[Any], worker: Worker, resource: Any) -> str | None:
                         job.set_result(result)
                     except InvalidStateError:
                         # Its caller cancelled it, and the run returned anyway: neither success nor failure.
-                        # SETTLED, so that a queue_task caller that wakes up to its cancellation
-                        # only later does not take this worker's next run for this one.
                         job._phase = SETTLED
                         if hooks.active:
                             rt.task_event("cancelled", job, started, finished)
