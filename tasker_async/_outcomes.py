@@ -15,7 +15,7 @@ import anyio
 
 from ._events import TaskEventKind
 from ._handle import TaskHandle
-from ._health import RetryVerdict, retry_verdict
+from ._health import RetryVerdict, retry_backoff, retry_verdict
 from ._metrics import TaskLifecycleTimestamps
 from .errors import MaxRetriesExceededError, PermanentError, RetryableError, TaskAbortedError, TaskTimeoutError
 
@@ -76,7 +76,7 @@ def _retry_or_fail(
         return
     verdict = retry_verdict(attempts=job._attempts, max_retries=rt.max_retries, once=job._options.once)
     if verdict is RetryVerdict.RETRY and rt.state != "killed":
-        delay = max(extra_wait, rt.retry_delay(job._attempts))
+        delay = max(extra_wait, _retry_delay(rt, job._attempts))
         rt.log.warning(
             "retrying task %r in %.3f s (run %d of at most %d)", job, delay, job._attempts + 1, rt.max_retries + 1
         )
@@ -116,3 +116,16 @@ def _end(
     rt.settle(job)
     if rt.hooks.active:
         rt.task_event(kind, job, started, finished, error)
+
+
+def _retry_delay(rt: Runtime[Any], attempts: int) -> float:
+    """The backoff before the re-run that follows run number ``attempts``."""
+    config = rt.config
+    return retry_backoff(
+        attempts,
+        base=config.retry_delay,
+        multiplier=config.retry_multiplier,
+        cap=config.retry_max_delay,
+        jitter=config.retry_jitter,
+        draw=rt.rng.random() if config.retry_jitter else 0.0,
+    )

@@ -21,7 +21,6 @@ from anyio.abc import TaskGroup
 from ._collector import DefaultCollector
 from ._events import EventHooks, TaskEvent, TaskEventKind
 from ._handle import DELAYED, QUEUED, RUNNING, SETTLED, RunOptions, TaskHandle
-from ._health import retry_backoff
 from ._metrics import MetricsCollector, TaskLifecycleTimestamps
 from ._queue import JobQueue
 from ._ratelimit import StartLimiter
@@ -261,18 +260,6 @@ class Runtime(Resources[R], Generic[R]):
                 finished_at=finished_at,
                 error=error,
             )
-        )
-
-    def retry_delay(self, attempts: int) -> float:
-        """The backoff before the re-run that follows run number ``attempts``."""
-        config = self.config
-        return retry_backoff(
-            attempts,
-            base=config.retry_delay,
-            multiplier=config.retry_multiplier,
-            cap=config.retry_max_delay,
-            jitter=config.retry_jitter,
-            draw=self.rng.random() if config.retry_jitter else 0.0,
         )
 
     # -- workers -------------------------------------------------------------
