@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -40,13 +39,5 @@ def loop_kinds() -> tuple[list[LoopKind], list[str]]:
 @contextmanager
 def running(kind: LoopKind) -> Iterator[Run]:
     """One loop of ``kind`` for every measurement made on it, closed at the end."""
-    if sys.version_info >= (3, 11):
-        with asyncio.Runner(loop_factory=kind.factory) as runner:
-            yield runner.run
-    else:
-        loop = kind.factory() if kind.factory is not None else asyncio.new_event_loop()
-        try:
-            yield loop.run_until_complete
-        finally:
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.close()
+    with asyncio.Runner(loop_factory=kind.factory) as runner:
+        yield runner.run

@@ -6,7 +6,7 @@ import importlib.metadata
 import os
 import platform
 import subprocess
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 README = Path(__file__).with_name("README.md")
@@ -55,7 +55,7 @@ def environment(loops: list[str]) -> str:
     cores = f"{os.cpu_count()} cores" + (f" ({cpu})" if cpu else "")
     shown = [f"uvloop {_version('uvloop')}" if loop == "uvloop" else loop for loop in loops]
     return (
-        f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {platform.system()} {platform.machine()}, "
+        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.system()} {platform.machine()}, "
         f"{cores}, {platform.python_implementation()} {platform.python_version()}; loops: {', '.join(shown)}; "
         f"tasker_async {_version('tasker-async')}{_git()}."
     )

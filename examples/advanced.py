@@ -4,7 +4,7 @@ The Python take on the Go library's ``examples/advanced``. Two base workers
 each hold a HeavyComputeResource; 20 heavy tasks (100-400 ms each, 10% of
 them failing with a healthy error) arrive at once. With
 ``burst_task_threshold=5`` and ``burst_worker_count=2`` the supervisor adds
-two burst workers at a time while more than five tasks wait, up to
+two burst workers for every five tasks waiting, up to
 ``max_worker_count=6``, and retires them once the queue has drained. A
 high-priority task arrives mid-burst and overtakes the queue. Stats are
 printed every 250 ms; the manager then stops gracefully and prints its final

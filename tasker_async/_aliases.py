@@ -26,8 +26,8 @@ class GoAliases(Generic[R]):
 
         async def queue_task(
             self,
-            fn: Task[R, Unpack[Ts], T],
-            *args: Unpack[Ts],
+            fn: Task[R, *Ts, T],
+            *args: *Ts,
             priority: bool = ...,
             once: bool = ...,
             timeout: float | None = ...,
@@ -35,8 +35,8 @@ class GoAliases(Generic[R]):
 
         def submit_nowait(
             self,
-            fn: Task[R, Unpack[Ts], T],
-            *args: Unpack[Ts],
+            fn: Task[R, *Ts, T],
+            *args: *Ts,
             priority: bool = ...,
             once: bool = ...,
             timeout: float | None = ...,
@@ -44,68 +44,60 @@ class GoAliases(Generic[R]):
 
         def queue_task_with_callback(
             self,
-            fn: Task[R, Unpack[Ts], T],
+            fn: Task[R, *Ts, T],
             callback: Callback[T],
-            *args: Unpack[Ts],
+            *args: *Ts,
             priority: bool = ...,
             once: bool = ...,
             timeout: float | None = ...,
         ) -> None: ...
 
-    async def queue_task_with_priority(
-        self, fn: Task[R, Unpack[Ts], T], *args: Unpack[Ts], timeout: float | None = None
-    ) -> T:
+    async def queue_task_with_priority(self, fn: Task[R, *Ts, T], *args: *Ts, timeout: float | None = None) -> T:
         """``queue_task(fn, *args, priority=True)``."""
         return await self.queue_task(fn, *args, priority=True, timeout=timeout)
 
-    async def queue_task_once(self, fn: Task[R, Unpack[Ts], T], *args: Unpack[Ts], timeout: float | None = None) -> T:
+    async def queue_task_once(self, fn: Task[R, *Ts, T], *args: *Ts, timeout: float | None = None) -> T:
         """``queue_task(fn, *args, once=True)``."""
         return await self.queue_task(fn, *args, once=True, timeout=timeout)
 
-    async def queue_task_with_priority_once(
-        self, fn: Task[R, Unpack[Ts], T], *args: Unpack[Ts], timeout: float | None = None
-    ) -> T:
+    async def queue_task_with_priority_once(self, fn: Task[R, *Ts, T], *args: *Ts, timeout: float | None = None) -> T:
         """``queue_task(fn, *args, priority=True, once=True)``."""
         return await self.queue_task(fn, *args, priority=True, once=True, timeout=timeout)
 
-    def queue_task_async(
-        self, fn: Task[R, Unpack[Ts], T], *args: Unpack[Ts], timeout: float | None = None
-    ) -> TaskHandle[T]:
+    def queue_task_async(self, fn: Task[R, *Ts, T], *args: *Ts, timeout: float | None = None) -> TaskHandle[T]:
         """``submit_nowait(fn, *args)``: the handle at once, without awaiting."""
         return self.submit_nowait(fn, *args, timeout=timeout)
 
     def queue_task_with_priority_async(
-        self, fn: Task[R, Unpack[Ts], T], *args: Unpack[Ts], timeout: float | None = None
+        self, fn: Task[R, *Ts, T], *args: *Ts, timeout: float | None = None
     ) -> TaskHandle[T]:
         """``submit_nowait(fn, *args, priority=True)``."""
         return self.submit_nowait(fn, *args, priority=True, timeout=timeout)
 
-    def queue_task_once_async(
-        self, fn: Task[R, Unpack[Ts], T], *args: Unpack[Ts], timeout: float | None = None
-    ) -> TaskHandle[T]:
+    def queue_task_once_async(self, fn: Task[R, *Ts, T], *args: *Ts, timeout: float | None = None) -> TaskHandle[T]:
         """``submit_nowait(fn, *args, once=True)``."""
         return self.submit_nowait(fn, *args, once=True, timeout=timeout)
 
     def queue_task_with_priority_once_async(
-        self, fn: Task[R, Unpack[Ts], T], *args: Unpack[Ts], timeout: float | None = None
+        self, fn: Task[R, *Ts, T], *args: *Ts, timeout: float | None = None
     ) -> TaskHandle[T]:
         """``submit_nowait(fn, *args, priority=True, once=True)``."""
         return self.submit_nowait(fn, *args, priority=True, once=True, timeout=timeout)
 
     def queue_task_with_priority_with_callback(
-        self, fn: Task[R, Unpack[Ts], T], callback: Callback[T], *args: Unpack[Ts], timeout: float | None = None
+        self, fn: Task[R, *Ts, T], callback: Callback[T], *args: *Ts, timeout: float | None = None
     ) -> None:
         """``queue_task_with_callback(fn, callback, *args, priority=True)``."""
         self.queue_task_with_callback(fn, callback, *args, priority=True, timeout=timeout)
 
     def queue_task_once_with_callback(
-        self, fn: Task[R, Unpack[Ts], T], callback: Callback[T], *args: Unpack[Ts], timeout: float | None = None
+        self, fn: Task[R, *Ts, T], callback: Callback[T], *args: *Ts, timeout: float | None = None
     ) -> None:
         """``queue_task_with_callback(fn, callback, *args, once=True)``."""
         self.queue_task_with_callback(fn, callback, *args, once=True, timeout=timeout)
 
     def queue_task_with_priority_once_with_callback(
-        self, fn: Task[R, Unpack[Ts], T], callback: Callback[T], *args: Unpack[Ts], timeout: float | None = None
+        self, fn: Task[R, *Ts, T], callback: Callback[T], *args: *Ts, timeout: float | None = None
     ) -> None:
         """``queue_task_with_callback(fn, callback, *args, priority=True, once=True)``."""
         self.queue_task_with_callback(fn, callback, *args, priority=True, once=True, timeout=timeout)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Generic, Literal, TypeVar, overload
 
 from typing_extensions import TypeVarTuple, Unpack
 
+from ._checks import check_task
 from ._handle import TaskHandle
 
 if TYPE_CHECKING:
@@ -38,7 +39,7 @@ class BulkMethods(Generic[R]):
         async def submit(
             self,
             fn: Callable[[R, Unpack[Ts]], Awaitable[T]],
-            *args: Unpack[Ts],
+            *args: *Ts,
             priority: bool = ...,
             once: bool = ...,
             timeout: float | None = ...,
@@ -86,13 +87,14 @@ class BulkMethods(Generic[R]):
             timeout: seconds each run may take (default ``Config.task_timeout``).
 
         Raises:
-            TypeError: ``fn`` is not callable, or ``items`` is not iterable.
-            ValueError: ``max_pending`` is not an int >= 1, or ``timeout`` not a positive number.
+            TypeError: ``fn`` is not an async function (see ``submit``), or
+                ``items`` is not iterable.
+            ValueError: ``max_pending`` is not an int >= 1, or ``timeout`` not
+                a finite number of seconds > 0.
             ManagerNotRunningError: (iterating) the manager is not running.
             Exception: (iterating) the first task error, unless ``return_exceptions``.
         """
-        if not callable(fn):
-            raise TypeError(f"fn must be an async function taking (resource, item), got {fn!r}")
+        check_task(fn)
         if max_pending is not None and (type(max_pending) is not int or max_pending < 1):
             raise ValueError(f"max_pending must be an int >= 1 or None, got {max_pending!r}")
         if not isinstance(items, (Iterable, AsyncIterable)):
@@ -126,7 +128,7 @@ class BulkMethods(Generic[R]):
         """``map(fn, items, ordered=False, ...)``: the results in the order the tasks finish.
 
         Raises:
-            TypeError: ``fn`` is not callable, or ``items`` is not iterable.
+            TypeError: ``fn`` is not an async function, or ``items`` is not iterable.
             ValueError: ``max_pending`` or ``timeout`` is out of range.
         """
         return self.map(

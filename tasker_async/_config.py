@@ -7,12 +7,17 @@ import math
 import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar, overload, runtime_checkable
 
-from ._events import LifecycleHook
+from ._events import LifecycleHook, checked_hooks
 from ._metrics import MetricsCollector
 from ._scaling import BacklogPolicy, RatePolicy, ScalingPolicy
 from .errors import ConfigError
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from ._config_options import ConfigOptions
 
 __all__ = ("Config", "LoggerProtocol")
 
@@ -45,7 +50,38 @@ def _is_int(value: object) -> bool:
 
 
 def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    """A real number that fits a float and is finite (``10**400`` and ``nan`` are not)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int too large for a float
+        return False
+
+
+def check_seconds(name: str, value: object, *, positive: bool = False, optional: bool = False) -> None:
+    """Raise ``ConfigError`` unless ``value`` is a finite number of seconds (> 0 or >= 0; ``None`` if optional)."""
+    if value is None and optional:
+        return
+    if not _is_number(value) or value < 0 or (positive and value == 0):  # type: ignore[operator]
+        bound = "> 0" if positive else ">= 0"
+        raise ConfigError(name, value, f"a finite number of seconds {bound}{' or None' if optional else ''}")
+
+
+# Fields holding seconds (or a rate): (name, must be > 0, may be None).
+_SECONDS: tuple[tuple[str, bool, bool], ...] = (
+    ("destroy_timeout", True, True),
+    ("retry_delay", False, False),
+    ("retry_max_delay", False, True),
+    ("burst_interval", True, False),
+    ("task_timeout", True, True),
+    ("max_per_second", True, True),
+    ("max_resource_age", True, True),
+    ("check_resource_interval", True, False),
+    ("cancel_grace", False, False),
+    ("creation_backoff_base", True, False),
+    ("creation_backoff_max", True, False),
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -79,7 +115,8 @@ class Config(Generic[R]):
             pass a seeded one for repeatable delays.
         burst_interval: seconds between burst-scaling decisions.
         burst_task_threshold: if set, the backlog scaling policy is used.
-        burst_worker_count: workers added per backlog decision.
+        burst_worker_count: workers the backlog policy adds for every
+            ``burst_task_threshold`` tasks queued.
         resource_pool_size: resources kept for ``run_task``
             (``None``: ``worker_count``; 0: none).
         task_timeout: default per-task deadline in seconds (``None``: none).
@@ -99,6 +136,21 @@ class Config(Generic[R]):
         creation_breaker_threshold: after this many ``on_create`` failures in
             a row while no worker is alive, queued and new tasks fail fast with
             ``ResourceCreationError`` until a creation succeeds (``None``: off).
+        creation_backoff_base: seconds a worker waits after its first
+            ``on_create`` failure in a row; each further failure doubles it,
+            up to ``creation_backoff_max``. Every wait is jittered (drawn
+            between half and all of it), and a successful creation lets the
+            workers waiting out a backoff try again at once.
+        creation_backoff_max: cap on that wait, in seconds.
+        cancel_grace: seconds a cancelled run (its caller gave up, or its
+            timeout expired) may take to finish its own cleanup (an
+            ``except CancelledError`` or ``finally`` that awaits). A run still
+            going that long after its cancellation has its resource treated
+            as unhealthy: destroyed and replaced, never reused.
+        max_temporary_resources: most temporary resources ``run_task`` holds
+            at once when its pool is empty (default: ``worker_count``;
+            ``None``: no cap). Beyond it, ``run_task`` waits for a pooled
+            resource or a temporary slot.
         logger: where the manager logs (``None``: ``logging.getLogger("tasker_async")``).
         collector: the metrics collector (``None``: the built-in one).
         scaling_policy: decides when burst workers come and go (``None``:
@@ -106,8 +158,12 @@ class Config(Generic[R]):
             step=burst_worker_count)`` if ``burst_task_threshold`` is set,
             else ``RatePolicy()``); bursting is off when
             ``max_worker_count == worker_count``.
-        hooks: callables told of every lifecycle event (see ``TaskEvent``);
-            more can be added with ``AsyncManager.add_hook``.
+        hooks: plain (sync) callables told of every lifecycle event (see
+            ``TaskEvent``); more can be added with ``AsyncManager.add_hook``.
+            An ``async def`` hook is refused, as it would never be awaited: for
+            async work, have a sync hook schedule it with
+            ``asyncio.get_running_loop().create_task(...)``, keeping a
+            reference to the task until it is done.
 
     Raises:
         ConfigError: a field holds a value it cannot take; the message names
@@ -139,10 +195,28 @@ class Config(Generic[R]):
     check_resource: Callable[[R], bool | Awaitable[bool]] | None = None
     check_resource_interval: float = 30.0
     creation_breaker_threshold: int | None = None
+    creation_backoff_base: float = 0.05
+    creation_backoff_max: float = 5.0
+    cancel_grace: float = 5.0
+    max_temporary_resources: int | Literal["worker_count"] | None = "worker_count"
     logger: logging.Logger | LoggerProtocol | None = field(default=None, repr=False)
     collector: MetricsCollector | None = field(default=None, repr=False)
     scaling_policy: ScalingPolicy | None = None
     hooks: Sequence[LifecycleHook] = field(default=(), repr=False)
+
+    # mypy cannot infer R from one factory type ``R | Awaitable[R]``: one overload per kind of factory.
+    # Declared only: at runtime (and for doc tools) ``__init__`` is the one the dataclass makes.
+    if TYPE_CHECKING:
+        # fmt: off
+        @overload  # type: ignore[no-overload-impl]
+        def __init__(self, *, on_create: Callable[[], Awaitable[R]], on_destroy: Callable[[R], object] | None = ...,
+                     check_resource: Callable[[R], bool | Awaitable[bool]] | None = ...,
+                     **options: Unpack[ConfigOptions]) -> None: ...
+        @overload
+        def __init__(self, *, on_create: Callable[[], R], on_destroy: Callable[[R], object] | None = ...,
+                     check_resource: Callable[[R], bool | Awaitable[bool]] | None = ...,
+                     **options: Unpack[ConfigOptions]) -> None: ...
+        # fmt: on
 
     def __post_init__(self) -> None:
         """Validate every field and resolve the defaults that depend on others."""
@@ -171,12 +245,18 @@ class Config(Generic[R]):
             self._check_int("resource_pool_size", minimum=0)
         if self.burst_task_threshold is not None:
             self._check_int("burst_task_threshold", minimum=1)
-        if not _is_number(self.retry_delay) or self.retry_delay < 0:
-            raise ConfigError("retry_delay", self.retry_delay, "a finite number of seconds >= 0")
-        if not _is_number(self.burst_interval) or self.burst_interval <= 0:
-            raise ConfigError("burst_interval", self.burst_interval, "a finite number of seconds > 0")
-        if self.task_timeout is not None and (not _is_number(self.task_timeout) or self.task_timeout <= 0):
-            raise ConfigError("task_timeout", self.task_timeout, "a finite number of seconds > 0 or None")
+        if self.max_temporary_resources == "worker_count":
+            object.__setattr__(self, "max_temporary_resources", self.worker_count)
+        elif self.max_temporary_resources is not None:
+            self._check_int("max_temporary_resources", minimum=1)
+        for name, positive, optional in _SECONDS:
+            check_seconds(name, getattr(self, name), positive=positive, optional=optional)
+        if self.creation_backoff_max < self.creation_backoff_base:
+            raise ConfigError(
+                "creation_backoff_max",
+                self.creation_backoff_max,
+                f"a number of seconds >= creation_backoff_base ({self.creation_backoff_base})",
+            )
         self._check_resilience()
         if self.logger is not None and not isinstance(self.logger, (logging.Logger, LoggerProtocol)):
             raise ConfigError("logger", self.logger, "a logging.Logger, a LoggerProtocol or None")
@@ -198,28 +278,15 @@ class Config(Generic[R]):
             raise ConfigError(
                 "scaling_policy", self.scaling_policy, "an object with a decide(snapshot) method, or None"
             )
-        if isinstance(self.hooks, (str, bytes)) or not isinstance(self.hooks, Sequence):
-            raise ConfigError("hooks", self.hooks, "a sequence of callables")
-        for hook in self.hooks:
-            if not callable(hook):
-                raise ConfigError("hooks", self.hooks, f"a sequence of callables ({hook!r} is not callable)")
-        object.__setattr__(self, "hooks", tuple(self.hooks))
+        object.__setattr__(self, "hooks", checked_hooks(self.hooks))
 
     def _check_resilience(self) -> None:
         if not _is_number(self.retry_multiplier) or self.retry_multiplier < 1:
             raise ConfigError("retry_multiplier", self.retry_multiplier, "a finite number >= 1")
-        if self.retry_max_delay is not None and (not _is_number(self.retry_max_delay) or self.retry_max_delay < 0):
-            raise ConfigError("retry_max_delay", self.retry_max_delay, "a finite number of seconds >= 0 or None")
         if not _is_number(self.retry_jitter) or not 0 <= self.retry_jitter <= 1:
             raise ConfigError("retry_jitter", self.retry_jitter, "a number from 0 to 1")
         if self.rng is not None and not isinstance(self.rng, random.Random):
             raise ConfigError("rng", self.rng, "a random.Random or None")
-        for name in ("max_per_second", "max_resource_age", "destroy_timeout"):
-            value = getattr(self, name)
-            if value is not None and (not _is_number(value) or value <= 0):
-                raise ConfigError(name, value, "a finite number > 0 or None")
-        if not _is_number(self.check_resource_interval) or self.check_resource_interval <= 0:
-            raise ConfigError("check_resource_interval", self.check_resource_interval, "a finite number of seconds > 0")
         self._check_int("rate_limit_burst", minimum=1)
         for name in ("max_tasks_per_worker", "creation_breaker_threshold"):
             if getattr(self, name) is not None:

@@ -9,9 +9,14 @@ the task it reports on.
 from __future__ import annotations
 
 import asyncio
+import functools
+import inspect
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Protocol, TypeAlias
+
+from .errors import ConfigError
 
 if TYPE_CHECKING:
     from ._config import LoggerProtocol
@@ -134,10 +139,54 @@ LifecycleEvent: TypeAlias = TaskEvent | WorkerEvent | ResourceCreationFailed | S
 
 
 class LifecycleHook(Protocol):
-    """A callable told of every lifecycle event; it must be quick and must not block."""
+    """A callable told of every lifecycle event; it must be quick and must not block.
 
-    def __call__(self, event: LifecycleEvent) -> None:
+    Any plain (sync) callable taking the event as its one positional argument
+    fits: a function, a lambda, a bound method, an object with ``__call__``.
+    """
+
+    def __call__(self, event: LifecycleEvent, /) -> None:
         """Handle one event."""
+
+
+ASYNC_HOOK_ADVICE = (
+    "a hook is called inline and never awaited, so it must be a plain (sync) function; "
+    "for async work, schedule it from a sync hook with asyncio.get_running_loop().create_task(...) "
+    "and keep a reference to the task until it is done"
+)
+"""Why an async hook is refused, and what to do instead."""
+
+
+def is_async_callable(obj: object) -> bool:
+    """Whether calling ``obj`` makes a coroutine or an async generator, as far as its definition tells.
+
+    Sees through ``functools.partial`` and looks at the ``__call__`` of callable objects.
+    """
+    while isinstance(obj, functools.partial):
+        obj = obj.func
+    call = obj if inspect.isroutine(obj) else inspect.getattr_static(type(obj), "__call__", None)
+    # ``obj`` itself too: some callable objects (``AsyncMock``) flag their own code as a coroutine's.
+    return any(inspect.iscoroutinefunction(f) or inspect.isasyncgenfunction(f) for f in (obj, call))
+
+
+def hook_problem(hook: object) -> str | None:
+    """What keeps ``hook`` from being a lifecycle hook, or ``None`` if nothing does."""
+    if not callable(hook):
+        return f"{hook!r} is not callable"
+    if is_async_callable(hook):
+        return f"{hook!r} is async: {ASYNC_HOOK_ADVICE}"
+    return None
+
+
+def checked_hooks(hooks: object) -> tuple[LifecycleHook, ...]:
+    """``Config.hooks`` as a tuple; ``ConfigError`` if it is not a sequence of sync callables."""
+    if isinstance(hooks, (str, bytes)) or not isinstance(hooks, Sequence):
+        raise ConfigError("hooks", hooks, "a sequence of callables")
+    for hook in hooks:
+        problem = hook_problem(hook)
+        if problem is not None:
+            raise ConfigError("hooks", hooks, f"a sequence of sync callables ({problem})")
+    return tuple(hooks)
 
 
 class EventHooks:
@@ -156,9 +205,14 @@ class EventHooks:
         self.active = bool(self._hooks)
 
     def add(self, hook: LifecycleHook) -> None:
-        """Register ``hook``."""
-        if not callable(hook):
-            raise TypeError(f"a lifecycle hook must be callable, got {hook!r}")
+        """Register ``hook``.
+
+        Raises:
+            TypeError: ``hook`` is not callable, or is async (it would never be awaited).
+        """
+        problem = hook_problem(hook)
+        if problem is not None:
+            raise TypeError(f"a lifecycle hook must be a sync callable: {problem}")
         self._hooks.append(hook)
         self.active = True
 

@@ -12,6 +12,8 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ._names import task_name
+
 if TYPE_CHECKING:
     from ._runtime import Runtime
 
@@ -21,7 +23,7 @@ T = TypeVar("T")
 
 
 # Where a task is; only ever moves forward, except RUNNING -> QUEUED/DELAYED on a retry.
-QUEUED = 0  # in a lane of the JobQueue
+QUEUED = 0  # in a lane of the JobQueue; must stay 0: workers drop a popped task whose phase is truthy
 DELAYED = 1  # waiting out retry_delay on a timer, in no lane
 RUNNING = 2  # a worker is awaiting its function
 FINISHING = 3  # its function returned; the worker is settling the outcome
@@ -81,11 +83,20 @@ class TaskHandle(asyncio.Future[T]):
             self._options.rt.abandon(self)
         return True
 
+    @property
+    def name(self) -> str:
+        """The task function's qualified name, as logs and ``TaskEvent.name`` give it."""
+        return task_name(self._fn)
+
+    @property
+    def task_id(self) -> int:
+        """The id that log lines and every ``TaskEvent`` about this task carry; unique among live tasks."""
+        return id(self)
+
     def __repr__(self) -> str:
-        """Show the task function and its state."""
-        name = getattr(self._fn, "__qualname__", repr(self._fn))
+        """Show the task function, its id and its state."""
         if self.done():
             state = "cancelled" if self.cancelled() else "done"
         else:
             state = ("queued", "delayed", "running", "finishing", "done")[self._phase]
-        return f"<TaskHandle {name} {state}>"
+        return f"<TaskHandle {self.name} id={self.task_id} {state}>"

@@ -10,12 +10,14 @@ that is cancelled only stops waiting for it.
 from __future__ import annotations
 
 import asyncio
+import math
 from typing import Generic, TypeVar
 
 import anyio
 
 from ._callbacks import CallbackRunner
-from ._config import Config
+from ._config import Config, _is_number
+from ._context import runs_tasks_of
 from ._pool import SidePool
 from ._runtime import Runtime
 from ._supervisor import supervise
@@ -195,14 +197,26 @@ class Lifecycle(Generic[R]):
 
         Args:
             timeout: seconds to wait for the drain before escalating to
-                :meth:`kill` (``None``: wait as long as it takes).
+                :meth:`kill` (``None`` or ``math.inf``: wait as long as it takes).
 
         Raises:
-            ValueError: ``timeout`` is negative or not a number.
+            ValueError: ``timeout`` is negative, ``nan``, too large for a float or not a number.
+            RuntimeError: called from inside one of this manager's own tasks
+                (or a ``run_task`` body), whose end it would wait for; nothing
+                changes. Stop it from elsewhere, e.g. a task of its own:
+                ``asyncio.create_task(manager.stop())`` (keep a reference).
         """
-        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0):
-            raise ValueError(f"timeout must be a number of seconds >= 0 or None, got {timeout!r}")
+        if timeout == math.inf:
+            timeout = None  # as long as it takes
+        if timeout is not None and (not _is_number(timeout) or timeout < 0):
+            raise ValueError(f"timeout must be a finite number of seconds >= 0 or None, got {timeout!r}")
         rt = self._rt
+        if runs_tasks_of(rt):
+            raise RuntimeError(
+                "stop() awaited from inside one of this manager's own tasks (or a run_task body) would wait "
+                "for that very task to finish; call it from outside the task, e.g. in a task of its own: "
+                "asyncio.create_task(manager.stop())"
+            )
         if rt.state == "created":
             rt.state = "stopped"
             if self._starting:
@@ -228,7 +242,10 @@ class Lifecycle(Generic[R]):
         """Refuse new tasks, cancel running ones, end queued ones with ``TaskAbortedError``.
 
         Every resource is destroyed before it returns. Safe to call more
-        than once and concurrently with :meth:`stop`.
+        than once and concurrently with :meth:`stop`. Awaited from inside one
+        of the manager's own tasks (or a ``run_task`` body), it cancels that
+        run too: the call ends in that cancellation rather than returning,
+        and the task's caller gets ``TaskAbortedError``.
         """
         rt = self._rt
         if rt.state == "created":

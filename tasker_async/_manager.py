@@ -2,25 +2,25 @@
 
 from __future__ import annotations
 
-import asyncio
-import math
+from _thread import get_ident
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import Any, Generic, TypeVar
+from typing import Generic, Self, TypeVar
 
-from typing_extensions import Self, TypeVarTuple, Unpack
+from typing_extensions import TypeVarTuple, Unpack
 
 from ._aliases import GoAliases
 from ._bulk import BulkMethods
-from ._callbacks import ResultCallback
-from ._config import Config
+from ._callback_submit import CallbackSubmission
+from ._checks import NO_TASK
+from ._config import Config, _is_number
 from ._events import LifecycleHook
 from ._handle import RunOptions, TaskHandle
 from ._lifecycle import Lifecycle
 from ._metrics import TaskMetrics
 from ._stats import TaskStats
 from ._threadsafe import ThreadsafeMethods
-from .errors import ManagerNotRunningError, QueueFullError, ResourceCreationError
+from .errors import QueueFullError
 
 __all__ = ("AsyncManager",)
 
@@ -29,7 +29,7 @@ T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
 
 
-class AsyncManager(Lifecycle[R], GoAliases[R], BulkMethods[R], ThreadsafeMethods[R], Generic[R]):
+class AsyncManager(Lifecycle[R], CallbackSubmission[R], GoAliases[R], BulkMethods[R], ThreadsafeMethods[R], Generic[R]):
     """Runs tasks on a pool of workers, each bound to its own resource.
 
     Use it as ``async with AsyncManager(config) as manager:`` (leaving the
@@ -46,6 +46,8 @@ class AsyncManager(Lifecycle[R], GoAliases[R], BulkMethods[R], ThreadsafeMethods
         if not isinstance(config, Config):
             raise TypeError(f"AsyncManager needs a tasker_async.Config, got {config!r}")
         super().__init__(config)
+        self._loop_thread: int | None = None  # the thread running the manager's loop, once a submission saw it
+        self._last_task: object = NO_TASK  # the task function last found fine: the same one again needs no check
 
     async def __aenter__(self) -> Self:
         """Start the manager."""
@@ -73,7 +75,7 @@ class AsyncManager(Lifecycle[R], GoAliases[R], BulkMethods[R], ThreadsafeMethods
     def _timeout(self, timeout: float | None) -> float | None:
         if timeout is None:
             return self._rt.default_timeout
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not (0 < timeout < math.inf):
+        if not _is_number(timeout) or timeout <= 0:  # also nan, inf, and ints too big for a float
             raise ValueError(f"timeout must be a finite number of seconds > 0 or None, got {timeout!r}")
         return timeout
 
@@ -84,7 +86,7 @@ class AsyncManager(Lifecycle[R], GoAliases[R], BulkMethods[R], ThreadsafeMethods
     async def submit(
         self,
         fn: Callable[[R, Unpack[Ts]], Awaitable[T]],
-        *args: Unpack[Ts],
+        *args: *Ts,
         priority: bool = False,
         once: bool = False,
         timeout: float | None = None,
@@ -105,11 +107,17 @@ class AsyncManager(Lifecycle[R], GoAliases[R], BulkMethods[R], ThreadsafeMethods
                 while this call waited for room.
             ResourceCreationError: the creation breaker is open (see
                 ``Config.creation_breaker_threshold``).
-            ValueError: ``timeout`` is not a positive number.
+            RuntimeError: called outside the manager's event loop (from another
+                thread, use :meth:`submit_threadsafe`).
+            TypeError: ``fn`` is not an async function: not callable, an async
+                generator function, or a plain ``def`` function.
+            ValueError: ``timeout`` is not a finite number of seconds > 0.
         """
+        if fn is not self._last_task:
+            self._check_task(fn)
         rt = self._rt
-        if not rt.accepting:
-            raise rt.refusal()
+        if not rt.accepting or get_ident() != self._loop_thread:
+            self._check_caller("submit")
         options = (
             rt.default_options if timeout is None and not (priority or once) else self._options(priority, once, timeout)
         )
@@ -125,7 +133,7 @@ class AsyncManager(Lifecycle[R], GoAliases[R], BulkMethods[R], ThreadsafeMethods
     def submit_nowait(
         self,
         fn: Callable[[R, Unpack[Ts]], Awaitable[T]],
-        *args: Unpack[Ts],
+        *args: *Ts,
         priority: bool = False,
         once: bool = False,
         timeout: float | None = None,
@@ -135,11 +143,16 @@ class AsyncManager(Lifecycle[R], GoAliases[R], BulkMethods[R], ThreadsafeMethods
         Raises:
             QueueFullError: the queue is at ``max_queue_size``.
             ManagerNotRunningError: the manager is not running.
-            ValueError: ``timeout`` is not a positive number.
+            RuntimeError: called outside the manager's event loop (from another
+                thread, use :meth:`submit_threadsafe`).
+            TypeError: ``fn`` is not an async function (see :meth:`submit`).
+            ValueError: ``timeout`` is not a finite number of seconds > 0.
         """
+        if fn is not self._last_task:
+            self._check_task(fn)
         rt = self._rt
-        if not rt.accepting:
-            raise rt.refusal()
+        if not rt.accepting or get_ident() != self._loop_thread:
+            self._check_caller("submit_nowait")
         options = (
             rt.default_options if timeout is None and not (priority or once) else self._options(priority, once, timeout)
         )
@@ -153,7 +166,7 @@ class AsyncManager(Lifecycle[R], GoAliases[R], BulkMethods[R], ThreadsafeMethods
     async def queue_task(
         self,
         fn: Callable[[R, Unpack[Ts]], Awaitable[T]],
-        *args: Unpack[Ts],
+        *args: *Ts,
         priority: bool = False,
         once: bool = False,
         timeout: float | None = None,
@@ -165,13 +178,21 @@ class AsyncManager(Lifecycle[R], GoAliases[R], BulkMethods[R], ThreadsafeMethods
 
         Raises:
             ManagerNotRunningError: the manager is not running.
+            RuntimeError: called outside the manager's event loop (from another
+                thread, use :meth:`submit_threadsafe`).
+            TypeError: ``fn`` is not an async function (see :meth:`submit`).
+            ValueError: ``timeout`` is not a finite number of seconds > 0.
             TaskTimeoutError: the run outlived its timeout.
             MaxRetriesExceededError: every allowed run hit an unhealthy error.
             TaskAbortedError: ``kill()`` ended the task.
             Exception: whatever ``fn`` raised, unchanged.
         """
+        if fn is not self._last_task:
+            self._check_task(fn)
         rt = self._rt
-        if not rt.accepting or (rt.bounded and rt.queue.full(priority)):
+        if not rt.accepting or get_ident() != self._loop_thread:
+            self._check_caller("queue_task")
+        if rt.bounded and rt.queue.full(priority):
             return await (await self.submit(fn, *args, priority=priority, once=once, timeout=timeout))
         # Room now: accept at once, without a submit() coroutine per call.
         options = (
@@ -184,7 +205,7 @@ class AsyncManager(Lifecycle[R], GoAliases[R], BulkMethods[R], ThreadsafeMethods
     async def run_task(
         self,
         fn: Callable[[R, Unpack[Ts]], Awaitable[T]],
-        *args: Unpack[Ts],
+        *args: *Ts,
         timeout: float | None = None,
     ) -> T:
         """Run ``fn(resource, *args)`` now, bypassing the queues.
@@ -194,67 +215,26 @@ class AsyncManager(Lifecycle[R], GoAliases[R], BulkMethods[R], ThreadsafeMethods
 
         Raises:
             ManagerNotRunningError: the manager is not running.
+            RuntimeError: called outside the manager's event loop.
+            TypeError: ``fn`` is not an async function (see :meth:`submit`).
+            ValueError: ``timeout`` is not a finite number of seconds > 0.
             ResourceCreationError: a temporary resource could not be made.
             TaskTimeoutError: the run outlived its timeout.
             TaskAbortedError: ``kill()`` cancelled the run.
             Exception: whatever ``fn`` raised, unchanged.
         """
+        if fn is not self._last_task:
+            self._check_task(fn)
         rt = self._rt
-        if not rt.accepting:
-            raise rt.refusal()
+        if not rt.accepting or get_ident() != self._loop_thread:
+            self._check_caller("run_task")
         return await self._pool.run(fn, args, self._timeout(timeout))
-
-    def queue_task_with_callback(
-        self,
-        fn: Callable[[R, Unpack[Ts]], Awaitable[T]],
-        callback: Callable[[T | None, BaseException | None], object],
-        *args: Unpack[Ts],
-        priority: bool = False,
-        once: bool = False,
-        timeout: float | None = None,
-    ) -> None:
-        """Queue ``fn(resource, *args)`` and return at once; ``callback(result, exc)`` gets the outcome.
-
-        The callback, sync or async, is called exactly once, with ``exc`` set
-        to ``None`` on success, to the error otherwise; also when the manager
-        is not running (``ManagerNotRunningError``). What it raises is logged.
-
-        Raises:
-            ValueError: ``timeout`` is not a positive number.
-        """
-        options = self._options(priority, once, timeout)
-        rt = self._rt
-        deliver: ResultCallback = callback
-        if not rt.accepting:
-            asyncio.get_running_loop().call_soon(self._callbacks.call, deliver, None, rt.refusal())
-        elif rt.queue.full(priority):
-            self._callbacks.spawn(self._submit_later(fn, deliver, args, priority, once, options.timeout))
-        else:
-            handle: TaskHandle[Any] = TaskHandle(loop=rt.loop)
-            rt.accept(handle, fn, args, options)
-            self._callbacks.deliver(handle, deliver)
-
-    async def _submit_later(
-        self,
-        fn: Callable[..., Awaitable[Any]],
-        callback: ResultCallback,
-        args: tuple[Any, ...],
-        priority: bool,
-        once: bool,
-        timeout: float | None,
-    ) -> None:
-        try:
-            handle = await self.submit(fn, *args, priority=priority, once=once, timeout=timeout)
-        except (ManagerNotRunningError, ResourceCreationError) as exc:
-            self._callbacks.call(callback, None, exc)
-        else:
-            self._callbacks.deliver(handle, callback)
 
     def add_hook(self, hook: LifecycleHook) -> None:
         """Register ``hook`` to be told of every lifecycle event from now on.
 
         Raises:
-            TypeError: ``hook`` is not callable.
+            TypeError: ``hook`` is not callable, or is async (never awaited).
         """
         self._rt.hooks.add(hook)
 
@@ -275,8 +255,8 @@ class AsyncManager(Lifecycle[R], GoAliases[R], BulkMethods[R], ThreadsafeMethods
             base_workers=rt.config.worker_count,
             active_workers=rt.active_workers,
             burst_workers=rt.burst_workers,
-            queued_tasks=len(rt.queue.main),
-            priority_tasks=len(rt.queue.priority),
+            queued_tasks=rt.queue.lane_length(False),
+            priority_tasks=rt.queue.lane_length(True),
             running_tasks=rt.running,
             available_resources=len(self._pool.idle),
             resource_creation_failures=rt.creation_failures,
@@ -284,6 +264,7 @@ class AsyncManager(Lifecycle[R], GoAliases[R], BulkMethods[R], ThreadsafeMethods
             burst_workers_retired=rt.burst_workers_retired,
             throttled_seconds=rt.limiter.throttled if rt.limiter is not None else 0.0,
             state=rt.state,
+            temporary_resources=self._pool.temporaries,
         )
 
     def metrics(self) -> TaskMetrics:
@@ -295,6 +276,6 @@ class AsyncManager(Lifecycle[R], GoAliases[R], BulkMethods[R], ThreadsafeMethods
         rt = self._rt
         return (
             f"<AsyncManager {rt.state} workers={rt.active_workers}/{rt.max_workers}"
-            f" burst={rt.burst_workers} queued={len(rt.queue.main)}+{len(rt.queue.priority)}"
+            f" burst={rt.burst_workers} queued={rt.queue.lane_length(False)}+{rt.queue.lane_length(True)}"
             f" running={rt.running}>"
         )

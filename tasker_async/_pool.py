@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
 from collections.abc import Awaitable, Callable
 from time import monotonic
@@ -10,13 +11,17 @@ from typing import Any, Generic, TypeVar
 
 import anyio
 
+from ._cancel import RunDeadline
+from ._context import enter_task_runner, leave_task_runner
 from ._events import TaskEvent, TaskEventKind
 from ._metrics import TaskLifecycleTimestamps
-from ._resources import call_with_timeout, task_name
+from ._names import task_name
 from ._runtime import Runtime
-from .errors import PermanentError, ResourceCreationError, RetryableError, TaskAbortedError, TaskTimeoutError
+from .errors import PermanentError, RetryableError, TaskAbortedError, TaskTimeoutError
 
 __all__ = ("SidePool",)
+
+_SLOT = object()  # what a waiting run_task caller is handed instead of a resource: make a temporary one
 
 R = TypeVar("R")
 T = TypeVar("T")
@@ -33,6 +38,10 @@ class SidePool(Generic[R]):
         self._scopes: set[anyio.CancelScope] = set()
         self._quiet = asyncio.Event()  # set while no run_task call is in flight
         self._quiet.set()
+        self.temporaries = 0  # temporary resources being made, used or destroyed
+        # Callers waiting for a resource, oldest first: each future gets a pooled
+        # resource, or _SLOT (a temporary slot, already counted in ``temporaries``).
+        self._waiters: deque[asyncio.Future[Any]] = deque()
 
     async def run(self, fn: Callable[..., Awaitable[T]], args: tuple[Any, ...], timeout: float | None) -> T:
         """Run ``fn(resource, *args)`` on a pooled or temporary resource.
@@ -45,6 +54,7 @@ class SidePool(Generic[R]):
         rt = self._rt
         rt.side_runs += 1
         self._quiet.clear()
+        runner = enter_task_runner(rt)  # stop() from fn must not wait for this run
         try:
             with anyio.CancelScope() as scope:
                 self._scopes.add(scope)
@@ -54,6 +64,7 @@ class SidePool(Generic[R]):
                     self._scopes.discard(scope)
             raise TaskAbortedError("the manager was killed while run_task ran")
         finally:
+            leave_task_runner(runner)
             rt.side_runs -= 1
             if not rt.side_runs:
                 self._quiet.set()
@@ -67,8 +78,11 @@ class SidePool(Generic[R]):
         rt.collector.record_arrival()
         if rt.hooks.active:
             self._report("queued", fn, queued)
-        pooled = bool(self.idle)
-        resource = self.idle.popleft() if pooled else await rt.create_resource()
+        try:
+            resource, pooled = await self._acquire(timeout)
+        except BaseException as exc:
+            self._unstarted(fn, queued, exc, scope)
+            raise
         started = monotonic()
         if rt.limiter is not None:
             wait = rt.limiter.reserve(started)
@@ -81,20 +95,26 @@ class SidePool(Generic[R]):
                 started = monotonic()
         if rt.hooks.active:
             self._report("started", fn, queued, started)
+        deadline = (
+            None if timeout is None else RunDeadline(max(timeout - (started - queued), 0.0), rt.config.cancel_grace)
+        )
         try:
-            if timeout is None:
+            if deadline is None:
                 result = await fn(resource, *args)
             else:
-                result = await call_with_timeout(fn, resource, args, timeout)
+                # Cancelled once at its deadline, so its own cleanup may finish (see _cancel).
+                with deadline:
+                    result = await fn(resource, *args)
         except BaseException as exc:
             finished = monotonic()
-            healthy = True
+            # A run that overran its cancellation leaves its resource in an unknown state.
+            healthy = deadline is None or not deadline.overran
             try:
                 kind: TaskEventKind
                 error: BaseException | None = exc
                 if isinstance(exc, Exception):
                     # The errors a task raises to steer retries say nothing about the resource.
-                    if not isinstance(exc, (PermanentError, RetryableError)):
+                    if healthy and not isinstance(exc, (PermanentError, RetryableError)):
                         healthy = await rt.is_healthy(exc)
                     rt.collector.record_failure(TaskLifecycleTimestamps(queued, started, finished))
                     kind = "timed_out" if isinstance(exc, TaskTimeoutError) else "failed"
@@ -115,6 +135,92 @@ class SidePool(Generic[R]):
         if rt.hooks.active:
             self._report("succeeded", fn, queued, started, finished)
         return result
+
+    def _unstarted(
+        self, fn: Callable[..., object], queued: float, exc: BaseException, scope: anyio.CancelScope
+    ) -> None:
+        """Give a call that never got a resource its one terminal event (and count a failure as one)."""
+        rt = self._rt
+        now = monotonic()
+        kind: TaskEventKind
+        error: BaseException | None = exc
+        if isinstance(exc, asyncio.CancelledError):
+            if scope.cancel_called:
+                kind, error = "aborted", TaskAbortedError("the manager was killed before run_task got a resource")
+            else:
+                kind, error = "cancelled", None
+        else:
+            kind = "timed_out" if isinstance(exc, TaskTimeoutError) else "failed"
+            rt.collector.record_failure(TaskLifecycleTimestamps(queued, now, now))
+        if rt.hooks.active:
+            self._report(kind, fn, queued, None, now, error)
+
+    async def _acquire(self, timeout: float | None) -> tuple[R, bool]:
+        """A pooled resource (``True``) or a new temporary one (``False``), waiting for either at the cap.
+
+        Raises:
+            TaskTimeoutError: no resource within ``timeout`` seconds.
+            ResourceCreationError: a temporary resource could not be made.
+        """
+        if self.idle:
+            return self.idle.popleft(), True
+        cap = self._rt.config.max_temporary_resources
+        assert cap != "worker_count"
+        if cap is None or self.temporaries < cap:
+            self.temporaries += 1
+            return await self._make_temporary(), False
+        waiter: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            async with asyncio.timeout(timeout):
+                got = await waiter
+        except BaseException as exc:
+            if not waiter.done() or waiter.cancelled():
+                waiter.cancel()
+                with contextlib.suppress(ValueError):
+                    self._waiters.remove(waiter)
+            elif waiter.result() is _SLOT:
+                self._free_slot()  # handed a slot it will not use: on to the next caller
+            else:
+                await self._give_back(waiter.result(), pooled=True, healthy=True)
+            if isinstance(exc, TimeoutError):
+                assert timeout is not None
+                raise TaskTimeoutError(timeout) from None
+            raise
+        if got is _SLOT:
+            return await self._make_temporary(), False
+        return got, True
+
+    async def _make_temporary(self) -> R:
+        """Create a temporary resource in a slot already counted in ``temporaries``."""
+        try:
+            return await self._rt.create_resource()
+        except BaseException:
+            self._free_slot()
+            raise
+
+    def _free_slot(self) -> None:
+        """A temporary slot is free: hand it to the oldest waiting caller, if any."""
+        self.temporaries -= 1
+        waiter = self._next_waiter()
+        if waiter is not None:
+            self.temporaries += 1
+            waiter.set_result(_SLOT)
+
+    def _next_waiter(self) -> asyncio.Future[Any] | None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                return waiter
+        return None
+
+    def put_idle(self, resource: R) -> None:
+        """Hand a healthy pooled resource to the oldest waiting caller, or keep it idle."""
+        waiter = self._next_waiter()
+        if waiter is not None:
+            waiter.set_result(resource)
+        else:
+            self.idle.append(resource)
 
     def _report(
         self,
@@ -141,23 +247,31 @@ class SidePool(Generic[R]):
 
     async def _give_back(self, resource: R, *, pooled: bool, healthy: bool) -> None:
         if pooled and healthy and not self._closed:
-            self.idle.append(resource)
+            self.put_idle(resource)
             return
-        await self._rt.destroy_resource(resource)
+        try:
+            await self._rt.destroy_resource(resource)
+        finally:
+            if not pooled:
+                self._free_slot()  # only once it is gone: max_temporary_resources bounds live ones
         if pooled and not healthy and not self._closed and self._rt.tg is not None:
             self._rt.tg.start_soon(self._refill)
 
     async def _refill(self) -> None:
-        """Replace a pooled resource that went bad; on failure the slot stays empty."""
+        """Replace a pooled resource that went bad, retrying ``on_create`` with the workers' backoff.
+
+        Runs in the host's task group, which cancels it when the manager
+        ends; it also gives up once the pool closes or the manager leaves
+        "running". ``run_task`` makes temporary resources meanwhile.
+        """
         rt = self._rt
-        try:
-            resource = await rt.create_resource()
-        except ResourceCreationError:
-            return  # logged and reported by create_resource; run_task makes temporary ones meanwhile
+        resource = await rt.create_with_backoff(wanted=lambda: not self._closed and rt.state == "running")
+        if resource is None:
+            return
         if self._closed:
             await rt.destroy_resource(resource)
         else:
-            self.idle.append(resource)
+            self.put_idle(resource)
 
     def cancel_runs(self) -> None:
         """Cancel every ``run_task`` call in flight (``kill()``)."""

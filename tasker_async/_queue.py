@@ -5,6 +5,12 @@ Two FIFO lanes with the semantics of ``asyncio.Queue`` (a bounded lane makes
 and the manager needs: a worker parks once and wakes for either lane, takes
 the priority lane first, and a task whose caller gave up is removed from the
 middle of its lane so it never runs and frees its slot at once.
+
+Removal from the middle is O(1): the item stays where it lies, marked dead by
+its owner (``alive(item)`` turns false), and is counted out of the lane's
+length; a worker that pops a dead item drops it (``drop_dead``), and a lane
+more than half dead is compacted. Cancelling many queued tasks is then linear,
+not quadratic.
 """
 
 from __future__ import annotations
@@ -69,13 +75,15 @@ async def _park(
 class JobQueue(Generic[T]):
     """A priority lane and a main lane, each FIFO, each bounded by ``maxsize``."""
 
-    __slots__ = ("_maxsize", "_putters", "main", "priority", "spare_takers", "takers")
+    __slots__ = ("_alive", "_dead", "_maxsize", "_putters", "main", "priority", "spare_takers", "takers")
 
-    def __init__(self, maxsize: int) -> None:
-        """Make two empty lanes; ``maxsize`` 0 leaves them unbounded."""
+    def __init__(self, maxsize: int, alive: Callable[[T], bool] = lambda item: True) -> None:
+        """Make two empty lanes; ``maxsize`` 0 leaves them unbounded; ``alive`` tells removed items apart."""
         self.priority: deque[T] = deque()
         self.main: deque[T] = deque()
         self._maxsize = maxsize
+        self._alive = alive
+        self._dead = [0, 0]  # removed items still lying in the main lane, the priority lane
         # Parked workers, woken newest first and base workers before burst ("spare")
         # ones: under light load the same few base workers stay busy, and the rest
         # stay idle long enough for burst workers to retire.
@@ -88,13 +96,17 @@ class JobQueue(Generic[T]):
 
     def __len__(self) -> int:
         """Tasks waiting in both lanes."""
-        return len(self.priority) + len(self.main)
+        return len(self.priority) + len(self.main) - self._dead[0] - self._dead[1]
+
+    def lane_length(self, priority: bool) -> int:
+        """Tasks waiting in one lane."""
+        return len(self.priority if priority else self.main) - self._dead[priority]
 
     def full(self, priority: bool) -> bool:
         """Whether the lane has reached ``maxsize``."""
         if not self._maxsize:
             return False
-        return len(self.priority if priority else self.main) >= self._maxsize
+        return self.lane_length(priority) >= self._maxsize
 
     def put_nowait(self, item: T, priority: bool) -> None:
         """Append ``item`` to its lane, ignoring the bound (callers check ``full``).
@@ -112,9 +124,8 @@ class JobQueue(Generic[T]):
 
     async def wait_for_room(self, priority: bool) -> None:
         """Wait until the lane may have room, or until ``wake_all``; re-check after."""
-        lane = self.priority if priority else self.main
         putters = self._putters[priority]
-        await _park(putters, lambda: len(lane) < self._maxsize, lambda: _wake_one(putters))
+        await _park(putters, lambda: not self.full(priority), lambda: _wake_one(putters))
 
     def freed(self, priority: bool) -> None:
         """Wake a submitter waiting for room in a bounded lane, after a worker took a task from it.
@@ -153,26 +164,43 @@ class JobQueue(Generic[T]):
 
     def pass_wake(self) -> None:
         """Wake another parked worker if tasks wait: a leaving worker's wake-up must not be lost."""
-        if self.priority or self.main:
+        if len(self):
             self.wake_taker()
 
-    def remove(self, item: T, priority: bool) -> bool:
-        """Take ``item`` out of its lane; ``False`` if it was not there."""
+    def remove(self, priority: bool) -> None:
+        """Count out an item of the ``priority`` lane that its owner has just marked dead.
+
+        The caller knows the item lies in that lane; it stays there until a
+        worker pops and drops it, or the lane is compacted.
+        """
+        dead = self._dead[priority] = self._dead[priority] + 1
         lane = self.priority if priority else self.main
-        try:
-            lane.remove(item)
-        except ValueError:
-            return False
+        if dead > 64 and dead * 2 > len(lane):
+            alive = self._alive
+            kept = [item for item in lane if alive(item)]
+            lane.clear()
+            lane.extend(kept)
+            self._dead[priority] = 0
         if self._maxsize:
             _wake_one(self._putters[priority])
-        return True
+
+    def drop_dead(self, priority: bool) -> None:
+        """A worker popped a dead item off the ``priority`` lane and dropped it."""
+        self._dead[priority] -= 1
 
     def drain(self) -> list[T]:
-        """Empty both lanes, returning what they held, priority first."""
-        items = [*self.priority, *self.main]
+        """Empty both lanes, returning the live items they held, priority first."""
+        alive = self._alive
+        items = [item for item in (*self.priority, *self.main) if alive(item)]
         self.priority.clear()
         self.main.clear()
+        self._dead = [0, 0]
         return items
+
+    def wake_putters(self) -> None:
+        """Wake every submitter waiting for room so each re-checks whether tasks are accepted."""
+        _wake_all(self._putters[True])
+        _wake_all(self._putters[False])
 
     def wake_all(self) -> None:
         """Wake every parked worker and putter so each re-checks the manager's state."""

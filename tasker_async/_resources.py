@@ -11,23 +11,35 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-import math
-from collections.abc import Awaitable, Callable
+import random
+from collections.abc import Callable
+from time import monotonic
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import anyio
 
+from ._cancel import is_stray_cancellation, uncancellable
 from ._events import EventHooks, ResourceCreationFailed
-from .errors import ResourceCreationError, TaskTimeoutError
+from ._health import CreationStreak, StreakNote, creation_backoff
+from .errors import ResourceCreationError
 
 if TYPE_CHECKING:
     from ._config import Config, LoggerProtocol
+    from ._queue import JobQueue
     from ._stats import ManagerState
 
-__all__ = ("Resources", "call_with_timeout", "is_stray_cancellation", "task_name", "uncancellable")
+__all__ = ("Resources",)
 
 R = TypeVar("R")
 T = TypeVar("T")
+
+
+class _CreationFailed(ResourceCreationError):
+    """``on_create`` failed; ``retry_in``: how long its caller waits before trying again, if it does."""
+
+    def __init__(self, message: str, retry_in: float | None) -> None:
+        super().__init__(message)
+        self.retry_in = retry_in
 
 
 class Resources(Generic[R]):
@@ -36,38 +48,53 @@ class Resources(Generic[R]):
     config: Config[R]
     log: logging.Logger | LoggerProtocol
     hooks: EventHooks
+    queue: JobQueue[Any]
+    rng: random.Random
     state: ManagerState
     accepting: bool
     active_workers: int
     creation_failures: int
 
     def _init_breaker(self) -> None:
-        self.failures_in_a_row = 0
         self.breaker_open = False
+        # on_create failures in a row, whoever called it: for the log and the breaker.
+        self.creation_streak = CreationStreak()
+        self.last_creation_error: BaseException | None = None
+        # Callers waiting out a creation backoff: a creation that succeeds ends every wait.
+        self._backing_off: set[asyncio.Future[None]] = set()
 
     def fail_waiting(self, error: BaseException) -> None:
         """End every queued and delayed task with ``error`` (the breaker opening)."""
         raise NotImplementedError  # provided by Runtime
 
     def refusal(self) -> Exception:
-        """The error a submission gets while the manager does not accept tasks."""
+        """The error a submission gets while the manager does not accept tasks.
+
+        With the creation breaker open, the last ``on_create`` error is its ``__cause__``.
+        """
         from .errors import ManagerNotRunningError
 
         if self.breaker_open and self.state == "running":
-            return ResourceCreationError(
-                f"no resource could be created ({self.failures_in_a_row} failures in a row, no worker alive): "
-                "failing fast until on_create succeeds again"
+            error = ResourceCreationError(
+                f"no resource could be created ({self.creation_streak.attempts} failures in a row, "
+                "no worker alive): failing fast until on_create succeeds again"
             )
+            error.__cause__ = self.last_creation_error
+            return error
         if self.state == "created":
             return ManagerNotRunningError("the manager is not started: call start() or use 'async with'")
         return ManagerNotRunningError(f"the manager is {self.state} and accepts no new tasks")
 
-    async def create_resource(self, *, failures: int = 0, retry_in: float | None = None) -> R:
+    async def create_resource(self, *, failures: int = 0, backs_off: bool = False) -> R:
         """Call ``on_create``; its failure is logged, reported and raised as ``ResourceCreationError``.
 
+        A success ends the backoff of every caller waiting in
+        ``create_with_backoff``: they try again at once.
+
         Args:
-            failures: failures in a row before this call, for the report.
-            retry_in: when the caller will try again, for the report.
+            failures: failures in a row of this caller before this call, for the report.
+            backs_off: the caller tries again after a failure: its wait (jittered from
+                ``rng``, drawn only then) is reported and raised as the error's ``retry_in``.
         """
         try:
             made = self.config.on_create()
@@ -76,32 +103,73 @@ class Resources(Generic[R]):
         except (Exception, asyncio.CancelledError) as exc:
             if isinstance(exc, asyncio.CancelledError) and not is_stray_cancellation():
                 raise
+            retry_in = self._creation_delay(failures + 1) if backs_off else None
             self._creation_failed(exc, failures, retry_in)
-            raise ResourceCreationError(f"on_create failed: {exc!r}") from exc
-        if self.failures_in_a_row:
-            self.failures_in_a_row = 0
+            raise _CreationFailed(f"on_create failed: {exc!r}", retry_in) from exc
+        ended = self.creation_streak.succeeded(monotonic())
+        if ended is not None:
+            self.last_creation_error = None
+            self.log.info("on_create recovered after %d failed attempts in %.1f s", *ended)
             if self.breaker_open:
                 self.breaker_open = False
                 self.accepting = self.state == "running"
                 self.log.info("a resource was created: the creation breaker closes")
+        for waiter in self._backing_off:
+            if not waiter.done():
+                waiter.set_result(None)
         return made
+
+    def _creation_delay(self, failures: int) -> float:
+        base, cap = self.config.creation_backoff_base, self.config.creation_backoff_max
+        return creation_backoff(failures, base=base, cap=cap, draw=self.rng.random())
+
+    async def create_with_backoff(self, *, wanted: Callable[[], bool] | None = None) -> R | None:
+        """Call ``on_create`` until it succeeds; ``None`` if ``wanted()`` is false after a wait.
+
+        After a failure, wait out the backoff (``Config.creation_backoff_base``,
+        ``creation_backoff_max``), or less: a resource created by anyone
+        meanwhile ends the wait. Cancelling the caller ends the tries.
+        """
+        failures = 0
+        while True:
+            try:
+                return await self.create_resource(failures=failures, backs_off=True)
+            except _CreationFailed as error:
+                failures += 1
+                delay = error.retry_in or 0.0
+            waiter = asyncio.get_running_loop().create_future()
+            self._backing_off.add(waiter)
+            try:
+                with anyio.move_on_after(delay):
+                    await waiter
+            finally:
+                self._backing_off.discard(waiter)
+            if wanted is not None and not wanted():
+                return None
 
     def _creation_failed(self, exc: BaseException, failures: int, retry_in: float | None) -> None:
         self.creation_failures += 1
-        self.failures_in_a_row += 1
-        if retry_in is None:
-            self.log.error("on_create failed: %r", exc)
+        self.last_creation_error = exc
+        streak = self.creation_streak
+        note = streak.failed(monotonic())
+        retrying = "" if retry_in is None else f"; retrying in {retry_in:.2f} s"
+        if note is StreakNote.FIRST:
+            later = f"later failures in a row are logged at DEBUG, summed up every {streak.interval:g} s"
+            self.log.error("on_create failed: %r%s (%s)", exc, retrying, later, exc_info=exc)
         else:
-            self.log.error(
-                "on_create failed for a worker (%d in a row): %r; retrying in %.2f s", failures + 1, exc, retry_in
-            )
+            self.log.debug("on_create failed again (%d in a row): %r%s", streak.attempts, exc, retrying)
+            if note is StreakNote.SUMMARY:
+                failing = streak.summarised - streak.started
+                self.log.error(
+                    "on_create failing for %.0f s, %d attempts, last error: %r", failing, streak.attempts, exc
+                )
         if self.hooks.active:
             self.hooks.emit(ResourceCreationFailed(error=exc, consecutive_failures=failures + 1, retry_in=retry_in))
         threshold = self.config.creation_breaker_threshold
         if (
             threshold is not None
             and not self.breaker_open
-            and self.failures_in_a_row >= threshold
+            and streak.attempts >= threshold
             and not self.active_workers
             and self.state == "running"
         ):
@@ -110,6 +178,9 @@ class Resources(Generic[R]):
             error = self.refusal()
             self.log.error("the creation breaker opens: %s", error)
             self.fail_waiting(error)
+            # Submitters waiting for room would wait for good: the queue was just emptied
+            # without waking them. They re-check, and get the refusal.
+            self.queue.wake_putters()
 
     async def destroy_resource(self, resource: R) -> None:
         """Call ``on_destroy`` and see it through whatever cancellation arrives; log what it raises."""
@@ -154,72 +225,3 @@ class Resources(Generic[R]):
                 raise
             self.log.error(complaint, subject, exc_info=True)
             return False
-
-
-def is_stray_cancellation() -> bool:
-    """Whether a ``CancelledError`` just caught came from user code, not from cancelling this task.
-
-    User code can raise one without anybody cancelling us, e.g. by awaiting a
-    future that another caller cancelled. Treating that as our own
-    cancellation would end a worker for nothing; so it counts as the failure
-    of the callback that raised it. (Python 3.10 has no ``Task.cancelling``,
-    so there only a cancelled anyio scope tells the two apart.)
-    """
-    if anyio.current_effective_deadline() == -math.inf:
-        return False  # an enclosing cancel scope is cancelled: it is ours
-    task = asyncio.current_task()
-    cancelling = getattr(task, "cancelling", None)
-    return not (cancelling is not None and cancelling())
-
-
-async def uncancellable(awaitable: Awaitable[T], timeout: float | None = None) -> T:
-    """Await ``awaitable`` to its end even if the caller is cancelled meanwhile, then re-raise that.
-
-    An anyio shield stops the cancellation of an enclosing cancel scope, but a
-    plain ``task.cancel()`` of the caller (``run_task`` runs in its caller's
-    task) still lands; so the work runs in a task of its own, which the caller
-    waits out before its cancellation goes on.
-
-    Raises:
-        TimeoutError: ``timeout`` seconds passed first; the work is cancelled
-            and left to end on its own.
-    """
-    task = asyncio.ensure_future(awaitable)
-    loop = asyncio.get_running_loop()
-    deadline = None if timeout is None else loop.time() + timeout
-    interrupted: asyncio.CancelledError | None = None
-    with anyio.CancelScope(shield=True):
-        while not task.done():
-            remaining = None if deadline is None else deadline - loop.time()
-            if remaining is not None and remaining <= 0:
-                task.cancel()
-                break
-            try:
-                await asyncio.wait({task}, timeout=remaining)
-            except asyncio.CancelledError as exc:
-                interrupted = exc
-    if interrupted is not None:
-        raise interrupted
-    if not task.done():
-        raise TimeoutError
-    if task.cancelled():  # by its own code: nobody here cancelled it
-        raise RuntimeError(f"{awaitable!r} was cancelled from within")
-    return task.result()
-
-
-def task_name(fn: Callable[..., object]) -> str:
-    """A task function's qualified name, for logs and events."""
-    return getattr(fn, "__qualname__", None) or repr(fn)
-
-
-async def call_with_timeout(
-    fn: Callable[..., Awaitable[T]], resource: object, args: tuple[Any, ...], timeout: float
-) -> T:
-    """Run ``fn(resource, *args)``, cancelling it after ``timeout`` seconds.
-
-    Raises:
-        TaskTimeoutError: the run was cancelled at its deadline.
-    """
-    with anyio.CancelScope(deadline=anyio.current_time() + timeout):
-        return await fn(resource, *args)
-    raise TaskTimeoutError(timeout)

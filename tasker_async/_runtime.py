@@ -18,21 +18,24 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from anyio.abc import TaskGroup
 
+from ._cancel import cancel_running
 from ._collector import DefaultCollector
 from ._events import EventHooks, TaskEvent, TaskEventKind
 from ._handle import DELAYED, QUEUED, RUNNING, SETTLED, RunOptions, TaskHandle
 from ._metrics import MetricsCollector, TaskLifecycleTimestamps
+from ._names import task_name
 from ._queue import JobQueue
 from ._ratelimit import StartLimiter
-from ._resources import Resources, call_with_timeout, task_name
+from ._resources import Resources
 from ._stats import ManagerState
+from ._supervisor import NEVER
 from .errors import TaskAbortedError
 
 if TYPE_CHECKING:
     from ._config import Config, LoggerProtocol
     from ._worker import Worker
 
-__all__ = ("Runtime", "call_with_timeout", "task_name")
+__all__ = ("Runtime",)
 
 R = TypeVar("R")
 
@@ -49,7 +52,7 @@ class Runtime(Resources[R], Generic[R]):
         self.builtin_collector = self.collector if type(self.collector) is DefaultCollector else None
         self.hooks = EventHooks(tuple(config.hooks), self.log)
         self.worker_ids = itertools.count(1)
-        self.queue: JobQueue[TaskHandle[Any]] = JobQueue(config.max_queue_size)
+        self.queue: JobQueue[TaskHandle[Any]] = JobQueue(config.max_queue_size, _is_queued)
         self.bounded = config.max_queue_size > 0
         self.max_retries = config.max_retries
         self.rng = config.rng or random.Random()
@@ -78,6 +81,10 @@ class Runtime(Resources[R], Generic[R]):
         self.loop: asyncio.AbstractEventLoop | None = None  # set by start()
         # Set once the host task should cancel the workers: drained while stopping, or killed.
         self.closing = asyncio.Event()
+        # The supervisor's early wake-up (see _supervisor._next_turn): accept() sets the event
+        # when no worker is parked and ``unfinished`` passes the mark; NEVER while unarmed.
+        self.scale_wake = asyncio.Event()
+        self.scale_wake_at = NEVER
 
     # -- tasks -------------------------------------------------------------
 
@@ -117,6 +124,10 @@ class Runtime(Resources[R], Generic[R]):
         (queue.priority if options.priority else queue.main).append(job)
         if queue.takers or queue.spare_takers:
             queue.wake_taker()
+        elif self.unfinished > self.scale_wake_at:
+            # No worker free and a backlog past the supervisor's mark: let it decide now, once.
+            self.scale_wake_at = NEVER
+            self.scale_wake.set()
         if self.hooks.active:
             self.task_event("queued", job)
 
@@ -144,10 +155,12 @@ class Runtime(Resources[R], Generic[R]):
         """Make sure ``job``, whose caller gave up, never runs, or cancel its run."""
         state = job._phase
         if state == QUEUED:
-            if self.queue.remove(job, job._options.priority):
-                self.settle(job)
-                if self.hooks.active:
-                    self.task_event("cancelled", job)
+            # Marked dead where it lies, then counted out of its lane: O(1) (see JobQueue.remove).
+            job._phase = SETTLED
+            self.queue.remove(job._options.priority)
+            self.settle(job)
+            if self.hooks.active:
+                self.task_event("cancelled", job)
         elif state == DELAYED:
             timer = self.delayed.pop(job, None)
             if timer is not None:
@@ -156,32 +169,7 @@ class Runtime(Resources[R], Generic[R]):
             if self.hooks.active:
                 self.task_event("cancelled", job)
         elif state == RUNNING:
-            worker = self._running(job)
-            if worker is None:
-                return
-            try:
-                asyncio.get_running_loop()
-            except RuntimeError:
-                # Cancelled from the loop's thread between two runs of the loop: a cancel
-                # scope can only be cancelled with the loop running, so do it first thing
-                # then, if the worker is still on this task.
-                assert self.loop is not None
-                self.loop.call_soon(self._cancel_run, job, worker)
-            else:
-                worker.cancel_job()
-
-    def _running(self, job: TaskHandle[Any]) -> Worker | None:
-        # Which worker runs ``job``: a search, done only when a caller gives up on a run,
-        # so that taking a task costs the hot path no store on the task.
-        for worker in self.workers:
-            if worker.job is job:
-                return worker
-        return None
-
-    @staticmethod
-    def _cancel_run(job: TaskHandle[Any], worker: Worker) -> None:
-        if job._phase == RUNNING and worker.job is job:
-            worker.cancel_job()
+            cancel_running(self, job)
 
     def requeue(
         self, job: TaskHandle[Any], started: float, finished: float, error: BaseException, delay: float
@@ -292,3 +280,8 @@ class Runtime(Resources[R], Generic[R]):
 
         assert self.tg is not None, "workers are only started while the host task group is open"
         self.tg.start_soon(run_worker, self, worker)
+
+
+def _is_queued(job: TaskHandle[Any]) -> bool:
+    """Whether a task in a lane is still waiting there (not cancelled where it lay)."""
+    return job._phase == QUEUED

@@ -29,6 +29,9 @@ class TaskStats:
         throttled_seconds: seconds task starts were held back by
             ``max_per_second``, summed over all tasks.
         state: the manager's lifecycle state.
+        temporary_resources: temporary ``run_task`` resources in use now
+            (being made, used or destroyed), at most
+            ``Config.max_temporary_resources``.
     """
 
     base_workers: int
@@ -43,3 +46,4 @@ class TaskStats:
     burst_workers_retired: int
     throttled_seconds: float
     state: ManagerState
+    temporary_resources: int = 0

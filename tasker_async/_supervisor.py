@@ -1,4 +1,4 @@
-"""The burst supervisor: every ``burst_interval``, snapshot, ask the policy, apply.
+"""The burst supervisor: every ``burst_interval``, or early on a backlog, snapshot, ask the policy, apply.
 
 Applying is the only part that acts: new burst workers make their own
 resources; a retiring worker is always one parked with nothing in hand,
@@ -9,6 +9,7 @@ the same instant leaves without taking a task (see ``_worker._serve``).
 from __future__ import annotations
 
 import math
+import sys
 from collections import deque
 from time import monotonic
 from typing import TYPE_CHECKING, Any
@@ -16,13 +17,21 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from ._events import ScalingEvent
-from ._scaling import ScalingDecision, ScalingPolicy, ScalingSnapshot
+from ._scaling import BacklogPolicy, ScalingDecision, ScalingPolicy, ScalingSnapshot, checked_decision
 
 if TYPE_CHECKING:
     from ._runtime import Runtime
     from ._worker import Worker
 
-__all__ = ("RecentRates", "supervise")
+__all__ = ("EARLY_GAP", "NEVER", "RecentRates", "supervise", "wake_backlog")
+
+# The least time between a decision and an early one that ``accept`` asked for: a
+# decision reads the metrics and every worker, so a flood of submissions must not
+# run one per task, while a step in load is met within a few milliseconds. An early
+# decision that added no worker is not followed by another before the next tick.
+EARLY_GAP = 0.01
+# ``Runtime.scale_wake_at`` when no early decision is wanted: ``unfinished`` never gets there.
+NEVER = sys.maxsize
 
 
 class RecentRates:
@@ -71,25 +80,78 @@ def snapshot(rt: Runtime[Any], now: float, rates: tuple[float, float, int], last
 
 
 async def supervise(rt: Runtime[Any], policy: ScalingPolicy, interval: float) -> None:
-    """Make a scaling decision every ``interval`` seconds while the manager runs."""
+    """Make a scaling decision every ``interval`` seconds, and early when ``accept`` asks, while the manager runs."""
     rates = RecentRates(max(10 * interval, 1.0))
     last_scale_up = -math.inf
-    while rt.state == "running":
-        await anyio.sleep(interval)
-        now = monotonic()
-        metrics = rt.collector.metrics()
-        finished = metrics.total_tasks_completed + metrics.total_tasks_failed
-        seen = snapshot(rt, now, rates.sample(now, metrics.total_tasks_arrived, finished), last_scale_up)
-        try:
-            decision = policy.decide(seen)
-        except Exception:
-            rt.log.error("scaling policy %r raised; holding", policy, exc_info=True)
-            continue
-        if decision.add > 0:
-            if apply_add(rt, decision, seen):
-                last_scale_up = now
-        elif decision.retire > 0:
-            apply_retire(rt, decision)
+    backlog = wake_backlog(policy, rt.config.worker_count)
+    gap = min(interval, EARLY_GAP)
+    decided = -math.inf
+    arm = True
+    try:
+        while rt.state == "running":
+            early = await _next_turn(rt, backlog if arm else None, decided + gap, interval)
+            decided = now = monotonic()
+            # An early decision that adds nothing is not repeated before the next tick: a
+            # backlog the policy is content with must not cost a decision every EARLY_GAP.
+            arm = not early
+            try:
+                # A custom collector or policy that raises or answers nonsense costs one
+                # decision, never the manager.
+                metrics = rt.collector.metrics()
+                finished = metrics.total_tasks_completed + metrics.total_tasks_failed
+                seen = snapshot(rt, now, rates.sample(now, metrics.total_tasks_arrived, finished), last_scale_up)
+                decision = checked_decision(policy.decide(seen))
+            except Exception:
+                rt.log.error("scaling policy %r could not decide; holding", policy, exc_info=True)
+                continue
+            if decision.add > 0:
+                if apply_add(rt, decision, seen):
+                    last_scale_up = now
+                    arm = True
+            elif decision.retire > 0:
+                apply_retire(rt, decision)
+    finally:
+        rt.scale_wake_at = NEVER
+
+
+def wake_backlog(policy: ScalingPolicy, worker_count: int) -> int:
+    """Queued tasks beyond which ``accept`` wakes the supervisor: where the policy would add workers.
+
+    The backlog policy's threshold; for any other policy, more tasks waiting
+    than there are base workers: a step in load, not the jitter of a steady one.
+    """
+    return policy.threshold if isinstance(policy, BacklogPolicy) else worker_count
+
+
+async def _next_turn(rt: Runtime[Any], backlog: int | None, earliest: float, interval: float) -> bool:
+    """Wait ``interval`` seconds, or less once a backlog builds (not before ``earliest``); return whether early.
+
+    ``accept`` checks ``unfinished > scale_wake_at`` when no worker is parked.
+    Every worker holds at most one task and delayed tasks count too, so the
+    mark is passed only once more than ``backlog`` tasks are queued (or due
+    back from a retry delay). It is armed only with a ``backlog`` and room to
+    add a worker, and ``accept`` disarms it as it wakes the supervisor: a
+    flood of submissions wakes it once, and an early decision comes no
+    sooner than ``earliest``.
+    """
+    wake = rt.scale_wake
+    if backlog is not None and len(rt.workers) < rt.max_workers:
+        rt.scale_wake_at = len(rt.workers) + len(rt.delayed) + backlog
+        queue = rt.queue
+        if rt.unfinished > rt.scale_wake_at and not (queue.takers or queue.spare_takers):
+            # The backlog built while the mark was down (during the last decision, say).
+            rt.scale_wake_at = NEVER
+            wake.set()
+    early = False
+    with anyio.move_on_after(interval):
+        await wake.wait()
+        early = True
+        wait = earliest - monotonic()
+        if wait > 0:
+            await anyio.sleep(wait)
+    rt.scale_wake_at = NEVER
+    wake.clear()
+    return early
 
 
 def apply_add(rt: Runtime[Any], decision: ScalingDecision, seen: ScalingSnapshot) -> int:

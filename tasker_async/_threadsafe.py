@@ -3,7 +3,9 @@
 The calling thread only schedules a callback on the manager's loop; the
 submission itself, and every move on the handle, happens on the loop's
 thread. The concurrent future stays pending until the task ends, so
-cancelling it from any thread still reaches the task.
+cancelling it from any thread still reaches the task. Blocking on it from
+the loop's own thread would wait for a task that loop can no longer run:
+it refuses that at once.
 """
 
 from __future__ import annotations
@@ -16,19 +18,58 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from typing_extensions import TypeVarTuple, Unpack
 
+from ._checks import check_task
 from ._handle import TaskHandle
 from .errors import ManagerNotRunningError, QueueFullError
 
 if TYPE_CHECKING:
     from ._callbacks import CallbackRunner
 
-__all__ = ("ThreadsafeMethods",)
+__all__ = ("LoopBoundFuture", "ThreadsafeMethods")
 
 R = TypeVar("R")
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
 
 Task = Callable[[R, Unpack[Ts]], Awaitable[T]]
+
+
+class LoopBoundFuture(concurrent.futures.Future[T]):
+    """A ``concurrent.futures.Future`` settled on an event loop, refusing to block that loop's thread."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop | None) -> None:
+        """Make a pending future whose outcome ``loop`` (``None``: none) will set."""
+        super().__init__()
+        self._settling_loop = loop
+
+    def result(self, timeout: float | None = None) -> T:
+        """Wait for the outcome, as ``concurrent.futures.Future.result``.
+
+        Raises:
+            RuntimeError: the outcome is not there yet and this is the settling
+                loop's own thread, which would block until ``timeout`` (or for
+                ever): await ``asyncio.wrap_future(future)`` there instead.
+        """
+        self._refuse_to_block(timeout, "result")
+        return super().result(timeout)
+
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        """Wait for the outcome and return its exception, as ``concurrent.futures.Future.exception``.
+
+        Raises:
+            RuntimeError: as :meth:`result`, on the settling loop's own thread.
+        """
+        self._refuse_to_block(timeout, "exception")
+        return super().exception(timeout)
+
+    def _refuse_to_block(self, timeout: float | None, method: str) -> None:
+        if (timeout is None or timeout > 0) and not self.done():
+            loop = self._settling_loop
+            if loop is not None and asyncio._get_running_loop() is loop:
+                raise RuntimeError(
+                    f"future.{method}() called on the thread of the event loop that runs the task: it would block "
+                    "that loop, so the task could never finish; use 'await asyncio.wrap_future(future)' instead"
+                )
 
 
 class ThreadsafeMethods(Generic[R]):
@@ -39,12 +80,12 @@ class ThreadsafeMethods(Generic[R]):
         _callbacks: CallbackRunner
 
         async def submit(
-            self, fn: Task[R, Unpack[Ts], T], *args: Unpack[Ts], priority: bool = ..., once: bool = ...,
+            self, fn: Task[R, *Ts, T], *args: *Ts, priority: bool = ..., once: bool = ...,
             timeout: float | None = ...,
         ) -> TaskHandle[T]: ...  # fmt: skip
 
         def submit_nowait(
-            self, fn: Task[R, Unpack[Ts], T], *args: Unpack[Ts], priority: bool = ..., once: bool = ...,
+            self, fn: Task[R, *Ts, T], *args: *Ts, priority: bool = ..., once: bool = ...,
             timeout: float | None = ...,
         ) -> TaskHandle[T]: ...  # fmt: skip
 
@@ -52,8 +93,8 @@ class ThreadsafeMethods(Generic[R]):
 
     def submit_threadsafe(
         self,
-        fn: Task[R, Unpack[Ts], T],
-        *args: Unpack[Ts],
+        fn: Task[R, *Ts, T],
+        *args: *Ts,
         priority: bool = False,
         once: bool = False,
         timeout: float | None = None,
@@ -61,7 +102,8 @@ class ThreadsafeMethods(Generic[R]):
         """Queue ``fn(resource, *args)`` from any thread; return a future of its outcome.
 
         Callable from any thread, the loop's own included (there, await
-        ``asyncio.wrap_future(future)`` rather than block on it). The future
+        ``asyncio.wrap_future(future)``: a blocking ``future.result()`` or
+        ``future.exception()`` raises ``RuntimeError`` at once). The future
         gets the task's result, its exception, or is cancelled. Cancelling
         the future cancels the task: removed from its queue if it has not
         started, its run cancelled otherwise. When ``max_queue_size`` is
@@ -81,17 +123,20 @@ class ThreadsafeMethods(Generic[R]):
             ``ResourceCreationError`` while the creation breaker is open.
 
         Raises:
-            ValueError: ``timeout`` is not a positive number.
+            TypeError: ``fn`` is not an async function (see ``submit``).
+            ValueError: ``timeout`` is not a finite number of seconds > 0.
         """
+        check_task(fn)
         if timeout is not None:
             self._timeout(timeout)
-        future: concurrent.futures.Future[T] = concurrent.futures.Future()
         host = self._host
         if host is None or host.done():
+            future: concurrent.futures.Future[T] = LoopBoundFuture(None)
             state = "not started: call start() or use 'async with'" if host is None else "stopped"
             future.set_exception(ManagerNotRunningError(f"the manager is {state}"))
             return future
         loop = host.get_loop()
+        future = LoopBoundFuture(loop)
         try:
             loop.call_soon_threadsafe(self._submit_on_loop, future, fn, args, priority, once, timeout)
         except RuntimeError:  # the loop is closed

@@ -1,10 +1,10 @@
 """A worker: one resource, one loop taking tasks, priority first, until it must go.
 
 The hot path lives in ``_serve``: no task, scope or closure is made per job
-unless the job asks for one (a timeout) or the manager does (a rate limit).
-Each worker owns two cancel scopes: ``scope`` ends the worker (kill,
-retirement), ``job_scope`` ends only the run in hand (its caller gave up) and
-is replaced only after it was used.
+unless the job asks for one (a timer for a timeout) or the manager does (a
+rate limit). The worker's anyio ``scope`` ends the worker (kill, retirement,
+an overrun); the run in hand alone is cancelled the asyncio way, once, so its
+own cleanup can finish (see ``_cancel``).
 """
 
 from __future__ import annotations
@@ -17,14 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from ._cancel import CancelReason, time_out
 from ._collector import FLUSH_LEN, FOLD_LEN
+from ._context import enter_task_runner
 from ._events import WorkerEvent
 from ._handle import FINISHING, RUNNING, SETTLED, TaskHandle
-from ._health import creation_backoff, jittered_age
+from ._health import jittered_age
 from ._metrics import TaskLifecycleTimestamps
-from ._outcomes import settle_failure
-from ._resources import call_with_timeout
-from .errors import ResourceCreationError
+from ._outcomes import settle_failure, settle_swallowed
 
 if TYPE_CHECKING:
     from ._runtime import Runtime
@@ -41,18 +41,20 @@ class Worker:
 
     __slots__ = (
         "burst",
+        "cancelling",
         "expires_at",
+        "grace_timer",
         "holds_resource",
         "id",
         "idle_since",
         "job",
-        "job_cancelled",
-        "job_scope",
+        "overran",
         "parked",
         "reason",
         "resource",
         "retiring",
         "scope",
+        "task",
     )
 
     def __init__(self, worker_id: int, *, burst: bool, reason: str) -> None:
@@ -60,10 +62,13 @@ class Worker:
         self.id = worker_id
         self.burst = burst
         self.reason = reason  # why it was started, for its "created" event
-        self.scope = anyio.CancelScope()
-        self.job_scope: anyio.CancelScope | None = None
+        self.scope = anyio.CancelScope()  # ends the worker: kill, retirement, an overrun (see _cancel)
+        self.task: asyncio.Task[Any] | None = None  # its asyncio task, once it runs
         self.job: TaskHandle[Any] | None = None  # the task in hand; the last one until it parks
-        self.job_cancelled = False  # job_scope was cancelled: use a fresh one for the next task
+        # The run in hand was cancelled (see _cancel): why, and its cleanup's deadline.
+        self.cancelling: CancelReason | None = None
+        self.grace_timer: asyncio.TimerHandle | None = None
+        self.overran = False  # a cancelled run outlived cancel_grace: the resource is not reused
         self.resource: Any = None
         self.holds_resource = False
         self.parked = False  # waiting for a task, nothing in hand
@@ -71,16 +76,12 @@ class Worker:
         self.retiring = False  # set by the supervisor before it cancels ``scope``
         self.expires_at = math.inf  # when max_resource_age retires its resource
 
-    def cancel_job(self) -> None:
-        """Cancel the run in hand; the worker and its resource carry on."""
-        if self.job_scope is not None:
-            self.job_cancelled = True
-            self.job_scope.cancel()
-
 
 async def run_worker(rt: Runtime[Any], worker: Worker) -> None:
     """Live one worker's life: get a resource, serve tasks, destroy the resource."""
+    enter_task_runner(rt)  # stop() from a task function here must not wait for itself
     leaving: str | None = None
+    worker.task = asyncio.current_task()
     try:
         with worker.scope:
             if not worker.holds_resource:
@@ -95,6 +96,8 @@ async def run_worker(rt: Runtime[Any], worker: Worker) -> None:
                 event = WorkerEvent(kind="created", worker_id=worker.id, burst=worker.burst, reason=worker.reason)
                 rt.hooks.emit(event)
             leaving = await _serve(rt, worker, worker.resource)
+        if worker.overran:
+            leaving = UNHEALTHY  # its scope was cancelled to end a run that overran its cancellation
     finally:
         if worker.holds_resource:
             worker.holds_resource = False
@@ -118,14 +121,13 @@ async def run_worker(rt: Runtime[Any], worker: Worker) -> None:
 
 
 async def _create_with_backoff(rt: Runtime[Any]) -> Any:
-    failures = 0
-    while True:
-        delay = creation_backoff(failures + 1)
-        try:
-            return await rt.create_resource(failures=failures, retry_in=delay)
-        except ResourceCreationError:
-            failures += 1
-            await anyio.sleep(delay)
+    """Make the worker's resource, however many tries it takes (see ``Resources.create_with_backoff``).
+
+    Only the worker's own scope ends the tries: kill, or the host closing.
+    """
+    resource = await rt.create_with_backoff()
+    assert resource is not None, "without a wanted() test, only a resource ends the tries"
+    return resource
 
 
 async def _serve(rt: Runtime[Any], worker: Worker, resource: Any) -> str | None:
@@ -143,7 +145,9 @@ async def _serve(rt: Runtime[Any], worker: Worker, resource: Any) -> str | None:
     extend_pending = pending.extend
     # A collector may offer flush(): called when this worker runs out of work (optional, not in the protocol).
     flush = getattr(collector, "flush", None)
-    call_soon = asyncio.get_running_loop().call_soon
+    loop = asyncio.get_running_loop()
+    call_soon = loop.call_soon
+    call_later = loop.call_later
     clock = monotonic
     tasks_left = rt.config.max_tasks_per_worker or 0  # 0: no limit
     probing = rt.config.check_resource is not None
@@ -156,122 +160,131 @@ async def _serve(rt: Runtime[Any], worker: Worker, resource: Any) -> str | None:
     # loop spends between two runs count as the next one's.
     free_at = clock()
     while True:
-        with anyio.CancelScope() as job_scope:
-            worker.job_scope = job_scope
-            worker.job_cancelled = False
-            # Once a caller has cancelled the run in hand, this scope stays
-            # cancelled (anyio cancellation is level-triggered): leave it and
-            # take a fresh one before the next task, or the next task would
-            # inherit the cancellation.
-            while not worker.job_cancelled:
-                # Take the next task, priority first (see JobQueue.freed).
-                if priority_lane:
-                    job = priority_lane.popleft()
-                    if bounded:
-                        queue.freed(True)
-                elif main_lane:
-                    job = main_lane.popleft()
-                    if bounded:
-                        queue.freed(False)
+        # Take the next task, priority first (see JobQueue.freed).
+        if priority_lane:
+            job = priority_lane.popleft()
+            if job._phase:  # not QUEUED (0): cancelled where it lay, its slot already freed
+                queue.drop_dead(True)
+                continue
+            if bounded:
+                queue.freed(True)
+        elif main_lane:
+            job = main_lane.popleft()
+            if job._phase:
+                queue.drop_dead(False)
+                continue
+            if bounded:
+                queue.freed(False)
+        else:
+            if not was_idle:
+                was_idle = True
+                worker.idle_since = clock()
+                # Bookkeeping while there is nothing else to do, queued behind the
+                # callbacks of the results just delivered so it never delays them
+                # (for the built-in collector, only once there is enough to fold).
+                if flush is not None and (builtin is None or len(pending) >= FLUSH_LEN):
+                    call_soon(flush)
+            worker.job = None  # its result may be big: let it go while parked
+            worker.parked = True
+            waiter = queue.park(worker.burst)
+            try:
+                if not timed:
+                    await waiter
                 else:
-                    if not was_idle:
-                        was_idle = True
-                        worker.idle_since = clock()
-                        # Bookkeeping while there is nothing else to do, queued behind the
-                        # callbacks of the results just delivered so it never delays them
-                        # (for the built-in collector, only once there is enough to fold).
-                        if flush is not None and (builtin is None or len(pending) >= FLUSH_LEN):
-                            call_soon(flush)
-                    worker.job = None  # its result may be big: let it go while parked
-                    worker.parked = True
-                    waiter = queue.park(worker.burst)
-                    try:
-                        if not timed:
-                            await waiter
-                        else:
-                            wake_at = min(worker.expires_at, next_probe)
-                            with anyio.move_on_after(max(wake_at - clock(), 0.0)) as deadline:
-                                await waiter
-                            if deadline.cancelled_caught:
-                                queue.unpark(waiter, worker.burst)
-                    except BaseException:
+                    wake_at = min(worker.expires_at, next_probe)
+                    with anyio.move_on_after(max(wake_at - clock(), 0.0)) as deadline:
+                        await waiter
+                    if deadline.cancelled_caught:
                         queue.unpark(waiter, worker.burst)
-                        raise
-                    finally:
-                        worker.parked = False
-                    if worker.retiring:
-                        # Woken in the instant it was retired: leave, and hand the wake-up on.
-                        queue.pass_wake()
-                        return None
-                    free_at = now = clock()
-                    if not timed:
-                        continue
-                    if now >= worker.expires_at:
-                        queue.pass_wake()
-                        return RECYCLED
-                    if now >= next_probe:
-                        next_probe = now + rt.config.check_resource_interval
-                        if not await rt.resource_ok(resource):
-                            queue.pass_wake()
-                            return UNHEALTHY
-                    continue
-                was_idle = False
-                job._phase = RUNNING
-                worker.job = job
-                job._attempts += 1
-                # Its run began when both it was queued and the worker was free.
-                started = free_at if free_at > job._queued_at else job._queued_at
+            except BaseException:
+                queue.unpark(waiter, worker.burst)
+                raise
+            finally:
+                worker.parked = False
+            if worker.retiring:
+                # Woken in the instant it was retired: leave, and hand the wake-up on.
+                queue.pass_wake()
+                return None
+            free_at = now = clock()
+            if not timed:
+                continue
+            if now >= worker.expires_at:
+                queue.pass_wake()
+                return RECYCLED
+            if now >= next_probe:
+                next_probe = now + rt.config.check_resource_interval
+                if not await rt.resource_ok(resource):
+                    queue.pass_wake()
+                    return UNHEALTHY
+            continue
+        was_idle = False
+        job._phase = RUNNING
+        worker.job = job
+        job._attempts += 1
+        # Its run began when both it was queued and the worker was free.
+        started = free_at if free_at > job._queued_at else job._queued_at
+        try:
+            if limiter is not None:
+                wait = limiter.reserve(started)
+                if wait > 0:
+                    await anyio.sleep(wait)
+                    started = clock()
+            if hooks.active:
+                rt.task_event("started", job, started)
+            timeout = job._options.timeout
+            if timeout is None:
+                # A direct call when there are no arguments: ``f(r, *())`` builds two sequences.
+                args = job._args
+                result = await (job._fn(resource, *args) if args else job._fn(resource))
+            else:
+                # A timer, not a cancel scope: a run is cancelled once (see _cancel).
+                timer = call_later(timeout, time_out, rt, worker, job)
                 try:
-                    if limiter is not None:
-                        wait = limiter.reserve(started)
-                        if wait > 0:
-                            await anyio.sleep(wait)
-                            started = clock()
+                    result = await job._fn(resource, *job._args)
+                finally:
+                    timer.cancel()
+        except BaseException as exc:
+            job._phase = FINISHING
+            worker.job = None  # a retry may run on another worker: only that one holds it then
+            if await settle_failure(rt, worker, job, exc, started):
+                return UNHEALTHY
+            free_at = clock()
+        else:
+            free_at = finished = clock()
+            if worker.cancelling is not None:
+                # It was cancelled and returned anyway: neither success nor failure.
+                job._phase = FINISHING
+                worker.job = None
+                if settle_swallowed(rt, worker, job, started):
+                    return UNHEALTHY
+            else:
+                try:
+                    job.set_result(result)
+                except InvalidStateError:
+                    # Its caller cancelled it as the run returned: neither success nor failure.
+                    job._phase = SETTLED
                     if hooks.active:
-                        rt.task_event("started", job, started)
-                    timeout = job._options.timeout
-                    if timeout is None:
-                        # A direct call when there are no arguments: ``f(r, *())`` builds two sequences.
-                        args = job._args
-                        result = await (job._fn(resource, *args) if args else job._fn(resource))
-                    else:
-                        result = await call_with_timeout(job._fn, resource, job._args, timeout)
-                except BaseException as exc:
-                    job._phase = FINISHING
-                    worker.job = None  # a retry may run on another worker: only that one holds it then
-                    if await settle_failure(rt, job, exc, started):
-                        return UNHEALTHY
-                    free_at = clock()
+                        rt.task_event("cancelled", job, started, finished)
                 else:
-                    free_at = finished = clock()
-                    try:
-                        job.set_result(result)
-                    except InvalidStateError:
-                        # Its caller cancelled it, and the run returned anyway: neither success nor failure.
-                        job._phase = SETTLED
-                        if hooks.active:
-                            rt.task_event("cancelled", job, started, finished)
+                    if builtin is not None:
+                        # builtin.record_completion((job._queued_at, started, finished)), inlined.
+                        extend_pending((started - job._queued_at, finished - started))
+                        if len(pending) >= FOLD_LEN or finished >= builtin._fold_by:
+                            builtin._fold_due(finished)
                     else:
-                        if builtin is not None:
-                            # builtin.record_completion((job._queued_at, started, finished)), inlined.
-                            extend_pending((started - job._queued_at, finished - started))
-                            if len(pending) >= FOLD_LEN or finished >= builtin._fold_by:
-                                builtin._fold_due(finished)
-                        else:
-                            collector.record_completion(
-                                new_stamps(TaskLifecycleTimestamps, (job._queued_at, started, finished))
-                            )
-                        if hooks.active:
-                            rt.task_event("succeeded", job, started, finished)
-                    # rt.settle(job), inlined: this is the hot path. (A done task
-                    # needs no SETTLED phase: cancel() returns early on it.)
-                    rt.unfinished -= 1
-                    if not rt.unfinished and rt.state == "stopping":
-                        rt.check_drained()
-                if tasks_left:
-                    tasks_left -= 1
-                    if not tasks_left:
-                        return RECYCLED
-                if aging and clock() >= worker.expires_at:
-                    return RECYCLED
-        worker.job_scope = None
+                        collector.record_completion(
+                            new_stamps(TaskLifecycleTimestamps, (job._queued_at, started, finished))
+                        )
+                    if hooks.active:
+                        rt.task_event("succeeded", job, started, finished)
+                # rt.settle(job), inlined: this is the hot path. (A done task
+                # needs no SETTLED phase: cancel() returns early on it.)
+                rt.unfinished -= 1
+                if not rt.unfinished and rt.state == "stopping":
+                    rt.check_drained()
+        if tasks_left:
+            tasks_left -= 1
+            if not tasks_left:
+                return RECYCLED
+        if aging and clock() >= worker.expires_at:
+            return RECYCLED

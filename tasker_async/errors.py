@@ -8,6 +8,8 @@ it as ``__cause__``).
 
 from __future__ import annotations
 
+import math
+
 __all__ = (
     "ConfigError",
     "PermanentError",
@@ -50,7 +52,7 @@ class ResourceCreationError(TaskerError):
 
 
 class MaxRetriesExceededError(TaskerError):
-    """A task kept failing with unhealthy errors and has no retries left.
+    """A task kept failing with unhealthy errors (or asking to be retried) and has no retries left.
 
     Attributes:
         attempts: how many times the task ran in total.
@@ -58,7 +60,9 @@ class MaxRetriesExceededError(TaskerError):
 
     def __init__(self, attempts: int) -> None:
         """Build the error for a task that ran ``attempts`` times."""
-        super().__init__(f"task failed on an unhealthy resource {attempts} time(s); no retries left")
+        super().__init__(
+            f"task ran {attempts} time(s), each ending in an unhealthy error or a RetryableError; no retries left"
+        )
         self.attempts = attempts
 
 
@@ -102,11 +106,15 @@ class RetryableError(Exception):
     """
 
     def __init__(self, message: str = "", *, retry_after: float | None = None) -> None:
-        """Build the error; ``retry_after`` must be ``None`` or a number >= 0."""
-        if retry_after is not None and (
-            isinstance(retry_after, bool) or not isinstance(retry_after, (int, float)) or not retry_after >= 0
-        ):
-            raise ValueError(f"retry_after must be a number of seconds >= 0 or None, got {retry_after!r}")
+        """Build the error; ``retry_after`` must be ``None`` or a finite number >= 0.
+
+        Raises:
+            ValueError: ``retry_after`` is negative, not finite (a task that
+                waited for ever would hold up ``stop()``) or not a number;
+                raised from a task, it fails the task.
+        """
+        if retry_after is not None and not _finite_seconds(retry_after):
+            raise ValueError(f"retry_after must be a finite number of seconds >= 0 or None, got {retry_after!r}")
         super().__init__(message)
         self.retry_after = retry_after
 
@@ -116,3 +124,12 @@ class PermanentError(Exception):
 
     The caller gets this error unchanged.
     """
+
+
+def _finite_seconds(value: object) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value) and value >= 0
+    except OverflowError:  # an int too large for a float
+        return False

@@ -41,7 +41,7 @@ except ImportError as exc:  # pragma: no cover - exercised with the extra uninst
     ) from exc
 
 if TYPE_CHECKING:
-    from typing_extensions import Self
+    from typing import Self
 
     from ._manager import AsyncManager
 

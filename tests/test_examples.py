@@ -49,7 +49,7 @@ def test_intermediate_example(seed: str, expected: str) -> None:
 
 def test_advanced_example_bursts_up_and_back_down() -> None:
     out = run("examples/advanced.py", "--seed", "1")
-    assert "SCALING: the supervisor adds 2 burst worker(s)" in out
+    assert "SCALING: the supervisor adds 4 burst worker(s)" in out  # 18 queued: up to the maximum at once
     assert "SCALING: the supervisor retires" in out
     assert "Burst=4" in out
     assert "Urgent task result: Urgent report generated!" in out

@@ -54,8 +54,9 @@ def test_retry_verdict(attempts: int, max_retries: int, once: bool, verdict: Ret
 
 
 def test_creation_backoff_doubles_up_to_a_cap() -> None:
-    assert [creation_backoff(n) for n in range(1, 5)] == [0.05, 0.1, 0.2, 0.4]
-    assert creation_backoff(50) == 5.0
+    # draw=1.0 is the top of the jitter range: the backoff itself.
+    assert [creation_backoff(n, base=0.05, cap=5.0, draw=1.0) for n in range(1, 5)] == [0.05, 0.1, 0.2, 0.4]
+    assert creation_backoff(50, base=0.05, cap=5.0, draw=1.0) == 5.0
 
 
 # -- through the manager -----------------------------------------------------------------

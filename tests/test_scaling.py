@@ -61,8 +61,10 @@ RATE = RatePolicy(cooldown=1.0, idle_grace=0.5)
         # The same deficit with room for only 1 more (5 alive, 1 starting, max 6).
         (snap(queued=10, arrival_rate=30, completion_rate=10, active_workers=5, starting_workers=1), 0, 0),
         (snap(queued=10, arrival_rate=30, completion_rate=10, active_workers=5), 1, 0),
-        # Nothing completes while work waits: one more.
-        (snap(queued=3, arrival_rate=0, completion_rate=0), 1, 0),
+        # Nothing completed in the window while work waits: a worker per queued task...
+        (snap(queued=3, arrival_rate=0, completion_rate=0), 3, 0),
+        # ... that no starting worker will take.
+        (snap(queued=3, starting_workers=1, arrival_rate=0, completion_rate=0), 2, 0),
         # Arrivals outpace completions but nothing is queued: hold.
         (snap(queued=0, arrival_rate=30, completion_rate=10), 0, 0),
         # Completions 40/s, arrivals 10/s on 4 workers (10/s each): a surplus of 30/s frees 3, 2 are idle.
@@ -199,7 +201,7 @@ async def test_backlog_brings_burst_workers_up_to_the_maximum_and_back_to_zero(
         assert stats.active_workers == 2
         assert stats.burst_workers_added == stats.burst_workers_retired == 3
     ups = [e for e in watch.scaling() if e.kind == "scale_up"]
-    assert [e.count for e in ups] == [2, 1]  # step 2, then the one slot left under the maximum
+    assert [e.count for e in ups] == [3]  # step 2 per 2 queued: up to the maximum in one decision
     assert max(e.burst_workers for e in watch.scaling()) == 3
     retired = [e for e in watch.events if isinstance(e, WorkerEvent) and e.reason == "retired"]
     assert len(retired) == 3
