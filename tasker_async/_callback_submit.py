@@ -10,8 +10,8 @@ from typing_extensions import TypeVarTuple, Unpack
 
 from ._callbacks import CallbackRunner, ResultCallback
 from ._checks import SubmissionChecks, call_back_from_anywhere, check_task
-from ._handle import RunOptions, TaskHandle
-from .errors import ManagerNotRunningError, ResourceCreationError
+from ._handle import TaskHandle
+from .errors import ManagerNotRunningError, QueueFullError, ResourceCreationError
 
 if TYPE_CHECKING:
     from ._runtime import Runtime
@@ -35,7 +35,12 @@ class CallbackSubmission(SubmissionChecks, Generic[R]):
             timeout: float | None = ...,
         ) -> TaskHandle[T]: ...  # fmt: skip
 
-        def _options(self, priority: bool, once: bool, timeout: float | None) -> RunOptions: ...
+        def _timeout(self, timeout: float | None) -> float | None: ...
+
+        def _accept_nowait(
+            self, fn: Callable[..., Awaitable[T]], args: tuple[Any, ...], priority: bool, once: bool,
+            timeout: float | None, method: str,
+        ) -> TaskHandle[T]: ...  # fmt: skip
 
     def queue_task_with_callback(
         self,
@@ -61,7 +66,7 @@ class CallbackSubmission(SubmissionChecks, Generic[R]):
             ValueError: ``timeout`` is not a finite number of seconds > 0.
         """
         check_task(fn)
-        options = self._options(priority, once, timeout)
+        timeout = self._timeout(timeout)
         rt = self._rt
         deliver: ResultCallback = callback
         if not rt.accepting or get_ident() != self._loop_thread:
@@ -69,11 +74,11 @@ class CallbackSubmission(SubmissionChecks, Generic[R]):
             if error is not None:
                 call_back_from_anywhere(rt.loop, self._callbacks, deliver, error, rt.log)
                 return
-        if rt.queue.full(priority):
-            self._callbacks.spawn(self._submit_later(fn, deliver, args, priority, once, options.timeout))
+        try:
+            handle = self._accept_nowait(fn, args, priority, once, timeout, "queue_task_with_callback")
+        except QueueFullError:
+            self._callbacks.spawn(self._submit_later(fn, deliver, args, priority, once, timeout))
         else:
-            handle: TaskHandle[Any] = TaskHandle(loop=rt.loop)
-            rt.accept(handle, fn, args, options)
             self._callbacks.deliver(handle, deliver)
 
     async def _submit_later(

@@ -10,10 +10,14 @@ every read, so it never holds more than a slot's worth of tasks (and at most
 The arrivals and successes between two folds are spread evenly over the
 time between them, for the rates.
 
-A manager feeds its built-in collector inline rather than through
-``record_arrival``/``record_completion`` (a method call per task is a
-measurable share of the hot path): ``Runtime.accept`` bumps ``_arrived``,
-and ``_worker._serve`` does what ``record_completion`` does.
+The fast feed: a manager feeds its built-in collector inline rather than
+through ``record_arrival``/``record_completion`` (a method call per task is
+a measurable share of the hot path), through three documented attributes
+and one method — ``arrived += 1`` for an arrival; for a success,
+``pending.extend((wait, run))`` then ``fold_due(finished_at)`` once
+``len(pending) >= FOLD_LEN`` or ``finished_at >= fold_by``. That is exactly
+what ``record_arrival`` and ``record_completion`` do; anything else goes
+through the methods.
 
 Only the thread that feeds the collector (the event loop's) folds: a read
 from another thread (a Prometheus scrape, an OpenTelemetry exporter) sees
@@ -52,26 +56,33 @@ class DefaultCollector:
         clock: the clock arrivals are stamped with; it must be the one the
             ``stamps`` passed in come from (``time.monotonic`` for a manager).
 
+    Attributes:
+        arrived: tasks accepted so far (the fast feed adds to it).
+        pending: wait and run times of successes not folded yet, two floats
+            a task (the fast feed extends it).
+        fold_by: when the current rate slot ends: a success finishing then
+            or later calls ``fold_due``.
+
     Raises:
         ValueError: ``window`` is not a positive number.
     """
 
     __slots__ = (
         "_arrivals",
-        "_arrived",
         "_clock",
         "_completed",
         "_completions",
         "_exec",
         "_failed",
-        "_fold_by",
         "_folded_arrivals",
         "_folder",
         "_last_fold",
-        "_pending",
         "_retried",
         "_slot_width",
         "_wait",
+        "arrived",
+        "fold_by",
+        "pending",
     )
 
     def __init__(self, *, window: float = 10.0, clock: Callable[[], float] = time.monotonic) -> None:
@@ -87,28 +98,28 @@ class DefaultCollector:
         self._wait = LogHistogram()
         # The successes not folded yet, flat: wait, run, wait, run...
         # (floats, unlike tuples, are no work for the garbage collector).
-        self._pending: list[float] = []
-        self._arrived = 0
+        self.pending: list[float] = []
+        self.arrived = 0
         self._folded_arrivals = 0
         self._completed = 0
         self._failed = 0
         self._retried = 0
         self._last_fold = now
-        self._fold_by = now + self._slot_width
+        self.fold_by = now + self._slot_width
         self._folder: int | None = None  # the thread that feeds (and so folds), once known
 
     def record_arrival(self) -> None:
         """Count one accepted task."""
-        self._arrived += 1
+        self.arrived += 1
 
     def record_completion(self, stamps: tuple[float, float, float]) -> None:
         """Count one success and its times: ``(queued_at, started_at, finished_at)``, a plain tuple or not."""
         queued_at, started_at, finished_at = stamps
         # A manager's workers feed the built-in collector the same way, inline (``_worker._serve``).
-        pending = self._pending
+        pending = self.pending
         pending.extend((started_at - queued_at, finished_at - started_at))
-        if len(pending) >= FOLD_LEN or finished_at >= self._fold_by:
-            self._fold_due(finished_at)
+        if len(pending) >= FOLD_LEN or finished_at >= self.fold_by:
+            self.fold_due(finished_at)
 
     def record_failure(self, stamps: TaskLifecycleTimestamps) -> None:
         """Count one failure and its times."""
@@ -123,20 +134,20 @@ class DefaultCollector:
         Folding while there is spare time keeps the fold off the latency of
         the tasks that follow.
         """
-        if len(self._pending) >= FLUSH_LEN:
-            self._fold_due(self._clock())
+        if len(self.pending) >= FLUSH_LEN:
+            self.fold_due(self._clock())
 
     def record_retry(self) -> None:
         """Count one re-queue."""
         self._retried += 1
 
-    def _fold_due(self, now: float) -> None:
-        """Fold now, from the feeding thread (which becomes the only one that folds)."""
+    def fold_due(self, now: float) -> None:
+        """Fold the buffer now, from the feeding thread (which becomes the only one that folds)."""
         self._folder = threading.get_ident()
         self._fold(now)
 
     def _fold(self, now: float) -> None:
-        pending = self._pending
+        pending = self.pending
         done = len(pending) // 2
         if done:
             self._completed += done
@@ -147,12 +158,12 @@ class DefaultCollector:
             self._exec.add_many(runs)
             self._wait.add_many(waits)
             self._completions.spread(done, self._last_fold, now)
-        arrived = self._arrived - self._folded_arrivals
+        arrived = self.arrived - self._folded_arrivals
         if arrived:
             self._arrivals.spread(arrived, self._last_fold, now)
-            self._folded_arrivals = self._arrived
+            self._folded_arrivals = self.arrived
         self._last_fold = max(self._last_fold, now)
-        self._fold_by = (int(now / self._slot_width) + 1) * self._slot_width
+        self.fold_by = (int(now / self._slot_width) + 1) * self._slot_width
 
     def metrics(self) -> TaskMetrics:
         """Return the totals, percentiles and recent rates."""
@@ -166,7 +177,7 @@ class DefaultCollector:
         p50, p95, p99 = runs.quantiles((0.5, 0.95, 0.99))
         (wait_p95,) = self._wait.quantiles((0.95,))
         return TaskMetrics(
-            total_tasks_arrived=self._arrived,
+            total_tasks_arrived=self.arrived,
             total_tasks_completed=completed,
             total_tasks_failed=failed,
             total_tasks_retried=self._retried,

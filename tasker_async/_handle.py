@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ._names import task_name
 
 if TYPE_CHECKING:
-    from ._runtime import Runtime
+    from ._ledger import TaskLedger
 
 __all__ = ("QUEUED", "RUNNING", "FINISHING", "DELAYED", "SETTLED", "RunOptions", "TaskHandle")
 
@@ -38,11 +38,11 @@ class RunOptions:
     other options.
     """
 
-    __slots__ = ("once", "priority", "rt", "timeout")
+    __slots__ = ("ledger", "once", "priority", "timeout")
 
-    def __init__(self, rt: Runtime[Any], *, priority: bool, once: bool, timeout: float | None) -> None:
+    def __init__(self, ledger: TaskLedger, *, priority: bool, once: bool, timeout: float | None) -> None:
         """Hold the options; ``Runtime.options`` makes and shares them."""
-        self.rt = rt
+        self.ledger = ledger  # which manager's tasks these are
         self.priority = priority  # queued on the priority lane
         self.once = once  # never re-run after an unhealthy error
         self.timeout = timeout  # seconds a run may take; None: no limit
@@ -80,7 +80,7 @@ class TaskHandle(asyncio.Future[T]):
         if not super().cancel(msg):
             return False  # already done: nothing to undo
         if self._phase < FINISHING:
-            self._options.rt.abandon(self)
+            self._options.ledger.abandon(self)
         return True
 
     @property

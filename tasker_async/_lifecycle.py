@@ -227,9 +227,9 @@ class Lifecycle(Generic[R]):
             rt.accepting = False
             if self._supervisor_scope is not None:
                 self._supervisor_scope.cancel()
-            rt.log.info("manager stopping: draining %d task(s)", rt.unfinished)
+            rt.log.info("manager stopping: draining %d task(s)", rt.ledger.unfinished)
             rt.queue.wake_all()
-            rt.check_drained()
+            rt.ledger.start_draining()
         host = self._host
         if host is None:
             return
@@ -258,7 +258,7 @@ class Lifecycle(Generic[R]):
             rt.accepting = False
             if self._supervisor_scope is not None:
                 self._supervisor_scope.cancel()
-            rt.log.info("manager killed: aborting %d task(s)", rt.unfinished)
+            rt.log.info("manager killed: aborting %d task(s)", rt.ledger.unfinished)
             # Callbacks already running are cancelled like running tasks; those that the
             # aborts below call still run, each once, and shutdown waits for them.
             self._callbacks.cancel_callbacks()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from _thread import get_ident
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import Generic, Self, TypeVar
+from typing import Any, Generic, Self, TypeVar
 
 from typing_extensions import TypeVarTuple, Unpack
 
@@ -74,14 +74,14 @@ class AsyncManager(Lifecycle[R], CallbackSubmission[R], GoAliases[R], BulkMethod
 
     def _timeout(self, timeout: float | None) -> float | None:
         if timeout is None:
-            return self._rt.default_timeout
+            return self._rt.ledger.default_timeout
         if not _is_number(timeout) or timeout <= 0:  # also nan, inf, and ints too big for a float
             raise ValueError(f"timeout must be a finite number of seconds > 0 or None, got {timeout!r}")
         return timeout
 
     def _options(self, priority: bool, once: bool, timeout: float | None) -> RunOptions:
-        # Callers take rt.default_options themselves when nothing is asked for: that is most calls.
-        return self._rt.options(priority, once, self._timeout(timeout))
+        # Callers take the ledger's default_options themselves when nothing is asked for: most calls.
+        return self._rt.ledger.options(priority, once, self._timeout(timeout))
 
     async def submit(
         self,
@@ -113,22 +113,11 @@ class AsyncManager(Lifecycle[R], CallbackSubmission[R], GoAliases[R], BulkMethod
                 generator function, or a plain ``def`` function.
             ValueError: ``timeout`` is not a finite number of seconds > 0.
         """
-        if fn is not self._last_task:
-            self._check_task(fn)
-        rt = self._rt
-        if not rt.accepting or get_ident() != self._loop_thread:
-            self._check_caller("submit")
-        options = (
-            rt.default_options if timeout is None and not (priority or once) else self._options(priority, once, timeout)
-        )
-        queue = rt.queue
-        while rt.bounded and queue.full(priority):
-            await queue.wait_for_room(priority)
-            if not rt.accepting:
-                raise rt.refusal()
-        handle: TaskHandle[T] = TaskHandle(loop=rt.loop)
-        rt.accept(handle, fn, args, options)
-        return handle
+        while True:
+            try:
+                return self._accept_nowait(fn, args, priority, once, timeout, "submit")
+            except QueueFullError:
+                await self._rt.queue.wait_for_room(priority)
 
     def submit_nowait(
         self,
@@ -148,19 +137,33 @@ class AsyncManager(Lifecycle[R], CallbackSubmission[R], GoAliases[R], BulkMethod
             TypeError: ``fn`` is not an async function (see :meth:`submit`).
             ValueError: ``timeout`` is not a finite number of seconds > 0.
         """
+        return self._accept_nowait(fn, args, priority, once, timeout, "submit_nowait")
+
+    def _accept_nowait(
+        self,
+        fn: Callable[..., Awaitable[T]],
+        args: tuple[Any, ...],
+        priority: bool,
+        once: bool,
+        timeout: float | None,
+        method: str,
+    ) -> TaskHandle[T]:
+        """The one accept path of every submission: check, take room or raise ``QueueFullError``, queue."""
         if fn is not self._last_task:
             self._check_task(fn)
         rt = self._rt
         if not rt.accepting or get_ident() != self._loop_thread:
-            self._check_caller("submit_nowait")
-        options = (
-            rt.default_options if timeout is None and not (priority or once) else self._options(priority, once, timeout)
-        )
-        if rt.bounded and rt.queue.full(priority):
+            self._check_caller(method)
+        ledger = rt.ledger
+        if timeout is None and not (priority or once):
+            options = ledger.default_options
+        else:
+            options = self._options(priority, once, timeout)
+        if rt.bounded and ledger.queue.full(priority):
             lane = "priority" if priority else "main"
             raise QueueFullError(f"the {lane} queue holds max_queue_size={rt.config.max_queue_size} tasks")
         handle: TaskHandle[T] = TaskHandle(loop=rt.loop)
-        rt.accept(handle, fn, args, options)
+        ledger.accept(handle, fn, args, options)
         return handle
 
     async def queue_task(
@@ -187,19 +190,10 @@ class AsyncManager(Lifecycle[R], CallbackSubmission[R], GoAliases[R], BulkMethod
             TaskAbortedError: ``kill()`` ended the task.
             Exception: whatever ``fn`` raised, unchanged.
         """
-        if fn is not self._last_task:
-            self._check_task(fn)
-        rt = self._rt
-        if not rt.accepting or get_ident() != self._loop_thread:
-            self._check_caller("queue_task")
-        if rt.bounded and rt.queue.full(priority):
-            return await (await self.submit(fn, *args, priority=priority, once=once, timeout=timeout))
-        # Room now: accept at once, without a submit() coroutine per call.
-        options = (
-            rt.default_options if timeout is None and not (priority or once) else self._options(priority, once, timeout)
-        )
-        handle: TaskHandle[T] = TaskHandle(loop=rt.loop)
-        rt.accept(handle, fn, args, options)
+        try:
+            handle = self._accept_nowait(fn, args, priority, once, timeout, "queue_task")
+        except QueueFullError:
+            handle = await self.submit(fn, *args, priority=priority, once=once, timeout=timeout)
         return await handle
 
     async def run_task(
@@ -257,7 +251,7 @@ class AsyncManager(Lifecycle[R], CallbackSubmission[R], GoAliases[R], BulkMethod
             burst_workers=rt.burst_workers,
             queued_tasks=rt.queue.lane_length(False),
             priority_tasks=rt.queue.lane_length(True),
-            running_tasks=rt.running,
+            running_tasks=rt.ledger.running,
             available_resources=len(self._pool.idle),
             resource_creation_failures=rt.creation_failures,
             burst_workers_added=rt.burst_workers_added,
@@ -277,5 +271,5 @@ class AsyncManager(Lifecycle[R], CallbackSubmission[R], GoAliases[R], BulkMethod
         return (
             f"<AsyncManager {rt.state} workers={rt.active_workers}/{rt.max_workers}"
             f" burst={rt.burst_workers} queued={rt.queue.lane_length(False)}+{rt.queue.lane_length(True)}"
-            f" running={rt.running}>"
+            f" running={rt.ledger.running}>"
         )

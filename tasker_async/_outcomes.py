@@ -21,7 +21,6 @@ from ._cancel import TIMEOUT, end_cancel
 from ._events import TaskEventKind
 from ._handle import DELAYED, QUEUED, SETTLED, TaskHandle
 from ._health import RetryVerdict, retry_backoff, retry_verdict
-from ._metrics import TaskLifecycleTimestamps
 from .errors import MaxRetriesExceededError, PermanentError, RetryableError, TaskAbortedError, TaskTimeoutError
 
 if TYPE_CHECKING:
@@ -183,7 +182,7 @@ def _retry_or_fail(
             job._attempts + 1,
             rt.max_retries + 1,
         )
-        rt.requeue(job, started, monotonic(), exc, delay)
+        rt.ledger.requeue(job, started, monotonic(), exc, delay)
     elif verdict is RetryVerdict.RETRY:
         _end(rt, job, "aborted", started, TaskAbortedError("the manager was killed before the task could retry"))
     elif verdict is RetryVerdict.FAIL_ONCE:
@@ -203,38 +202,17 @@ def _end(
     *,
     count: bool = False,
 ) -> None:
-    """Give ``job`` its outcome (unless its caller already cancelled it), settle and report it.
-
-    Args:
-        count: record it as a failure in the metrics (aborts and cancellations are neither).
-    """
-    finished = monotonic()
-    if job.cancelled():
-        # Its caller cancelled it while the run ended some other way: that is all it was.
-        kind, error, count = "cancelled", None, False
-    if error is not None and not job.done():
-        job.set_exception(error)
-    try:
-        if count:
-            rt.collector.record_failure(TaskLifecycleTimestamps(job._queued_at, started, finished))
-    finally:
-        # Settled and reported even if a custom collector raised: exactly one outcome, one event.
-        rt.settle(job)
-        if rt.hooks.active:
-            rt.task_event(kind, job, started, finished, error)
+    """End the run of ``job`` that started at ``started``, now: the ledger's ``finish``."""
+    rt.ledger.finish(job, kind, started, monotonic(), error, count=count)
 
 
 def _fail_unresolved(rt: Runtime[Any], job: TaskHandle[Any], bug: Exception, started: float) -> None:
-    """Settle ``job`` with ``bug``, raised while deciding its outcome, unless it was settled or re-queued first."""
+    """End ``job`` with ``bug``, raised while deciding its outcome, unless it was settled or re-queued first."""
     if job._phase in (QUEUED, DELAYED, SETTLED):
         return  # it got its outcome (or its retry) before the failure
     with contextlib.suppress(Exception):  # the logger itself may be what failed
         rt.log.error("deciding the outcome of task %s (id %d) failed", job.name, job.task_id, exc_info=bug)
-    if not job.done():
-        job.set_exception(bug)
-    rt.settle(job)
-    if rt.hooks.active:
-        rt.task_event("failed", job, started, monotonic(), bug)
+    rt.ledger.finish(job, "failed", started, monotonic(), bug)
 
 
 def _not_awaitable(job: TaskHandle[Any], exc: BaseException) -> TypeError | None:

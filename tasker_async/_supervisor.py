@@ -9,7 +9,6 @@ the same instant leaves without taking a task (see ``_worker._serve``).
 from __future__ import annotations
 
 import math
-import sys
 from collections import deque
 from time import monotonic
 from typing import TYPE_CHECKING, Any
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from ._events import ScalingEvent
+from ._ledger import NEVER
 from ._scaling import BacklogPolicy, ScalingDecision, ScalingPolicy, ScalingSnapshot, checked_decision
 
 if TYPE_CHECKING:
@@ -30,8 +30,6 @@ __all__ = ("EARLY_GAP", "NEVER", "RecentRates", "supervise", "wake_backlog")
 # run one per task, while a step in load is met within a few milliseconds. An early
 # decision that added no worker is not followed by another before the next tick.
 EARLY_GAP = 0.01
-# ``Runtime.scale_wake_at`` when no early decision is wanted: ``unfinished`` never gets there.
-NEVER = sys.maxsize
 
 
 class RecentRates:
@@ -65,7 +63,7 @@ def snapshot(rt: Runtime[Any], now: float, rates: tuple[float, float, int], last
     return ScalingSnapshot(
         now=now,
         queued=len(rt.queue),
-        running=rt.running,
+        running=rt.ledger.running,
         active_workers=rt.active_workers,
         starting_workers=len(rt.workers) - rt.active_workers,
         base_workers=rt.config.worker_count,
@@ -111,7 +109,7 @@ async def supervise(rt: Runtime[Any], policy: ScalingPolicy, interval: float) ->
             elif decision.retire > 0:
                 apply_retire(rt, decision)
     finally:
-        rt.scale_wake_at = NEVER
+        rt.ledger.arm_scale_wake(NEVER)
 
 
 def wake_backlog(policy: ScalingPolicy, worker_count: int) -> int:
@@ -134,13 +132,15 @@ async def _next_turn(rt: Runtime[Any], backlog: int | None, earliest: float, int
     flood of submissions wakes it once, and an early decision comes no
     sooner than ``earliest``.
     """
-    wake = rt.scale_wake
+    ledger = rt.ledger
+    wake = ledger.scale_wake
     if backlog is not None and len(rt.workers) < rt.max_workers:
-        rt.scale_wake_at = len(rt.workers) + len(rt.delayed) + backlog
-        queue = rt.queue
-        if rt.unfinished > rt.scale_wake_at and not (queue.takers or queue.spare_takers):
+        mark = len(rt.workers) + len(ledger.delayed) + backlog
+        ledger.arm_scale_wake(mark)
+        queue = ledger.queue
+        if ledger.unfinished > mark and not (queue.takers or queue.spare_takers):
             # The backlog built while the mark was down (during the last decision, say).
-            rt.scale_wake_at = NEVER
+            ledger.arm_scale_wake(NEVER)
             wake.set()
     early = False
     with anyio.move_on_after(interval):
@@ -149,7 +149,7 @@ async def _next_turn(rt: Runtime[Any], backlog: int | None, earliest: float, int
         wait = earliest - monotonic()
         if wait > 0:
             await anyio.sleep(wait)
-    rt.scale_wake_at = NEVER
+    ledger.arm_scale_wake(NEVER)
     wake.clear()
     return early
 

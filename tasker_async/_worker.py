@@ -140,8 +140,9 @@ async def _serve(rt: Runtime[Any], worker: Worker, resource: Any) -> str | None:
     hooks = rt.hooks
     limiter = rt.limiter
     new_stamps = tuple.__new__  # builds the NamedTuple without its Python-level __new__
-    builtin = rt.builtin_collector
-    pending = builtin._pending if builtin is not None else []
+    ledger = rt.ledger
+    builtin = ledger.builtin
+    pending = builtin.pending if builtin is not None else []
     extend_pending = pending.extend
     # A collector may offer flush(): called when this worker runs out of work (optional, not in the protocol).
     flush = getattr(collector, "flush", None)
@@ -230,7 +231,7 @@ async def _serve(rt: Runtime[Any], worker: Worker, resource: Any) -> str | None:
                     await anyio.sleep(wait)
                     started = clock()
             if hooks.active:
-                rt.task_event("started", job, started)
+                ledger.event("started", job, started)
             timeout = job._options.timeout
             if timeout is None:
                 # A direct call when there are no arguments: ``f(r, *())`` builds two sequences.
@@ -264,24 +265,25 @@ async def _serve(rt: Runtime[Any], worker: Worker, resource: Any) -> str | None:
                     # Its caller cancelled it as the run returned: neither success nor failure.
                     job._phase = SETTLED
                     if hooks.active:
-                        rt.task_event("cancelled", job, started, finished)
+                        ledger.event("cancelled", job, started, finished)
                 else:
                     if builtin is not None:
                         # builtin.record_completion((job._queued_at, started, finished)), inlined.
                         extend_pending((started - job._queued_at, finished - started))
-                        if len(pending) >= FOLD_LEN or finished >= builtin._fold_by:
-                            builtin._fold_due(finished)
+                        if len(pending) >= FOLD_LEN or finished >= builtin.fold_by:
+                            builtin.fold_due(finished)
                     else:
                         collector.record_completion(
                             new_stamps(TaskLifecycleTimestamps, (job._queued_at, started, finished))
                         )
                     if hooks.active:
-                        rt.task_event("succeeded", job, started, finished)
-                # rt.settle(job), inlined: this is the hot path. (A done task
-                # needs no SETTLED phase: cancel() returns early on it.)
-                rt.unfinished -= 1
-                if not rt.unfinished and rt.state == "stopping":
-                    rt.check_drained()
+                        ledger.event("succeeded", job, started, finished)
+                # ledger.finish(job, ...), inlined: this is the hot path, the one end
+                # that does not go through finish(). (A done task needs no SETTLED
+                # phase: cancel() returns early on it.)
+                ledger.unfinished -= 1
+                if not ledger.unfinished and ledger.draining:
+                    ledger.drained()
         if tasks_left:
             tasks_left -= 1
             if not tasks_left:

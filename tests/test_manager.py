@@ -214,7 +214,7 @@ async def test_tasks_keep_their_own_options_however_many_kinds_are_used(make_man
         assert await plain == -1
         # Options are shared between tasks alike, and a caller choosing ever new timeouts
         # does not make the manager keep them all.
-        assert len(manager._rt._options) <= 64
+        assert len(manager._rt.ledger._options) <= 64
 
 
 async def test_handle_api_mirrors_asyncio_future(make_manager: Factory) -> None:

@@ -257,9 +257,9 @@ def test_flush_folds_a_worthwhile_buffer_and_reads_see_everything() -> None:
     for _ in range(FLUSH_AT - 1):
         collector.record_completion(stamps(clock.now, 0.001, 0.002))
     collector.flush()
-    assert len(collector._pending) == 2 * (FLUSH_AT - 1)  # (a wait and a run a task) too little to fold when idle
+    assert len(collector.pending) == 2 * (FLUSH_AT - 1)  # (a wait and a run a task) too little to fold when idle
     collector.record_completion(stamps(clock.now, 0.001, 0.002))
     collector.flush()
-    assert collector._pending == []
+    assert collector.pending == []
     collector.record_completion(stamps(clock.now, 0.001, 0.002))
     assert collector.metrics().total_tasks_completed == FLUSH_AT + 1  # a read folds the rest

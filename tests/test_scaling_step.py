@@ -214,9 +214,9 @@ async def test_an_early_decision_that_adds_nothing_is_not_repeated_before_the_ti
         handles = [manager.submit_nowait(body) for _ in range(5)]
         await policy.decisions(1)
         # The policy held: the mark stays down, and a further flood does not wake the supervisor.
-        assert rt.scale_wake_at == NEVER
+        assert rt.ledger.scale_wake_at == NEVER
         handles += [manager.submit_nowait(body) for _ in range(50)]
-        assert not rt.scale_wake.is_set()
+        assert not rt.ledger.scale_wake.is_set()
         assert len(policy.seen) == 1
         body.release.set()
         await asyncio.gather(*handles)
@@ -231,6 +231,6 @@ async def test_an_early_decision_that_adds_workers_rearms_the_wake_up(make_manag
         handles = [manager.submit_nowait(body) for _ in range(3)]
         await policy.decisions(1)
         # Two workers alive or starting, none delayed, a backlog of one base worker's count.
-        assert rt.scale_wake_at == 2 + 0 + 1
+        assert rt.ledger.scale_wake_at == 2 + 0 + 1
         body.release.set()
         await asyncio.gather(*handles)
