@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from ._cancel import TIMEOUT, end_cancel
+from ._classify import Verdict, classify
 from ._events import TaskEventKind
 from ._handle import DELAYED, QUEUED, SETTLED, TaskHandle
 from ._health import RetryVerdict, retry_backoff, retry_verdict
@@ -115,27 +116,28 @@ async def _settle_cancelled(
 
 
 async def _settle(rt: Runtime[Any], job: TaskHandle[Any], exc: BaseException, started: float) -> bool:
-    if isinstance(exc, asyncio.CancelledError):
-        if job.done():
-            # Its caller cancelled it: nothing to report but the cancellation.
-            _end(rt, job, "cancelled", started)
-            raise exc
-        if anyio.current_effective_deadline() == -math.inf:
-            _end(rt, job, "aborted", started, TaskAbortedError("the manager was killed while the task ran"))
-            raise exc
-        # Nobody here cancelled it: the task cancelled itself.
+    killed = anyio.current_effective_deadline() == -math.inf  # the worker's own scope is cancelled
+    verdict = classify(exc, caller_cancelled=job.done(), killed=killed)
+    if verdict is Verdict.CANCELLED:
+        _end(rt, job, "cancelled", started)
+        raise exc
+    if verdict is Verdict.ABORTED:
+        _end(rt, job, "aborted", started, TaskAbortedError("the manager was killed while the task ran"))
+        raise exc
+    if verdict is Verdict.SELF_CANCELLED:
         job.cancel()
         _end(rt, job, "cancelled", started)
         return False
-    if not isinstance(exc, Exception):
-        # KeyboardInterrupt, SystemExit: the caller sees it, and so does the loop.
+    if verdict is Verdict.EXIT:
+        # The caller sees it, and so does the loop.
         _end(rt, job, "failed", started, exc)
         raise exc
-    if isinstance(exc, PermanentError):
+    assert isinstance(exc, Exception)
+    if verdict is Verdict.PERMANENT:
         rt.log.debug("task %s (id %d) failed for good: %r", job.name, job.task_id, exc)
         _end(rt, job, "failed", started, exc, count=True)
         return False
-    if isinstance(exc, RetryableError):
+    if isinstance(exc, RetryableError):  # Verdict.RETRY
         rt.log.warning(
             "task %s (id %d) asked to be retried after run %d: %r", job.name, job.task_id, job._attempts, exc
         )

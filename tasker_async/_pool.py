@@ -12,12 +12,11 @@ from typing import Any, Generic, TypeVar
 import anyio
 
 from ._cancel import RunDeadline
+from ._classify import Verdict, classify
 from ._context import enter_task_runner, leave_task_runner
-from ._events import TaskEvent, TaskEventKind
-from ._metrics import TaskLifecycleTimestamps
-from ._names import task_name
 from ._runtime import Runtime
-from .errors import PermanentError, RetryableError, TaskAbortedError, TaskTimeoutError
+from ._side_run import SideRun
+from .errors import TaskAbortedError, TaskTimeoutError
 
 __all__ = ("SidePool",)
 
@@ -74,30 +73,17 @@ class SidePool(Generic[R]):
         self, fn: Callable[..., Awaitable[T]], args: tuple[Any, ...], timeout: float | None, scope: anyio.CancelScope
     ) -> T:
         rt = self._rt
-        queued = monotonic()
-        rt.collector.record_arrival()
-        if rt.hooks.active:
-            self._report("queued", fn, queued)
+        record = SideRun(fn, rt.collector, rt.hooks)
         try:
             resource, pooled = await self._acquire(timeout)
         except BaseException as exc:
-            self._unstarted(fn, queued, exc, scope)
+            record.unstarted(exc, killed=scope.cancel_called)
             raise
-        started = monotonic()
-        if rt.limiter is not None:
-            wait = rt.limiter.reserve(started)
-            if wait > 0:
-                try:
-                    await anyio.sleep(wait)
-                except BaseException:
-                    await self._give_back(resource, pooled=pooled, healthy=True)
-                    raise
-                started = monotonic()
-        if rt.hooks.active:
-            self._report("started", fn, queued, started)
-        deadline = (
-            None if timeout is None else RunDeadline(max(timeout - (started - queued), 0.0), rt.config.cancel_grace)
-        )
+        started = await self._throttle(resource, pooled)
+        record.start(started)
+        deadline = None
+        if timeout is not None:
+            deadline = RunDeadline(max(timeout - (started - record.queued), 0.0), rt.config.cancel_grace)
         try:
             if deadline is None:
                 result = await fn(resource, *args)
@@ -106,54 +92,46 @@ class SidePool(Generic[R]):
                 with deadline:
                     result = await fn(resource, *args)
         except BaseException as exc:
-            finished = monotonic()
             # A run that overran its cancellation leaves its resource in an unknown state.
             healthy = deadline is None or not deadline.overran
             try:
-                kind: TaskEventKind
-                error: BaseException | None = exc
-                if isinstance(exc, Exception):
-                    # The errors a task raises to steer retries say nothing about the resource.
-                    if healthy and not isinstance(exc, (PermanentError, RetryableError)):
-                        healthy = await rt.is_healthy(exc)
-                    rt.collector.record_failure(TaskLifecycleTimestamps(queued, started, finished))
-                    kind = "timed_out" if isinstance(exc, TaskTimeoutError) else "failed"
-                elif not isinstance(exc, asyncio.CancelledError):
-                    kind = "failed"  # KeyboardInterrupt, SystemExit and the like: it reaches the caller
-                elif scope.cancel_called:
-                    kind, error = "aborted", TaskAbortedError("the manager was killed while run_task ran")
-                else:
-                    kind, error = "cancelled", None
-                if rt.hooks.active:
-                    self._report(kind, fn, queued, started, finished, error)
+                healthy = await self._judge(record, exc, scope, healthy=healthy)
             finally:
                 await self._give_back(resource, pooled=pooled, healthy=healthy)
             raise
-        finished = monotonic()
+        finished = monotonic()  # before the resource goes back: destroying a temporary is not the run's time
         await self._give_back(resource, pooled=pooled, healthy=True)
-        rt.collector.record_completion(TaskLifecycleTimestamps(queued, started, finished))
-        if rt.hooks.active:
-            self._report("succeeded", fn, queued, started, finished)
+        record.succeeded(finished)
         return result
 
-    def _unstarted(
-        self, fn: Callable[..., object], queued: float, exc: BaseException, scope: anyio.CancelScope
-    ) -> None:
-        """Give a call that never got a resource its one terminal event (and count a failure as one)."""
-        rt = self._rt
-        now = monotonic()
-        kind: TaskEventKind
-        error: BaseException | None = exc
-        if isinstance(exc, asyncio.CancelledError):
-            if scope.cancel_called:
-                kind, error = "aborted", TaskAbortedError("the manager was killed before run_task got a resource")
-            else:
-                kind, error = "cancelled", None
-        else:
-            kind = "timed_out" if isinstance(exc, TaskTimeoutError) else "failed"
-            rt.collector.record_failure(TaskLifecycleTimestamps(queued, now, now))
-        if rt.hooks.active:
-            self._report(kind, fn, queued, None, now, error)
+    async def _throttle(self, resource: R, pooled: bool) -> float:
+        """Wait for the start-rate limiter, if any; return when the run starts."""
+        started = monotonic()
+        limiter = self._rt.limiter
+        if limiter is not None:
+            wait = limiter.reserve(started)
+            if wait > 0:
+                try:
+                    await anyio.sleep(wait)
+                except BaseException:
+                    await self._give_back(resource, pooled=pooled, healthy=True)
+                    raise
+                started = monotonic()
+        return started
+
+    async def _judge(self, record: SideRun, exc: BaseException, scope: anyio.CancelScope, *, healthy: bool) -> bool:
+        """Count and report a run that raised ``exc``; return whether its resource may be reused."""
+        finished = monotonic()  # check_health's time is not the run's
+        killed = scope.cancel_called
+        verdict = classify(exc, caller_cancelled=not killed, killed=killed)
+        if verdict in (Verdict.CANCELLED, Verdict.ABORTED):
+            record.ended_by_cancellation(killed=killed)
+            return healthy
+        # run_task never retries; the errors that steer retries say nothing about the resource.
+        if verdict is Verdict.JUDGE and healthy:
+            healthy = await self._rt.is_healthy(exc)
+        record.failed(exc, count=verdict is not Verdict.EXIT, finished=finished)
+        return healthy
 
     async def _acquire(self, timeout: float | None) -> tuple[R, bool]:
         """A pooled resource (``True``) or a new temporary one (``False``), waiting for either at the cap.
@@ -221,29 +199,6 @@ class SidePool(Generic[R]):
             waiter.set_result(resource)
         else:
             self.idle.append(resource)
-
-    def _report(
-        self,
-        kind: TaskEventKind,
-        fn: Callable[..., object],
-        queued: float,
-        started: float | None = None,
-        finished: float | None = None,
-        error: BaseException | None = None,
-    ) -> None:
-        self._rt.hooks.emit(
-            TaskEvent(
-                kind=kind,
-                name=task_name(fn),
-                task_id=id(fn) ^ int(queued * 1e9),
-                priority=False,
-                attempt=1,
-                queued_at=queued,
-                started_at=started,
-                finished_at=finished,
-                error=error,
-            )
-        )
 
     async def _give_back(self, resource: R, *, pooled: bool, healthy: bool) -> None:
         if pooled and healthy and not self._closed:
