@@ -23,6 +23,7 @@ from ._context import enter_task_runner
 from ._events import WorkerEvent
 from ._handle import FINISHING, RUNNING, SETTLED, TaskHandle
 from ._health import jittered_age
+from ._idle import RECYCLED, SERVE, UNHEALTHY, park_timed
 from ._metrics import TaskLifecycleTimestamps
 from ._outcomes import settle_failure, settle_swallowed
 
@@ -30,10 +31,6 @@ if TYPE_CHECKING:
     from ._runtime import Runtime
 
 __all__ = ("Worker", "run_worker")
-
-# Why a worker left, when it must be replaced.
-UNHEALTHY = "unhealthy"  # its resource went bad (a task's error, or the idle probe)
-RECYCLED = "recycled"  # max_tasks_per_worker or max_resource_age reached
 
 
 class Worker:
@@ -48,6 +45,7 @@ class Worker:
         "id",
         "idle_since",
         "job",
+        "next_probe",
         "overran",
         "parked",
         "reason",
@@ -75,6 +73,7 @@ class Worker:
         self.idle_since = 0.0  # when it last ran out of work
         self.retiring = False  # set by the supervisor before it cancels ``scope``
         self.expires_at = math.inf  # when max_resource_age retires its resource
+        self.next_probe = math.inf  # when check_resource is next due, while idle
 
 
 async def run_worker(rt: Runtime[Any], worker: Worker) -> None:
@@ -152,7 +151,8 @@ async def _serve(rt: Runtime[Any], worker: Worker, resource: Any) -> str | None:
     clock = monotonic
     tasks_left = rt.config.max_tasks_per_worker or 0  # 0: no limit
     probing = rt.config.check_resource is not None
-    next_probe = clock() + rt.config.check_resource_interval if probing else math.inf
+    if probing:
+        worker.next_probe = clock() + rt.config.check_resource_interval
     aging = worker.expires_at != math.inf
     timed = aging or probing  # parked workers wake up on their own, too
     was_idle = False
@@ -186,17 +186,17 @@ async def _serve(rt: Runtime[Any], worker: Worker, resource: Any) -> str | None:
                 if flush is not None and (builtin is None or len(pending) >= FLUSH_LEN):
                     call_soon(flush)
             worker.job = None  # its result may be big: let it go while parked
-            worker.parked = True
+            if timed:
+                leaving = await park_timed(rt, worker, resource)
+                if leaving != SERVE:
+                    return leaving
+                free_at = clock()
+                continue
+            # Parked inline: a coroutine level would cost every wake-up under light load.
             waiter = queue.park(worker.burst)
+            worker.parked = True
             try:
-                if not timed:
-                    await waiter
-                else:
-                    wake_at = min(worker.expires_at, next_probe)
-                    with anyio.move_on_after(max(wake_at - clock(), 0.0)) as deadline:
-                        await waiter
-                    if deadline.cancelled_caught:
-                        queue.unpark(waiter, worker.burst)
+                await waiter
             except BaseException:
                 queue.unpark(waiter, worker.burst)
                 raise
@@ -206,17 +206,7 @@ async def _serve(rt: Runtime[Any], worker: Worker, resource: Any) -> str | None:
                 # Woken in the instant it was retired: leave, and hand the wake-up on.
                 queue.pass_wake()
                 return None
-            free_at = now = clock()
-            if not timed:
-                continue
-            if now >= worker.expires_at:
-                queue.pass_wake()
-                return RECYCLED
-            if now >= next_probe:
-                next_probe = now + rt.config.check_resource_interval
-                if not await rt.resource_ok(resource):
-                    queue.pass_wake()
-                    return UNHEALTHY
+            free_at = clock()
             continue
         was_idle = False
         job._phase = RUNNING
