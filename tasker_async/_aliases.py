@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Generic, TypeVar
-
-from typing_extensions import TypeVarTuple, Unpack
+from typing import TYPE_CHECKING, Generic, TypeVar, TypeVarTuple, Unpack
 
 from ._handle import TaskHandle
 

@@ -9,9 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Generic, Literal, TypeVar, overload
-
-from typing_extensions import TypeVarTuple, Unpack
+from typing import TYPE_CHECKING, Generic, Literal, TypeVar, TypeVarTuple, Unpack, overload
 
 from ._checks import check_task
 from ._handle import TaskHandle

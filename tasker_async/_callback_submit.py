@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from _thread import get_ident
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
-
-from typing_extensions import TypeVarTuple, Unpack
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, TypeVarTuple, Unpack
 
 from ._callbacks import CallbackRunner, ResultCallback
 from ._checks import SubmissionChecks, call_back_from_anywhere, check_task

@@ -187,14 +187,12 @@ def is_stray_cancellation() -> bool:
     User code can raise one without anybody cancelling us, e.g. by awaiting a
     future that another caller cancelled. Treating that as our own
     cancellation would end a worker for nothing; so it counts as the failure
-    of the callback that raised it. (Python 3.10 has no ``Task.cancelling``,
-    so there only a cancelled anyio scope tells the two apart.)
+    of the callback that raised it.
     """
     if anyio.current_effective_deadline() == -math.inf:
         return False  # an enclosing cancel scope is cancelled: it is ours
     task = asyncio.current_task()
-    cancelling = getattr(task, "cancelling", None)
-    return not (cancelling is not None and cancelling())
+    return not (task is not None and task.cancelling())
 
 
 async def uncancellable(awaitable: Awaitable[T], timeout: float | None = None) -> T:

@@ -15,7 +15,7 @@ from ._scaling import BacklogPolicy, RatePolicy, ScalingPolicy
 from .errors import ConfigError
 
 if TYPE_CHECKING:
-    from typing_extensions import Unpack
+    from typing import Unpack
 
     from ._config_options import ConfigOptions
 
@@ -220,22 +220,29 @@ class Config(Generic[R]):
 
     def __post_init__(self) -> None:
         """Validate every field and resolve the defaults that depend on others."""
+        self._check_callables()
+        self._check_counts()
+        self._check_seconds()
+        self._check_resilience()
+        self._check_collaborators()
+        object.__setattr__(self, "hooks", checked_hooks(self.hooks))
+
+    def _check_callables(self) -> None:
         if not callable(self.on_create):
             raise ConfigError("on_create", self.on_create, "a callable returning a resource")
         for name in ("on_destroy", "check_health", "check_resource"):
             value = getattr(self, name)
             if value is not None and not callable(value):
                 raise ConfigError(name, value, "a callable or None")
+
+    def _check_counts(self) -> None:
         if not _is_int(self.worker_count) or self.worker_count <= 0:
             raise ConfigError("worker_count", self.worker_count, "an int > 0")
         if self.max_worker_count is None:
             object.__setattr__(self, "max_worker_count", 2 * self.worker_count)
         elif not _is_int(self.max_worker_count) or self.max_worker_count < self.worker_count:
-            raise ConfigError(
-                "max_worker_count",
-                self.max_worker_count,
-                f"an int >= worker_count ({self.worker_count})",
-            )
+            bound = f"an int >= worker_count ({self.worker_count})"
+            raise ConfigError("max_worker_count", self.max_worker_count, bound)
         self._check_int("max_retries", minimum=0)
         self._check_int("burst_worker_count", minimum=1)
         self._check_int("max_queue_size", minimum=0)
@@ -249,36 +256,13 @@ class Config(Generic[R]):
             object.__setattr__(self, "max_temporary_resources", self.worker_count)
         elif self.max_temporary_resources is not None:
             self._check_int("max_temporary_resources", minimum=1)
+
+    def _check_seconds(self) -> None:
         for name, positive, optional in _SECONDS:
             check_seconds(name, getattr(self, name), positive=positive, optional=optional)
         if self.creation_backoff_max < self.creation_backoff_base:
-            raise ConfigError(
-                "creation_backoff_max",
-                self.creation_backoff_max,
-                f"a number of seconds >= creation_backoff_base ({self.creation_backoff_base})",
-            )
-        self._check_resilience()
-        if self.logger is not None and not isinstance(self.logger, (logging.Logger, LoggerProtocol)):
-            raise ConfigError("logger", self.logger, "a logging.Logger, a LoggerProtocol or None")
-        if self.collector is not None and not isinstance(self.collector, MetricsCollector):
-            raise ConfigError(
-                "collector",
-                self.collector,
-                "an object with record_arrival, record_completion, record_failure, "
-                "record_retry and metrics methods, or None",
-            )
-
-        if self.scaling_policy is None:
-            if self.burst_task_threshold is None:
-                policy: ScalingPolicy = RatePolicy()
-            else:
-                policy = BacklogPolicy(threshold=self.burst_task_threshold, step=self.burst_worker_count)
-            object.__setattr__(self, "scaling_policy", policy)
-        elif not isinstance(self.scaling_policy, ScalingPolicy):
-            raise ConfigError(
-                "scaling_policy", self.scaling_policy, "an object with a decide(snapshot) method, or None"
-            )
-        object.__setattr__(self, "hooks", checked_hooks(self.hooks))
+            bound = f"a number of seconds >= creation_backoff_base ({self.creation_backoff_base})"
+            raise ConfigError("creation_backoff_max", self.creation_backoff_max, bound)
 
     def _check_resilience(self) -> None:
         if not _is_number(self.retry_multiplier) or self.retry_multiplier < 1:
@@ -291,6 +275,22 @@ class Config(Generic[R]):
         for name in ("max_tasks_per_worker", "creation_breaker_threshold"):
             if getattr(self, name) is not None:
                 self._check_int(name, minimum=1)
+
+    def _check_collaborators(self) -> None:
+        if self.logger is not None and not isinstance(self.logger, (logging.Logger, LoggerProtocol)):
+            raise ConfigError("logger", self.logger, "a logging.Logger, a LoggerProtocol or None")
+        if self.collector is not None and not isinstance(self.collector, MetricsCollector):
+            methods = "record_arrival, record_completion, record_failure, record_retry and metrics methods"
+            raise ConfigError("collector", self.collector, f"an object with {methods}, or None")
+        if self.scaling_policy is None:
+            if self.burst_task_threshold is None:
+                policy: ScalingPolicy = RatePolicy()
+            else:
+                policy = BacklogPolicy(threshold=self.burst_task_threshold, step=self.burst_worker_count)
+            object.__setattr__(self, "scaling_policy", policy)
+        elif not isinstance(self.scaling_policy, ScalingPolicy):
+            expected = "an object with a decide(snapshot) method, or None"
+            raise ConfigError("scaling_policy", self.scaling_policy, expected)
 
     def _check_int(self, name: str, *, minimum: int) -> None:
         value = getattr(self, name)

@@ -205,6 +205,27 @@ def _quiet_logger() -> logging.Logger:
     return logger
 
 
+async def _submit_and_drain(
+    manager: AsyncManager[Connection], scenario: Scenario, display: Display, tasks: int, handles: list[TaskHandle[Any]]
+) -> None:
+    """Submit the burst, the priority task halfway through it, then drain the queue with ``stop()``.
+
+    Each handle goes into ``handles`` as soon as it exists, so that an interrupted run still reads its outcome.
+    """
+    for task_id in range(tasks):
+        if task_id == tasks // 2:
+            scenario.urgent_at = time.monotonic()
+            scenario.urgent_behind = task_id
+            queued = manager.stats().queued_tasks
+            display.event(f"priority task submitted behind {queued} queued task(s)")
+            handles.append(await manager.submit(scenario.urgent, priority=True))
+        handles.append(await manager.submit(scenario.query, task_id, scenario.durations[task_id]))
+        await asyncio.sleep(scenario.gaps[task_id])
+    stats = manager.stats()
+    display.event(f"all tasks submitted; stop() drains the {stats.queued_tasks + stats.priority_tasks} still queued")
+    await manager.stop()
+
+
 async def demo(*, tasks: int = 60, workers: int = 4, seed: int | None = None, out: TextIO) -> DemoSummary:
     """Run the demo, writing to ``out``; return what it did.
 
@@ -234,20 +255,7 @@ async def demo(*, tasks: int = 60, workers: int = 4, seed: int | None = None, ou
             every = TICK_LIVE if out.isatty() else TICK_PLAIN
             ticker = asyncio.ensure_future(_tick(manager, display, 2 * workers, began, every))
             try:
-                for task_id in range(tasks):
-                    if task_id == tasks // 2:
-                        scenario.urgent_at = time.monotonic()
-                        scenario.urgent_behind = task_id
-                        queued = manager.stats().queued_tasks
-                        display.event(f"priority task submitted behind {queued} queued task(s)")
-                        handles.append(await manager.submit(scenario.urgent, priority=True))
-                    handles.append(await manager.submit(scenario.query, task_id, scenario.durations[task_id]))
-                    await asyncio.sleep(scenario.gaps[task_id])
-                stats = manager.stats()
-                display.event(
-                    f"all tasks submitted; stop() drains the {stats.queued_tasks + stats.priority_tasks} still queued"
-                )
-                await manager.stop()
+                await _submit_and_drain(manager, scenario, display, tasks, handles)
             finally:
                 ticker.cancel()
                 await asyncio.wait({ticker})

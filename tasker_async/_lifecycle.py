@@ -30,9 +30,8 @@ R = TypeVar("R")
 
 def _to_propagate(exc: BaseException) -> BaseException | None:
     """Pick what the host task must re-raise out of what its task group raised."""
-    group: object = getattr(exc, "exceptions", None)  # a BaseExceptionGroup (3.10 has no builtin)
-    if isinstance(group, tuple):
-        for inner in group:
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
             found = _to_propagate(inner)
             if found is not None:
                 return found

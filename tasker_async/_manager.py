@@ -5,9 +5,7 @@ from __future__ import annotations
 from _thread import get_ident
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import Any, Generic, Self, TypeVar
-
-from typing_extensions import TypeVarTuple, Unpack
+from typing import Any, Generic, Self, TypeVar, TypeVarTuple, Unpack
 
 from ._aliases import GoAliases
 from ._bulk import BulkMethods

@@ -41,7 +41,7 @@ async def test_the_manager_lives_from_startup_to_cleanup_and_drains(tracker: Tra
     assert not tracker.created  # nothing runs before the application starts
     runner = web.AppRunner(app)
     await runner.setup()
-    manager = get_manager(app)
+    manager: AsyncManager[Resource] = get_manager(app)
     assert manager.stats().state == "running"
     gate = Gate()
     handles = [await manager.submit(gate, n) for n in range(5)]

@@ -8,11 +8,11 @@ never receive the connection inside the open transaction.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import pytest
 
-from tasker_async import AsyncManager, TaskTimeoutError, WorkerEvent
+from tasker_async import AsyncManager, TaskEvent, TaskTimeoutError, WorkerEvent
 
 from .conftest import EventLog, Resource, Tracker, wait_for
 
@@ -56,7 +56,7 @@ class Transfer:
         self.rolled_back.set()
 
 
-def sees(transfer: Transfer) -> Callable[[Resource], object]:
+def sees(transfer: Transfer) -> Callable[[Resource], Awaitable[tuple[int, bool]]]:
     async def check(resource: Resource) -> tuple[int, bool]:
         await asyncio.sleep(0)  # a worker whose cancellation was not taken back would fail here
         return resource.id, transfer.open.get(resource.id, False)
@@ -158,7 +158,7 @@ async def test_a_cleanup_that_hangs_past_the_grace_costs_the_resource_not_the_ca
         await tracker.wait_until(lambda: len(tracker.created) == 2 and len(tracker.destroyed) == 1)
         assert tracker.destroyed[0].id == 0
         assert await manager.queue_task(sees(transfer)) == (1, False)
-        kinds = [e.kind for e in events.events if getattr(e, "task_id", None) == handle.task_id]
+        kinds = [e.kind for e in events.of(TaskEvent, task_id=handle.task_id)]
         assert kinds[-1] == ("cancelled" if cause == "caller" else "timed_out")
         assert kinds.count(kinds[-1]) == 1
 

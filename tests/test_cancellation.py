@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
 import anyio
@@ -207,7 +207,7 @@ async def cancel_task(
     assert handle.cancelled()
 
 
-async def cancel_call(how: str, call: Callable[[], Awaitable[object]], ready: asyncio.Event) -> None:
+async def cancel_call(how: str, call: Callable[[], Coroutine[Any, Any, object]], ready: asyncio.Event) -> None:
     """Run ``call()`` in a new task and cancel it the ``how`` way once ``ready`` is set."""
     if how == "task.cancel":
         task = asyncio.create_task(call())
@@ -682,6 +682,7 @@ async def test_run_task_cancelled_while_its_temporary_resource_is_destroyed_stil
             await finish.wait()
         await tracker.destroy(resource)
 
+    caller: asyncio.Task[Any]
     async with make_manager(worker_count=1, on_destroy=slow_destroy) as manager:
         if how == "task.cancel":
             caller = asyncio.create_task(manager.run_task(use))

@@ -43,7 +43,7 @@ def test_config_is_frozen_and_keyword_only() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         config.worker_count = 9  # type: ignore[misc]
     with pytest.raises(TypeError):
-        Config(make)  # type: ignore[misc]
+        Config(make)  # type: ignore[call-overload]
 
 
 @pytest.mark.parametrize(
@@ -84,7 +84,7 @@ def test_bad_values_name_the_field_and_the_value(field: str, value: Any) -> None
 
 def test_on_create_must_be_callable() -> None:
     with pytest.raises(ConfigError, match="on_create"):
-        Config(on_create=42)  # type: ignore[arg-type]
+        Config(on_create=42)  # type: ignore[call-overload]
 
 
 def test_max_retries_zero_is_kept() -> None:

@@ -36,13 +36,14 @@ def public_names() -> list[tuple[str, str]]:
 
 def attribute_docstrings() -> set[str]:
     """Names assigned at the top of a package module with a string literal right after (an attribute docstring)."""
-    documented = set()
+    documented: set[str] = set()
     for path in PACKAGE.glob("*.py"):
         body = ast.parse(path.read_text()).body
         for statement, following in itertools.pairwise(body):
             targets = statement.targets if isinstance(statement, ast.Assign) else [getattr(statement, "target", None)]
-            is_doc = isinstance(following, ast.Expr) and isinstance(following.value, ast.Constant)
-            if isinstance(statement, (ast.Assign, ast.AnnAssign)) and is_doc and isinstance(following.value.value, str):
+            value = following.value if isinstance(following, ast.Expr) else None
+            is_doc = isinstance(value, ast.Constant) and isinstance(value.value, str)
+            if isinstance(statement, (ast.Assign, ast.AnnAssign)) and is_doc:
                 documented.update(target.id for target in targets if isinstance(target, ast.Name))
     return documented
 

@@ -17,6 +17,7 @@ from tasker_async import (
     ResourceCreationFailed,
     TaskAbortedError,
     TaskEvent,
+    TaskHandle,
     TaskTimeoutError,
     WorkerEvent,
 )
@@ -63,7 +64,7 @@ async def test_a_task_queued_after_its_worker_was_free_never_starts_before_it_wa
     # A hook that submits on "succeeded" queues the next task after the worker's previous
     # run ended and before it takes that task: its run starts when it was queued.
     recorder = Recorder()
-    handles = []
+    handles: list[TaskHandle[int]] = []
 
     def submit_next(event: LifecycleEvent) -> None:
         if isinstance(event, TaskEvent) and event.kind == "succeeded" and event.name.endswith("ok") and not handles:
@@ -154,7 +155,10 @@ async def test_creation_failures_are_reported_with_their_backoff(make_manager: F
     failures = [e for e in recorder.events if isinstance(e, ResourceCreationFailed)]
     assert [f.consecutive_failures for f in failures] == [1, 2]
     # The default backoff, 0.05 s then 0.1 s, each jittered between half and all of it.
-    assert 0.025 <= failures[0].retry_in < 0.05 <= failures[1].retry_in < 0.1
+    first, second = failures[0].retry_in, failures[1].retry_in
+    assert first is not None
+    assert second is not None
+    assert 0.025 <= first < 0.05 <= second < 0.1
     assert all(isinstance(f.error, ConnectionError) for f in failures)
 
 
@@ -188,7 +192,7 @@ async def test_hooks_can_be_added_and_removed(make_manager: Factory) -> None:
 
 def test_hooks_must_be_callables() -> None:
     with pytest.raises(ConfigError, match="hooks"):
-        Config(on_create=object, hooks=[42])  # type: ignore[list-item]
+        Config(on_create=object, hooks=[42])  # type: ignore[list-item, arg-type]
     with pytest.raises(ConfigError, match="hooks"):
         Config(on_create=object, hooks="not a sequence")  # type: ignore[arg-type]
 

@@ -15,7 +15,7 @@ import functools
 import math
 import threading
 import types
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator, Iterator
 from typing import Any
 
 import pytest
@@ -83,10 +83,10 @@ def wrapping(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]
     return wrapper
 
 
-@types.coroutine
-def legacy_task(resource: Resource, value: Any = None) -> Iterator[None]:  # a generator-based coroutine
+@types.coroutine  # a generator-based coroutine
+def legacy_task(resource: Resource, value: Any = None) -> Generator[None, None, tuple[str, Any]]:
     yield  # what asyncio.sleep(0) does
-    return ("legacy", value)  # type: ignore[misc]
+    return ("legacy", value)
 
 
 # -- task functions refused at submission ----------------------------------------------

@@ -47,7 +47,8 @@ def scrape(registry: CollectorRegistry) -> set[str]:
 
 def line(name: str, value: float, **labels: str) -> str:
     inner = ",".join(f'{key}="{val}"' for key, val in labels.items())
-    return f"{name}{{{inner}}} {floatToGoString(value)}" if labels else f"{name} {floatToGoString(value)}"
+    value_text = floatToGoString(value)  # type: ignore[no-untyped-call]
+    return f"{name}{{{inner}}} {value_text}" if labels else f"{name} {value_text}"
 
 
 async def test_events_stats_and_metrics_are_exported(make_manager: Factory, tracker: Tracker) -> None:

@@ -49,7 +49,7 @@ def test_backoff_grows_caps_and_jitters_exactly() -> None:
 )
 def test_backoff_settings_are_validated(field: str, value: object) -> None:
     with pytest.raises(ConfigError, match=field):
-        Config(on_create=object, **{field: value})  # type: ignore[arg-type]
+        Config(on_create=object, **{field: value})  # type: ignore[call-overload]
 
 
 def test_retry_after_is_validated() -> None:

@@ -139,7 +139,7 @@ def test_backlog_policy(seen: ScalingSnapshot, add: int, retire: int) -> None:
         lambda: RatePolicy(idle_grace=math.nan),
         lambda: BacklogPolicy(threshold=0),
         lambda: BacklogPolicy(threshold=5, step=0),
-        lambda: BacklogPolicy(threshold=5, cooldown="1"),
+        lambda: BacklogPolicy(threshold=5, cooldown="1"),  # type: ignore[arg-type]
     ],
 )
 def test_policies_reject_bad_arguments(build: Callable[[], object]) -> None:
@@ -152,7 +152,7 @@ def test_config_picks_the_policy() -> None:
     backlog = Config(on_create=object, burst_task_threshold=7, burst_worker_count=2).scaling_policy
     assert backlog == BacklogPolicy(threshold=7, step=2)
     with pytest.raises(ConfigError, match="scaling_policy"):
-        Config(on_create=object, scaling_policy=object())  # type: ignore[arg-type]
+        Config(on_create=object, scaling_policy=object())  # type: ignore[call-overload]
 
 
 # -- the supervisor ------------------------------------------------------------------------
