@@ -72,7 +72,7 @@ async def park_timed(rt: Runtime[Any], worker: Worker, resource: Any) -> str | N
     leaving = RECYCLED if verdict is IdleVerdict.RECYCLE else SERVE
     if verdict is IdleVerdict.PROBE:
         worker.next_probe = now + rt.config.check_resource_interval
-        if not await rt.resource_ok(resource):
+        if not await rt.resources.resource_ok(resource):
             leaving = UNHEALTHY
     if leaving != SERVE:
         queue.pass_wake()

@@ -81,7 +81,7 @@ class Lifecycle(Generic[R]):
                 # stop() or kill() arrived while the resources were being made.
                 with anyio.CancelScope(shield=True):
                     for resource in made:
-                        await rt.destroy_resource(resource)
+                        await rt.resources.destroy_resource(resource)
                 raise ManagerNotRunningError(f"the manager was {rt.state} while starting")
             rt.loop = asyncio.get_running_loop()
             rt.state = "running"
@@ -112,7 +112,7 @@ class Lifecycle(Generic[R]):
 
         async def create_one() -> None:
             try:
-                made.append(await rt.create_resource())
+                made.append(await rt.resources.create_resource())
             except ResourceCreationError as exc:
                 failures.append(exc)
 
@@ -124,7 +124,7 @@ class Lifecycle(Generic[R]):
             if failures or len(made) < count:
                 with anyio.CancelScope(shield=True):
                     for resource in made:
-                        await rt.destroy_resource(resource)
+                        await rt.resources.destroy_resource(resource)
         if failures:
             raise ResourceCreationError(
                 f"start() could not create its resources: {failures[0].__cause__!r}"
@@ -178,7 +178,7 @@ class Lifecycle(Generic[R]):
             if worker.holds_resource:
                 worker.holds_resource = False
                 rt.active_workers -= 1
-                await rt.destroy_resource(worker.resource)
+                await rt.resources.destroy_resource(worker.resource)
         rt.workers.clear()
         self._pool.cancel_runs()
         await self._pool.close()

@@ -269,7 +269,7 @@ class AsyncManager(Lifecycle[R], CallbackSubmission[R], GoAliases[R], BulkMethod
             priority_tasks=rt.queue.lane_length(True),
             running_tasks=rt.ledger.running,
             available_resources=len(self._pool.idle),
-            resource_creation_failures=rt.creation_failures,
+            resource_creation_failures=rt.resources.creation_failures,
             burst_workers_added=rt.burst_workers_added,
             burst_workers_retired=rt.burst_workers_retired,
             throttled_seconds=rt.limiter.throttled if rt.limiter is not None else 0.0,

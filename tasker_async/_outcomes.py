@@ -161,7 +161,7 @@ async def _settle(rt: Runtime[Any], job: TaskHandle[Any], exc: BaseException, st
 async def _is_healthy(rt: Runtime[Any], job: TaskHandle[Any], started: float, exc: BaseException) -> bool:
     """Ask ``check_health``; if the manager is killed meanwhile, abort the task and let the cancellation go on."""
     try:
-        return await rt.is_healthy(exc)
+        return await rt.resources.is_healthy(exc)
     except BaseException:
         _end(rt, job, "aborted", started, TaskAbortedError("the manager was killed while the task ran"))
         raise

@@ -129,7 +129,7 @@ class SidePool(Generic[R]):
             return healthy
         # run_task never retries; the errors that steer retries say nothing about the resource.
         if verdict is Verdict.JUDGE and healthy:
-            healthy = await self._rt.is_healthy(exc)
+            healthy = await self._rt.resources.is_healthy(exc)
         record.failed(exc, count=verdict is not Verdict.EXIT, finished=finished)
         return healthy
 
@@ -172,7 +172,7 @@ class SidePool(Generic[R]):
     async def _make_temporary(self) -> R:
         """Create a temporary resource in a slot already counted in ``temporaries``."""
         try:
-            return await self._rt.create_resource()
+            return await self._rt.resources.create_resource()
         except BaseException:
             self._free_slot()
             raise
@@ -205,7 +205,7 @@ class SidePool(Generic[R]):
             self.put_idle(resource)
             return
         try:
-            await self._rt.destroy_resource(resource)
+            await self._rt.resources.destroy_resource(resource)
         finally:
             if not pooled:
                 self._free_slot()  # only once it is gone: max_temporary_resources bounds live ones
@@ -220,11 +220,11 @@ class SidePool(Generic[R]):
         "running". ``run_task`` makes temporary resources meanwhile.
         """
         rt = self._rt
-        resource = await rt.create_with_backoff(wanted=lambda: not self._closed and rt.state == "running")
+        resource = await rt.resources.create_with_backoff(wanted=lambda: not self._closed and rt.state == "running")
         if resource is None:
             return
         if self._closed:
-            await rt.destroy_resource(resource)
+            await rt.resources.destroy_resource(resource)
         else:
             self.put_idle(resource)
 
@@ -238,4 +238,4 @@ class SidePool(Generic[R]):
         await self._quiet.wait()
         self._closed = True
         while self.idle:
-            await self._rt.destroy_resource(self.idle.popleft())
+            await self._rt.resources.destroy_resource(self.idle.popleft())

@@ -1,6 +1,6 @@
 """Calling the user's resource callbacks: make, destroy, judge, probe; and the creation breaker.
 
-``Resources`` is the half of ``Runtime`` that talks to ``on_create``,
+``ResourceCallbacks`` is the piece of a manager that talks to ``on_create``,
 ``on_destroy``, ``check_health`` and ``check_resource``: sync or async, each
 call's failure is logged and reported, never raised into a task except as
 the documented error.
@@ -25,10 +25,8 @@ from .errors import ResourceCreationError
 
 if TYPE_CHECKING:
     from ._config import Config, LoggerProtocol
-    from ._queue import JobQueue
-    from ._stats import ManagerState
 
-__all__ = ("Resources",)
+__all__ = ("ResourceCallbacks",)
 
 R = TypeVar("R")
 T = TypeVar("T")
@@ -42,48 +40,54 @@ class _CreationFailed(ResourceCreationError):
         self.retry_in = retry_in
 
 
-class Resources(Generic[R]):
-    """Resource callbacks, and the breaker that fails tasks fast while none can be made."""
+class ResourceCallbacks(Generic[R]):
+    """Resource callbacks, and the breaker that fails tasks fast while none can be made.
 
-    config: Config[R]
-    log: logging.Logger | LoggerProtocol
-    hooks: EventHooks
-    queue: JobQueue[Any]
-    rng: random.Random
-    state: ManagerState
-    accepting: bool
-    active_workers: int
-    creation_failures: int
+    Args:
+        config: the manager's settings (the callbacks, backoff, breaker threshold).
+        log: where failures are logged.
+        hooks: told of every ``on_create`` failure.
+        rng: the random source of the backoff's jitter.
+        alive_workers: how many workers hold a resource now (the breaker opens only at none).
+        running: whether the manager runs (the breaker opens only then).
+        breaker_changed: called with ``True`` when the breaker opens, ``False`` when it closes.
+    """
 
-    def _init_breaker(self) -> None:
+    def __init__(
+        self,
+        config: Config[R],
+        log: logging.Logger | LoggerProtocol,
+        hooks: EventHooks,
+        rng: random.Random,
+        *,
+        alive_workers: Callable[[], int],
+        running: Callable[[], bool],
+        breaker_changed: Callable[[bool], None],
+    ) -> None:
+        """Start with the breaker closed and no failure."""
+        self.config = config
+        self.log = log
+        self.hooks = hooks
+        self.rng = rng
+        self._alive_workers = alive_workers
+        self._running = running
+        self._breaker_changed = breaker_changed
         self.breaker_open = False
+        self.creation_failures = 0  # on_create failures since start, for stats()
         # on_create failures in a row, whoever called it: for the log and the breaker.
         self.creation_streak = CreationStreak()
         self.last_creation_error: BaseException | None = None
         # Callers waiting out a creation backoff: a creation that succeeds ends every wait.
         self._backing_off: set[asyncio.Future[None]] = set()
 
-    def fail_waiting(self, error: BaseException) -> None:
-        """End every queued and delayed task with ``error`` (the breaker opening)."""
-        raise NotImplementedError  # provided by Runtime
-
-    def refusal(self) -> Exception:
-        """The error a submission gets while the manager does not accept tasks.
-
-        With the creation breaker open, the last ``on_create`` error is its ``__cause__``.
-        """
-        from .errors import ManagerNotRunningError
-
-        if self.breaker_open and self.state == "running":
-            error = ResourceCreationError(
-                f"no resource could be created ({self.creation_streak.attempts} failures in a row, "
-                "no worker alive): failing fast until on_create succeeds again"
-            )
-            error.__cause__ = self.last_creation_error
-            return error
-        if self.state == "created":
-            return ManagerNotRunningError("the manager is not started: call start() or use 'async with'")
-        return ManagerNotRunningError(f"the manager is {self.state} and accepts no new tasks")
+    def breaker_error(self) -> ResourceCreationError:
+        """The error a submission gets while the breaker is open; the last ``on_create`` error is its cause."""
+        error = ResourceCreationError(
+            f"no resource could be created ({self.creation_streak.attempts} failures in a row, "
+            "no worker alive): failing fast until on_create succeeds again"
+        )
+        error.__cause__ = self.last_creation_error
+        return error
 
     async def create_resource(self, *, failures: int = 0, backs_off: bool = False) -> R:
         """Call ``on_create``; its failure is logged, reported and raised as ``ResourceCreationError``.
@@ -112,8 +116,8 @@ class Resources(Generic[R]):
             self.log.info("on_create recovered after %d failed attempts in %.1f s", *ended)
             if self.breaker_open:
                 self.breaker_open = False
-                self.accepting = self.state == "running"
                 self.log.info("a resource was created: the creation breaker closes")
+                self._breaker_changed(False)
         for waiter in self._backing_off:
             if not waiter.done():
                 waiter.set_result(None)
@@ -170,17 +174,12 @@ class Resources(Generic[R]):
             threshold is not None
             and not self.breaker_open
             and streak.attempts >= threshold
-            and not self.active_workers
-            and self.state == "running"
+            and not self._alive_workers()
+            and self._running()
         ):
             self.breaker_open = True
-            self.accepting = False
-            error = self.refusal()
-            self.log.error("the creation breaker opens: %s", error)
-            self.fail_waiting(error)
-            # Submitters waiting for room would wait for good: the queue was just emptied
-            # without waking them. They re-check, and get the refusal.
-            self.queue.wake_putters()
+            self.log.error("the creation breaker opens: %s", self.breaker_error())
+            self._breaker_changed(True)
 
     async def destroy_resource(self, resource: R) -> None:
         """Call ``on_destroy`` and see it through whatever cancellation arrives; log what it raises."""

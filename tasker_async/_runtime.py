@@ -20,9 +20,9 @@ from ._events import EventHooks
 from ._ledger import TaskLedger
 from ._metrics import MetricsCollector
 from ._ratelimit import StartLimiter
-from ._resources import Resources
+from ._resources import ResourceCallbacks
 from ._stats import ManagerState
-from .errors import TaskAbortedError
+from .errors import ManagerNotRunningError, TaskAbortedError
 
 if TYPE_CHECKING:
     from ._config import Config, LoggerProtocol
@@ -33,7 +33,7 @@ __all__ = ("Runtime",)
 R = TypeVar("R")
 
 
-class Runtime(Resources[R], Generic[R]):
+class Runtime(Generic[R]):
     """Counters, queues and resource lifecycle of one manager."""
 
     def __init__(self, config: Config[R]) -> None:
@@ -57,7 +57,15 @@ class Runtime(Resources[R], Generic[R]):
         self.max_retries = config.max_retries
         self.rng = config.rng or random.Random()
         self.limiter = StartLimiter(config.max_per_second, config.rate_limit_burst) if config.max_per_second else None
-        self._init_breaker()
+        self.resources: ResourceCallbacks[R] = ResourceCallbacks(
+            config,
+            self.log,
+            self.hooks,
+            self.rng,
+            alive_workers=lambda: self.active_workers,
+            running=lambda: self.state == "running",
+            breaker_changed=self._breaker_changed,
+        )
         self.state: ManagerState = "created"
         self.accepting = False
         self.side_runs = 0  # run_task calls in flight
@@ -67,7 +75,6 @@ class Runtime(Resources[R], Generic[R]):
         self.burst_workers_retired = 0
         assert config.max_worker_count is not None
         self.max_workers = config.max_worker_count
-        self.creation_failures = 0
         self.workers: set[Worker] = set()
         self.tg: TaskGroup | None = None
         self.loop: asyncio.AbstractEventLoop | None = None  # set by start()
@@ -82,15 +89,30 @@ class Runtime(Resources[R], Generic[R]):
             self.closing.set()
 
     def _retry_refusal(self) -> BaseException | None:
-        return self.refusal() if self.breaker_open else None
+        return self.refusal() if self.resources.breaker_open else None
 
     def abort_waiting(self) -> None:
         """End every queued and delayed task with ``TaskAbortedError`` (``kill()``)."""
         self.ledger.fail_waiting(TaskAbortedError("the manager was killed before the task ran"), kind="aborted")
 
-    def fail_waiting(self, error: BaseException) -> None:
-        """End every queued and delayed task with ``error`` (the creation breaker opening)."""
+    def refusal(self) -> Exception:
+        """The error a submission gets while the manager does not accept tasks."""
+        if self.resources.breaker_open and self.state == "running":
+            return self.resources.breaker_error()
+        if self.state == "created":
+            return ManagerNotRunningError("the manager is not started: call start() or use 'async with'")
+        return ManagerNotRunningError(f"the manager is {self.state} and accepts no new tasks")
+
+    def _breaker_changed(self, opened: bool) -> None:
+        if not opened:
+            self.accepting = self.state == "running"
+            return
+        self.accepting = False
+        error = self.refusal()
         self.ledger.fail_waiting(error)
+        # Submitters waiting for room would wait for good: the queue was just emptied
+        # without waking them. They re-check, and get the refusal.
+        self.queue.wake_putters()
 
     # -- workers -------------------------------------------------------------
 

@@ -103,7 +103,7 @@ async def run_worker(rt: Runtime[Any], worker: Worker) -> None:
             rt.active_workers -= 1
             # Still counted in rt.workers while its resource is destroyed: the supervisor
             # must not fill the slot before it is really free (max_worker_count is a ceiling).
-            await rt.destroy_resource(worker.resource)
+            await rt.resources.destroy_resource(worker.resource)
             worker.resource = None
             reason = leaving or ("retired" if worker.retiring else "shutdown")
             rt.log.info("worker %d stopped (%s)", worker.id, reason)
@@ -124,7 +124,7 @@ async def _create_with_backoff(rt: Runtime[Any]) -> Any:
 
     Only the worker's own scope ends the tries: kill, or the host closing.
     """
-    resource = await rt.create_with_backoff()
+    resource = await rt.resources.create_with_backoff()
     assert resource is not None, "without a wanted() test, only a resource ends the tries"
     return resource
 
