@@ -100,7 +100,7 @@ class BulkMethods(Generic[R]):
         if timeout is not None:
             self._timeout(timeout)
         source = aiter(items) if isinstance(items, AsyncIterable) else iter(items)
-        limit = 2 * self._rt.max_workers if max_pending is None else max_pending
+        limit = 2 * self._rt.workers.max_workers if max_pending is None else max_pending
         return self._results(fn, source, ordered, limit, return_exceptions, priority, timeout)
 
     # fmt: off

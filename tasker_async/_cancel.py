@@ -71,10 +71,9 @@ def cancel_running(rt: Runtime[Any], job: TaskHandle[Any]) -> None:
     ``call_later`` work from the loop's thread even between two runs of the
     loop, so this may be called from a plain callback.
     """
-    for worker in rt.workers:
-        if worker.job is job:
-            cancel_run(rt, worker, job, CALLER)
-            return
+    worker = rt.workers.running(job)
+    if worker is not None:
+        cancel_run(rt, worker, job, CALLER)
 
 
 def time_out(rt: Runtime[Any], worker: Worker, job: TaskHandle[Any]) -> None:

@@ -138,9 +138,9 @@ class Lifecycle(Generic[R]):
             async with anyio.create_task_group() as tg:
                 rt.tg = tg
                 for resource in worker_resources:
-                    rt.adopt_worker(resource)
+                    rt.workers.adopt(resource)
                 self._pool.idle.extend(pool_resources)
-                if rt.max_workers > rt.config.worker_count:
+                if rt.workers.max_workers > rt.config.worker_count:
                     tg.start_soon(self._supervise)
                 ready.set()
                 await rt.closing.wait()
@@ -173,12 +173,10 @@ class Lifecycle(Generic[R]):
     async def _release_all(self) -> None:
         rt = self._rt
         rt.abort_waiting()
-        for worker in list(rt.workers):
+        for worker in rt.workers:
             # Only workers cancelled before their first step still hold a resource here.
             if worker.holds_resource:
-                worker.holds_resource = False
-                rt.active_workers -= 1
-                await rt.resources.destroy_resource(worker.resource)
+                await rt.resources.destroy_resource(rt.workers.release(worker))
         rt.workers.clear()
         self._pool.cancel_runs()
         await self._pool.close()

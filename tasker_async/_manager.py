@@ -263,15 +263,15 @@ class AsyncManager(Lifecycle[R], CallbackSubmission[R], GoAliases[R], BulkMethod
         rt = self._rt
         return TaskStats(
             base_workers=rt.config.worker_count,
-            active_workers=rt.active_workers,
-            burst_workers=rt.burst_workers,
+            active_workers=rt.workers.active,
+            burst_workers=rt.workers.burst,
             queued_tasks=rt.queue.lane_length(False),
             priority_tasks=rt.queue.lane_length(True),
             running_tasks=rt.ledger.running,
             available_resources=len(self._pool.idle),
             resource_creation_failures=rt.resources.creation_failures,
-            burst_workers_added=rt.burst_workers_added,
-            burst_workers_retired=rt.burst_workers_retired,
+            burst_workers_added=rt.workers.burst_added,
+            burst_workers_retired=rt.workers.burst_retired,
             throttled_seconds=rt.limiter.throttled if rt.limiter is not None else 0.0,
             state=rt.state,
             temporary_resources=self._pool.temporaries,
@@ -285,7 +285,7 @@ class AsyncManager(Lifecycle[R], CallbackSubmission[R], GoAliases[R], BulkMethod
         """Show the live counts, e.g. ``<AsyncManager running workers=4/8 burst=0 queued=10+1 running=4>``."""
         rt = self._rt
         return (
-            f"<AsyncManager {rt.state} workers={rt.active_workers}/{rt.max_workers}"
-            f" burst={rt.burst_workers} queued={rt.queue.lane_length(False)}+{rt.queue.lane_length(True)}"
+            f"<AsyncManager {rt.state} workers={rt.workers.active}/{rt.workers.max_workers}"
+            f" burst={rt.workers.burst} queued={rt.queue.lane_length(False)}+{rt.queue.lane_length(True)}"
             f" running={rt.ledger.running}>"
         )

@@ -7,7 +7,6 @@ the ledger's (``_ledger``): it alone accepts, re-queues and finishes them.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 import random
 from typing import TYPE_CHECKING, Generic, TypeVar
@@ -22,6 +21,7 @@ from ._metrics import MetricsCollector
 from ._ratelimit import StartLimiter
 from ._resources import ResourceCallbacks
 from ._stats import ManagerState
+from ._workers import WorkerSet
 from .errors import ManagerNotRunningError, TaskAbortedError
 
 if TYPE_CHECKING:
@@ -52,7 +52,6 @@ class Runtime(Generic[R]):
             drained=self.check_drained,
         )
         self.queue = self.ledger.queue  # read-only here: the ledger owns the lanes
-        self.worker_ids = itertools.count(1)
         self.bounded = config.max_queue_size > 0
         self.max_retries = config.max_retries
         self.rng = config.rng or random.Random()
@@ -62,20 +61,15 @@ class Runtime(Generic[R]):
             self.log,
             self.hooks,
             self.rng,
-            alive_workers=lambda: self.active_workers,
+            alive_workers=lambda: self.workers.active,
             running=lambda: self.state == "running",
             breaker_changed=self._breaker_changed,
         )
         self.state: ManagerState = "created"
         self.accepting = False
         self.side_runs = 0  # run_task calls in flight
-        self.active_workers = 0  # workers holding a resource
-        self.burst_workers = 0
-        self.burst_workers_added = 0
-        self.burst_workers_retired = 0
         assert config.max_worker_count is not None
-        self.max_workers = config.max_worker_count
-        self.workers: set[Worker] = set()
+        self.workers = WorkerSet(max_workers=config.max_worker_count, start=self._start_worker)
         self.tg: TaskGroup | None = None
         self.loop: asyncio.AbstractEventLoop | None = None  # set by start()
         # Set once the host task should cancel the workers: drained while stopping, or killed.
@@ -115,29 +109,6 @@ class Runtime(Generic[R]):
         self.queue.wake_putters()
 
     # -- workers -------------------------------------------------------------
-
-    def spawn_worker(self, *, burst: bool = False, reason: str) -> None:
-        """Start a worker that creates its own resource (with backoff on failure)."""
-        self._start_worker(self._new_worker(burst, reason))
-
-    def adopt_worker(self, resource: R) -> None:
-        """Start a base worker on a resource made by ``start()``."""
-        worker = self._new_worker(False, "start")
-        # Counted and held on the worker from here on, so the host can destroy it
-        # even if the worker is cancelled before its first step.
-        worker.resource = resource
-        worker.holds_resource = True
-        self.active_workers += 1
-        self._start_worker(worker)
-
-    def _new_worker(self, burst: bool, reason: str) -> Worker:
-        from ._worker import Worker
-
-        worker = Worker(next(self.worker_ids), burst=burst, reason=reason)
-        self.workers.add(worker)
-        if burst:
-            self.burst_workers += 1
-        return worker
 
     def _start_worker(self, worker: Worker) -> None:
         from ._worker import run_worker

@@ -21,7 +21,6 @@ from ._scaling import BacklogPolicy, ScalingDecision, ScalingPolicy, ScalingSnap
 
 if TYPE_CHECKING:
     from ._runtime import Runtime
-    from ._worker import Worker
 
 __all__ = ("EARLY_GAP", "NEVER", "RecentRates", "supervise", "wake_backlog")
 
@@ -57,18 +56,16 @@ class RecentRates:
 
 def snapshot(rt: Runtime[Any], now: float, rates: tuple[float, float, int], last_scale_up: float) -> ScalingSnapshot:
     """What the policy sees now."""
-    idle_burst = tuple(
-        now - worker.idle_since for worker in rt.workers if worker.burst and worker.parked and not worker.retiring
-    )
+    idle_burst = tuple(now - worker.idle_since for worker in rt.workers.idle_burst())
     return ScalingSnapshot(
         now=now,
         queued=len(rt.queue),
         running=rt.ledger.running,
-        active_workers=rt.active_workers,
-        starting_workers=len(rt.workers) - rt.active_workers,
+        active_workers=rt.workers.active,
+        starting_workers=len(rt.workers) - rt.workers.active,
         base_workers=rt.config.worker_count,
-        max_workers=rt.max_workers,
-        burst_workers=rt.burst_workers,
+        max_workers=rt.workers.max_workers,
+        burst_workers=rt.workers.burst,
         idle_burst=idle_burst,
         arrival_rate=rates[0],
         completion_rate=rates[1],
@@ -134,7 +131,7 @@ async def _next_turn(rt: Runtime[Any], backlog: int | None, earliest: float, int
     """
     ledger = rt.ledger
     wake = ledger.scale_wake
-    if backlog is not None and len(rt.workers) < rt.max_workers:
+    if backlog is not None and rt.workers.room > 0:
         mark = len(rt.workers) + len(ledger.delayed) + backlog
         ledger.arm_scale_wake(mark)
         queue = ledger.queue
@@ -156,32 +153,26 @@ async def _next_turn(rt: Runtime[Any], backlog: int | None, earliest: float, int
 
 def apply_add(rt: Runtime[Any], decision: ScalingDecision, seen: ScalingSnapshot) -> int:
     """Start burst workers, never beyond ``max_worker_count``; return how many."""
-    count = min(decision.add, rt.max_workers - len(rt.workers))
+    count = min(decision.add, rt.workers.room)
     for _ in range(count):
-        rt.spawn_worker(burst=True, reason="burst")
+        rt.workers.spawn(burst=True, reason="burst")
     if count > 0:
-        rt.burst_workers_added += count
+        rt.workers.added_burst(count)
         _report(rt, "scale_up", count, decision.reason)
     return count
 
 
 def apply_retire(rt: Runtime[Any], decision: ScalingDecision) -> int:
     """Retire the longest-idle parked burst workers; return how many."""
-    idle: list[Worker] = sorted(
-        (w for w in rt.workers if w.burst and w.parked and not w.retiring), key=lambda w: w.idle_since
-    )
-    chosen = idle[: decision.retire]
-    for worker in chosen:
-        worker.retiring = True
-        worker.scope.cancel()
+    chosen = rt.workers.idle_burst()[: decision.retire]
     if chosen:
-        rt.burst_workers_retired += len(chosen)
+        rt.workers.retire(chosen)
         _report(rt, "scale_down", len(chosen), decision.reason)
     return len(chosen)
 
 
 def _report(rt: Runtime[Any], kind: str, count: int, reason: str) -> None:
-    after = rt.burst_workers - (count if kind == "scale_down" else 0)
+    after = rt.workers.burst - (count if kind == "scale_down" else 0)
     rt.log.info("%s: %d burst worker(s) (%s); %d burst worker(s) now", kind, count, reason, after)
     if rt.hooks.active:
         rt.hooks.emit(

@@ -84,9 +84,7 @@ async def run_worker(rt: Runtime[Any], worker: Worker) -> None:
     try:
         with worker.scope:
             if not worker.holds_resource:
-                worker.resource = await _create_with_backoff(rt)
-                worker.holds_resource = True
-                rt.active_workers += 1
+                rt.workers.took_resource(worker, await _create_with_backoff(rt))
             max_age = rt.config.max_resource_age
             if max_age is not None:
                 worker.expires_at = monotonic() + jittered_age(max_age, rt.rng.random())
@@ -99,24 +97,20 @@ async def run_worker(rt: Runtime[Any], worker: Worker) -> None:
             leaving = UNHEALTHY  # its scope was cancelled to end a run that overran its cancellation
     finally:
         if worker.holds_resource:
-            worker.holds_resource = False
-            rt.active_workers -= 1
             # Still counted in rt.workers while its resource is destroyed: the supervisor
             # must not fill the slot before it is really free (max_worker_count is a ceiling).
-            await rt.resources.destroy_resource(worker.resource)
+            await rt.resources.destroy_resource(rt.workers.release(worker))
             worker.resource = None
             reason = leaving or ("retired" if worker.retiring else "shutdown")
             rt.log.info("worker %d stopped (%s)", worker.id, reason)
             if rt.hooks.active:
                 rt.hooks.emit(WorkerEvent(kind="destroyed", worker_id=worker.id, burst=worker.burst, reason=reason))
-        rt.workers.discard(worker)
-        if worker.burst:
-            rt.burst_workers -= 1
+        rt.workers.left(worker)
     # A burst worker is replaced only while there is work it would take.
     if leaving and rt.state in ("running", "stopping") and (not worker.burst or rt.queue):
         if rt.hooks.active:
             rt.hooks.emit(WorkerEvent(kind="replaced", worker_id=worker.id, burst=worker.burst, reason=leaving))
-        rt.spawn_worker(burst=worker.burst, reason="replacement" if leaving == UNHEALTHY else "recycle")
+        rt.workers.spawn(burst=worker.burst, reason="replacement" if leaving == UNHEALTHY else "recycle")
 
 
 async def _create_with_backoff(rt: Runtime[Any]) -> Any:
