@@ -84,8 +84,7 @@ class Lifecycle(Generic[R]):
                         await rt.resources.destroy_resource(resource)
                 raise ManagerNotRunningError(f"the manager was {rt.state} while starting")
             rt.loop = asyncio.get_running_loop()
-            rt.state = "running"
-            rt.accepting = True
+            rt.set_state("running")
             ready = asyncio.Event()
             self._host = asyncio.create_task(
                 self._host_main(made[: config.worker_count], made[config.worker_count :], ready),
@@ -153,12 +152,11 @@ class Lifecycle(Generic[R]):
             # its caller through its handle.
             if rt.state != "killed":
                 rt.log.error("the manager's workers died; killing the manager", exc_info=exc)
-                rt.state = "killed"
+                rt.set_state("killed")
             fatal = _to_propagate(exc)
         finally:
             ready.set()
-            rt.tg = None
-            rt.accepting = False
+            rt.tg = None  # the manager is stopping or killed by now: it accepts nothing
             with anyio.CancelScope(shield=True):
                 await self._release_all()
         if fatal is not None:
@@ -182,7 +180,7 @@ class Lifecycle(Generic[R]):
         await self._pool.close()
         await self._callbacks.wait()
         if rt.state == "stopping":
-            rt.state = "stopped"
+            rt.set_state("stopped")
         rt.log.info("manager %s", rt.state)
 
     async def stop(self, timeout: float | None = None) -> None:
@@ -215,13 +213,12 @@ class Lifecycle(Generic[R]):
                 "asyncio.create_task(manager.stop())"
             )
         if rt.state == "created":
-            rt.state = "stopped"
+            rt.set_state("stopped")
             if self._starting:
                 await self._start_done.wait()
             return
         if rt.state == "running":
-            rt.state = "stopping"
-            rt.accepting = False
+            rt.set_state("stopping")
             if self._supervisor_scope is not None:
                 self._supervisor_scope.cancel()
             rt.log.info("manager stopping: draining %d task(s)", rt.ledger.unfinished)
@@ -246,13 +243,12 @@ class Lifecycle(Generic[R]):
         """
         rt = self._rt
         if rt.state == "created":
-            rt.state = "killed"
+            rt.set_state("killed")
             if self._starting:
                 await self._start_done.wait()
             return
         if rt.state in ("running", "stopping"):
-            rt.state = "killed"
-            rt.accepting = False
+            rt.set_state("killed")
             if self._supervisor_scope is not None:
                 self._supervisor_scope.cancel()
             rt.log.info("manager killed: aborting %d task(s)", rt.ledger.unfinished)

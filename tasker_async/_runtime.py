@@ -97,11 +97,19 @@ class Runtime(Generic[R]):
             return ManagerNotRunningError("the manager is not started: call start() or use 'async with'")
         return ManagerNotRunningError(f"the manager is {self.state} and accepts no new tasks")
 
+    def set_state(self, state: ManagerState) -> None:
+        """Move the manager to ``state``; whether it accepts tasks follows from it."""
+        self.state = state
+        self._derive_accepting()
+
+    def _derive_accepting(self) -> None:
+        # Tasks are accepted only while running, and not while the creation breaker is open.
+        self.accepting = self.state == "running" and not self.resources.breaker_open
+
     def _breaker_changed(self, opened: bool) -> None:
+        self._derive_accepting()
         if not opened:
-            self.accepting = self.state == "running"
             return
-        self.accepting = False
         error = self.refusal()
         self.ledger.fail_waiting(error)
         # Submitters waiting for room would wait for good: the queue was just emptied
