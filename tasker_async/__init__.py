@@ -8,9 +8,11 @@ A typical use::
 
 from __future__ import annotations
 
-from ._collector import DefaultCollector
-from ._config import Config, LoggerProtocol
-from ._events import (
+from ._api.manager import AsyncManager
+from ._core.config import Config, LoggerProtocol
+from ._core.handle import TaskHandle
+from ._observe.collector import DefaultCollector
+from ._observe.events import (
     LifecycleEvent,
     LifecycleHook,
     ResourceCreationFailed,
@@ -20,11 +22,9 @@ from ._events import (
     WorkerEvent,
     WorkerEventKind,
 )
-from ._handle import TaskHandle
-from ._manager import AsyncManager
-from ._metrics import MetricsCollector, TaskLifecycleTimestamps, TaskMetrics
-from ._scaling import BacklogPolicy, RatePolicy, ScalingDecision, ScalingPolicy, ScalingSnapshot
-from ._stats import ManagerState, TaskStats
+from ._observe.metrics import MetricsCollector, TaskLifecycleTimestamps, TaskMetrics
+from ._observe.stats import ManagerState, TaskStats
+from ._scaling.policies import BacklogPolicy, RatePolicy, ScalingDecision, ScalingPolicy, ScalingSnapshot
 from .errors import (
     ConfigError,
     ManagerNotRunningError,

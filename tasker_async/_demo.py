@@ -20,10 +20,10 @@ import time
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from ._config import Config
-from ._events import LifecycleEvent, ScalingEvent
-from ._handle import TaskHandle
-from ._manager import AsyncManager
+from ._api.manager import AsyncManager
+from ._core.config import Config
+from ._core.handle import TaskHandle
+from ._observe.events import LifecycleEvent, ScalingEvent
 
 __all__ = ("DemoSummary", "demo", "run")
 

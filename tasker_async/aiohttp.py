@@ -26,9 +26,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any, TypeVar
 
-from ._config import Config
-from ._hosting import ManagerSource, check_stop_timeout, hosted_manager
-from ._manager import AsyncManager
+from ._api.hosting import ManagerSource, check_stop_timeout, hosted_manager
+from ._api.manager import AsyncManager
+from ._core.config import Config
 
 try:
     from aiohttp import web

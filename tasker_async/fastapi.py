@@ -25,9 +25,9 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Protocol, TypeVar
 
-from ._config import Config
-from ._hosting import ManagerSource, check_stop_timeout, hosted_manager
-from ._manager import AsyncManager
+from ._api.hosting import ManagerSource, check_stop_timeout, hosted_manager
+from ._api.manager import AsyncManager
+from ._core.config import Config
 
 try:
     # Needed at run time, not only for type checking: FastAPI reads the

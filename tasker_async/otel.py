@@ -25,9 +25,9 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ._events import LifecycleEvent, TaskEvent
-from ._exporter import METRICS_GAUGES, STATS_GAUGES, Count, Exporter, Gauge, Metric, Observe, needs_extra
-from ._manager import AsyncManager
+from ._api.manager import AsyncManager
+from ._observe.events import LifecycleEvent, TaskEvent
+from ._observe.exporter import METRICS_GAUGES, STATS_GAUGES, Count, Exporter, Gauge, Metric, Observe, needs_extra
 
 try:
     from opentelemetry import context as otel_context

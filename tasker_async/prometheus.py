@@ -21,10 +21,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
-from ._exporter import METRICS_GAUGES, STATS_GAUGES, Count, Exporter, Gauge, Metric, Observe, needs_extra
-from ._manager import AsyncManager
-from ._metrics import TaskMetrics
-from ._stats import TaskStats
+from ._api.manager import AsyncManager
+from ._observe.exporter import METRICS_GAUGES, STATS_GAUGES, Count, Exporter, Gauge, Metric, Observe, needs_extra
+from ._observe.metrics import TaskMetrics
+from ._observe.stats import TaskStats
 
 try:
     from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram

@@ -25,7 +25,7 @@ MAX_FUNCTION_LINES = 60
 WORST_GRADE = "C"
 # The one exception to the function size and complexity limits: the worker loop, kept in one piece because its
 # speed is measured (benchmarks/) and every call taken out of it costs on every task.
-HOT_LOOP = "tasker_async._worker._serve"
+HOT_LOOP = "tasker_async._core.worker._serve"
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +214,39 @@ def test_no_import_cycles() -> None:
     graph = import_graph(MODULES)
     cycles = [" -> ".join(shortest_cycle(graph, group[0])) for group in strongly_connected(graph) if len(group) > 1]
     assert not cycles, "import cycles:\n" + "\n".join(cycles)
+
+
+# The layers, lowest first: a module imports (at import time) only from its own layer or lower ones.
+LAYERS = (
+    ("tasker_async.errors", "tasker_async._observe", "tasker_async._scaling.policies"),
+    ("tasker_async._core",),
+    ("tasker_async._scaling.supervisor",),
+    ("tasker_async._api",),
+    ("tasker_async", "tasker_async._demo", "tasker_async.__main__", "tasker_async.prometheus", "tasker_async.otel",
+     "tasker_async.fastapi", "tasker_async.aiohttp"),
+)  # fmt: skip
+
+
+def layer_of(name: str) -> int:
+    """The index in LAYERS of the most specific prefix that names ``name``'s layer."""
+    best, level = "", -1
+    for index, prefixes in enumerate(LAYERS):
+        for prefix in prefixes:
+            if (name == prefix or name.startswith(prefix + ".")) and len(prefix) > len(best):
+                best, level = prefix, index
+    assert level >= 0, f"{name} is in no layer"
+    return level
+
+
+def test_imports_only_go_down_the_layers() -> None:
+    graph = import_graph(MODULES)
+    upward = [
+        f"{name} (layer {layer_of(name)}) imports {target} (layer {layer_of(target)})"
+        for name, targets in graph.items()
+        for target in sorted(targets)
+        if layer_of(target) > layer_of(name)
+    ]
+    assert not upward, "imports that go up the layers:\n" + "\n".join(upward)
 
 
 # -- size

@@ -25,7 +25,7 @@ import anyio
 import pytest
 
 from tasker_async import AsyncManager, ManagerNotRunningError, TaskAbortedError, TaskHandle
-from tasker_async._queue import JobQueue
+from tasker_async._core.queue import JobQueue
 
 from .conftest import Resource, Tracker, manager_tasks, wait_for
 

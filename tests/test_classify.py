@@ -8,8 +8,8 @@ import math
 import pytest
 
 from tasker_async import PermanentError, RetryableError, TaskTimeoutError
-from tasker_async._classify import Verdict, classify
-from tasker_async._idle import IdleVerdict, idle_verdict
+from tasker_async._core.classify import Verdict, classify
+from tasker_async._core.idle import IdleVerdict, idle_verdict
 
 
 @pytest.mark.parametrize(

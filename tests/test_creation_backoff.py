@@ -16,9 +16,9 @@ from tasker_async import (
     ResourceCreationError,
     ResourceCreationFailed,
     WorkerEvent,
-    _resources,
 )
-from tasker_async._health import (
+from tasker_async._core import resources as _resources
+from tasker_async._core.health import (
     LONGEST_BACKOFF,
     CreationStreak,
     StreakNote,

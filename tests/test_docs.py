@@ -37,7 +37,7 @@ def public_names() -> list[tuple[str, str]]:
 def attribute_docstrings() -> set[str]:
     """Names assigned at the top of a package module with a string literal right after (an attribute docstring)."""
     documented: set[str] = set()
-    for path in PACKAGE.glob("*.py"):
+    for path in PACKAGE.rglob("*.py"):
         body = ast.parse(path.read_text()).body
         for statement, following in itertools.pairwise(body):
             targets = statement.targets if isinstance(statement, ast.Assign) else [getattr(statement, "target", None)]

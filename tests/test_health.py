@@ -14,7 +14,7 @@ from tasker_async import (
     ResourceCreationError,
     TaskAbortedError,
 )
-from tasker_async._health import RetryVerdict, creation_backoff, retry_verdict
+from tasker_async._core.health import RetryVerdict, creation_backoff, retry_verdict
 
 from .conftest import Resource, Tracker, manager_tasks, wait_for
 

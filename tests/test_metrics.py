@@ -12,8 +12,8 @@ from collections.abc import Callable
 import pytest
 
 from tasker_async import AsyncManager, DefaultCollector, TaskLifecycleTimestamps, TaskMetrics
-from tasker_async._histogram import LogHistogram
-from tasker_async._rates import WindowRate
+from tasker_async._observe.histogram import LogHistogram
+from tasker_async._observe.rates import WindowRate
 
 from .conftest import Resource
 
@@ -250,7 +250,7 @@ def test_a_read_from_another_thread_never_folds_the_feeders_buffer() -> None:
 
 
 def test_flush_folds_a_worthwhile_buffer_and_reads_see_everything() -> None:
-    from tasker_async._collector import FLUSH_AT
+    from tasker_async._observe.collector import FLUSH_AT
 
     clock = FakeClock()
     collector = DefaultCollector(clock=clock)

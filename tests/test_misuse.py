@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from tasker_async import AsyncManager, ManagerNotRunningError, TaskAbortedError
-from tasker_async._checks import ACCEPTED, check_task
+from tasker_async._api.checks import ACCEPTED, check_task
 
 from .conftest import Resource, Tracker, make_config, wait_for
 

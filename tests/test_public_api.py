@@ -46,6 +46,13 @@ def test_every_public_name_has_a_docstring() -> None:
 
 
 def test_private_modules_are_importable_but_not_exported() -> None:
-    for module in ("_manager", "_worker", "_queue", "_config"):
+    for module in (
+        "_api.manager",
+        "_core.worker",
+        "_core.queue",
+        "_core.config",
+        "_observe.events",
+        "_scaling.policies",
+    ):
         importlib.import_module(f"tasker_async.{module}")
-        assert module not in tasker_async.__all__
+        assert module.split(".")[0] not in tasker_async.__all__

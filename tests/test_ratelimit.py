@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from tasker_async import AsyncManager, LifecycleEvent, TaskEvent
-from tasker_async._ratelimit import StartLimiter
+from tasker_async._core.ratelimit import StartLimiter
 
 from .conftest import Resource, wait_for
 

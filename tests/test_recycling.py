@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 
 from tasker_async import AsyncManager, WorkerEvent
-from tasker_async._health import jittered_age
+from tasker_async._core.health import jittered_age
 
 from .conftest import EventLog, Resource, Tracker
 

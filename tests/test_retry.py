@@ -20,7 +20,7 @@ from tasker_async import (
     RetryableError,
     TaskEvent,
 )
-from tasker_async._health import retry_backoff
+from tasker_async._core.health import retry_backoff
 
 from .conftest import Resource, Tracker, wait_for
 

@@ -18,7 +18,7 @@ from tasker_async import (
     ScalingEvent,
     ScalingSnapshot,
 )
-from tasker_async._supervisor import EARLY_GAP, NEVER, wake_backlog
+from tasker_async._scaling.supervisor import EARLY_GAP, NEVER, wake_backlog
 
 from .conftest import EventLog, Resource, wait_for
 

@@ -10,7 +10,7 @@ import pytest
 from mypy import api
 
 from tasker_async import Config
-from tasker_async._config_options import ConfigOptions
+from tasker_async._core.config_options import ConfigOptions
 
 ROOT = Path(__file__).resolve().parent.parent
 

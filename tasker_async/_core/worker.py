@@ -17,18 +17,18 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from ._cancel import CancelReason, time_out
-from ._collector import FLUSH_LEN, FOLD_LEN
-from ._context import enter_task_runner
-from ._events import WorkerEvent
-from ._handle import FINISHING, RUNNING, SETTLED, TaskHandle
-from ._health import jittered_age
-from ._idle import RECYCLED, SERVE, UNHEALTHY, park_timed
-from ._metrics import TaskLifecycleTimestamps
-from ._outcomes import settle_failure, settle_swallowed
+from .._observe.collector import FLUSH_LEN, FOLD_LEN
+from .._observe.events import WorkerEvent
+from .._observe.metrics import TaskLifecycleTimestamps
+from .cancel import CancelReason, time_out
+from .context import enter_task_runner
+from .handle import FINISHING, RUNNING, SETTLED, TaskHandle
+from .health import jittered_age
+from .idle import RECYCLED, SERVE, UNHEALTHY, park_timed
+from .outcomes import settle_failure, settle_swallowed
 
 if TYPE_CHECKING:
-    from ._runtime import Runtime
+    from .runtime import Runtime
 
 __all__ = ("Worker", "run_worker")
 

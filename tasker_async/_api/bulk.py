@@ -11,11 +11,11 @@ from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Generic, Literal, TypeVar, TypeVarTuple, Unpack, overload
 
-from ._checks import check_task
-from ._handle import TaskHandle
+from .._core.handle import TaskHandle
+from .checks import check_task
 
 if TYPE_CHECKING:
-    from ._runtime import Runtime
+    from .._core.runtime import Runtime
 
 __all__ = ("BulkMethods",)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import enum
 
-from .errors import PermanentError, RetryableError
+from ..errors import PermanentError, RetryableError
 
 __all__ = ("Verdict", "classify")
 

@@ -6,13 +6,13 @@ from _thread import get_ident
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, TypeVarTuple, Unpack
 
-from ._callbacks import CallbackRunner, ResultCallback
-from ._checks import SubmissionChecks, call_back_from_anywhere, check_task
-from ._handle import TaskHandle
-from .errors import ManagerNotRunningError, QueueFullError, ResourceCreationError
+from .._core.handle import TaskHandle
+from ..errors import ManagerNotRunningError, QueueFullError, ResourceCreationError
+from .callbacks import CallbackRunner, ResultCallback
+from .checks import SubmissionChecks, call_back_from_anywhere, check_task
 
 if TYPE_CHECKING:
-    from ._runtime import Runtime
+    from .._core.runtime import Runtime
 
 __all__ = ("CallbackSubmission",)
 

@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from ._events import ScalingEvent
-from ._ledger import NEVER
-from ._scaling import BacklogPolicy, ScalingDecision, ScalingPolicy, ScalingSnapshot, checked_decision
+from .._core.ledger import NEVER
+from .._observe.events import ScalingEvent
+from .policies import BacklogPolicy, ScalingDecision, ScalingPolicy, ScalingSnapshot, checked_decision
 
 if TYPE_CHECKING:
-    from ._runtime import Runtime
+    from .._core.runtime import Runtime
 
 __all__ = ("EARLY_GAP", "NEVER", "RecentRates", "supervise", "wake_backlog")
 

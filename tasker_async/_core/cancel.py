@@ -28,12 +28,12 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import anyio
 
-from .errors import TaskTimeoutError
+from ..errors import TaskTimeoutError
 
 if TYPE_CHECKING:
-    from ._handle import TaskHandle
-    from ._runtime import Runtime
-    from ._worker import Worker
+    from .handle import TaskHandle
+    from .runtime import Runtime
+    from .worker import Worker
 
 __all__ = (
     "CALLER",

@@ -19,12 +19,12 @@ from collections.abc import Awaitable, Callable
 from time import monotonic
 from typing import Any
 
-from ._collector import DefaultCollector
-from ._events import EventHooks, TaskEvent, TaskEventKind
-from ._handle import DELAYED, QUEUED, RUNNING, SETTLED, RunOptions, TaskHandle
-from ._metrics import MetricsCollector, TaskLifecycleTimestamps
-from ._names import task_name
-from ._queue import JobQueue
+from .._observe.collector import DefaultCollector
+from .._observe.events import EventHooks, TaskEvent, TaskEventKind
+from .._observe.metrics import MetricsCollector, TaskLifecycleTimestamps
+from .handle import DELAYED, QUEUED, RUNNING, SETTLED, RunOptions, TaskHandle
+from .names import task_name
+from .queue import JobQueue
 
 __all__ = ("NEVER", "TaskLedger")
 

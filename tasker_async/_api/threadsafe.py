@@ -16,12 +16,12 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, TypeVarTuple, Unpack
 
-from ._checks import check_task
-from ._handle import TaskHandle
-from .errors import ManagerNotRunningError, QueueFullError
+from .._core.handle import TaskHandle
+from ..errors import ManagerNotRunningError, QueueFullError
+from .checks import check_task
 
 if TYPE_CHECKING:
-    from ._callbacks import CallbackRunner
+    from .callbacks import CallbackRunner
 
 __all__ = ("LoopBoundFuture", "ThreadsafeMethods")
 

@@ -9,15 +9,15 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar, overload, runtime_checkable
 
-from ._events import LifecycleHook, checked_hooks
-from ._metrics import MetricsCollector
-from ._scaling import BacklogPolicy, RatePolicy, ScalingPolicy
-from .errors import ConfigError
+from .._observe.events import LifecycleHook, checked_hooks
+from .._observe.metrics import MetricsCollector
+from .._scaling.policies import BacklogPolicy, RatePolicy, ScalingPolicy
+from ..errors import ConfigError
 
 if TYPE_CHECKING:
     from typing import Unpack
 
-    from ._config_options import ConfigOptions
+    from .config_options import ConfigOptions
 
 __all__ = ("Config", "LoggerProtocol")
 

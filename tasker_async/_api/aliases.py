@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Generic, TypeVar, TypeVarTuple, Unpack
 
-from ._handle import TaskHandle
+from .._core.handle import TaskHandle
 
 __all__ = ("GoAliases",)
 

@@ -17,16 +17,16 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from ._cancel import TIMEOUT, end_cancel
-from ._classify import Verdict, classify
-from ._events import TaskEventKind
-from ._handle import DELAYED, QUEUED, SETTLED, TaskHandle
-from ._health import RetryVerdict, retry_backoff, retry_verdict
-from .errors import MaxRetriesExceededError, PermanentError, RetryableError, TaskAbortedError, TaskTimeoutError
+from .._observe.events import TaskEventKind
+from ..errors import MaxRetriesExceededError, PermanentError, RetryableError, TaskAbortedError, TaskTimeoutError
+from .cancel import TIMEOUT, end_cancel
+from .classify import Verdict, classify
+from .handle import DELAYED, QUEUED, SETTLED, TaskHandle
+from .health import RetryVerdict, retry_backoff, retry_verdict
 
 if TYPE_CHECKING:
-    from ._runtime import Runtime
-    from ._worker import Worker
+    from .runtime import Runtime
+    from .worker import Worker
 
 __all__ = ("settle_failure", "settle_swallowed")
 

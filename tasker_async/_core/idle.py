@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 if TYPE_CHECKING:
-    from ._runtime import Runtime
-    from ._worker import Worker
+    from .runtime import Runtime
+    from .worker import Worker
 
 __all__ = ("RECYCLED", "SERVE", "UNHEALTHY", "IdleVerdict", "idle_verdict", "park_timed")
 

@@ -12,8 +12,8 @@ import itertools
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from ._handle import TaskHandle
-from ._worker import Worker
+from .handle import TaskHandle
+from .worker import Worker
 
 __all__ = ("WorkerSet",)
 

@@ -31,9 +31,9 @@ import threading
 import time
 from collections.abc import Callable
 
-from ._histogram import LogHistogram
-from ._metrics import TaskLifecycleTimestamps, TaskMetrics
-from ._rates import WindowRate
+from .histogram import LogHistogram
+from .metrics import TaskLifecycleTimestamps, TaskMetrics
+from .rates import WindowRate
 
 __all__ = ("DefaultCollector",)
 

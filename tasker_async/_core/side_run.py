@@ -6,10 +6,10 @@ import asyncio
 from collections.abc import Callable
 from time import monotonic
 
-from ._events import EventHooks, TaskEvent, TaskEventKind
-from ._metrics import MetricsCollector, TaskLifecycleTimestamps
-from ._names import task_name
-from .errors import TaskAbortedError, TaskTimeoutError
+from .._observe.events import EventHooks, TaskEvent, TaskEventKind
+from .._observe.metrics import MetricsCollector, TaskLifecycleTimestamps
+from ..errors import TaskAbortedError, TaskTimeoutError
+from .names import task_name
 
 __all__ = ("SideRun",)
 

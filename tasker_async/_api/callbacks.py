@@ -15,7 +15,7 @@ from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._config import LoggerProtocol
+    from .._core.config import LoggerProtocol
 
 __all__ = ("ResultCallback", "CallbackRunner")
 

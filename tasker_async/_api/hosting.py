@@ -8,8 +8,8 @@ from typing import TypeAlias, TypeVar
 
 import anyio
 
-from ._config import Config
-from ._manager import AsyncManager
+from .._core.config import Config
+from .manager import AsyncManager
 
 __all__ = ("ManagerSource", "build_manager", "check_stop_timeout", "hosted_manager")
 

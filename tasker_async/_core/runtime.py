@@ -13,20 +13,20 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 
 from anyio.abc import TaskGroup
 
-from ._cancel import cancel_running
-from ._collector import DefaultCollector
-from ._events import EventHooks
-from ._ledger import TaskLedger
-from ._metrics import MetricsCollector
-from ._ratelimit import StartLimiter
-from ._resources import ResourceCallbacks
-from ._stats import ManagerState
-from ._workers import WorkerSet
-from .errors import ManagerNotRunningError, TaskAbortedError
+from .._observe.collector import DefaultCollector
+from .._observe.events import EventHooks
+from .._observe.metrics import MetricsCollector
+from .._observe.stats import ManagerState
+from ..errors import ManagerNotRunningError, TaskAbortedError
+from .cancel import cancel_running
+from .ledger import TaskLedger
+from .ratelimit import StartLimiter
+from .resources import ResourceCallbacks
+from .workers import WorkerSet
 
 if TYPE_CHECKING:
-    from ._config import Config, LoggerProtocol
-    from ._worker import Worker
+    from .config import Config, LoggerProtocol
+    from .worker import Worker
 
 __all__ = ("Runtime",)
 
@@ -119,7 +119,7 @@ class Runtime(Generic[R]):
     # -- workers -------------------------------------------------------------
 
     def _start_worker(self, worker: Worker) -> None:
-        from ._worker import run_worker
+        from .worker import run_worker
 
         assert self.tg is not None, "workers are only started while the host task group is open"
         self.tg.start_soon(run_worker, self, worker)

@@ -16,10 +16,10 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
     from typing import Literal
 
-    from ._config import LoggerProtocol
-    from ._events import LifecycleHook
-    from ._metrics import MetricsCollector
-    from ._scaling import ScalingPolicy
+    from .._observe.events import LifecycleHook
+    from .._observe.metrics import MetricsCollector
+    from .._scaling.policies import ScalingPolicy
+    from .config import LoggerProtocol
 
 __all__ = ("ConfigOptions",)
 

@@ -15,13 +15,13 @@ from typing import Generic, TypeVar
 
 import anyio
 
-from ._callbacks import CallbackRunner
-from ._config import Config, _is_number
-from ._context import runs_tasks_of
-from ._pool import SidePool
-from ._runtime import Runtime
-from ._supervisor import supervise
-from .errors import ManagerNotRunningError, ResourceCreationError
+from .._core.config import Config, _is_number
+from .._core.context import runs_tasks_of
+from .._core.pool import SidePool
+from .._core.runtime import Runtime
+from .._scaling.supervisor import supervise
+from ..errors import ManagerNotRunningError, ResourceCreationError
+from .callbacks import CallbackRunner
 
 __all__ = ("Lifecycle",)
 

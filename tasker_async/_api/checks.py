@@ -17,9 +17,9 @@ from types import FunctionType, MethodType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._callbacks import CallbackRunner, ResultCallback
-    from ._config import LoggerProtocol
-    from ._runtime import Runtime
+    from .._core.config import LoggerProtocol
+    from .._core.runtime import Runtime
+    from .callbacks import CallbackRunner, ResultCallback
 
 __all__ = ("ACCEPTED", "NO_TASK", "SubmissionChecks", "call_back_from_anywhere", "check_task", "wrong_loop")
 

@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import anyio
 
-from ._cancel import is_stray_cancellation, uncancellable
-from ._events import EventHooks, ResourceCreationFailed
-from ._health import CreationStreak, StreakNote, creation_backoff
-from .errors import ResourceCreationError
+from .._observe.events import EventHooks, ResourceCreationFailed
+from ..errors import ResourceCreationError
+from .cancel import is_stray_cancellation, uncancellable
+from .health import CreationStreak, StreakNote, creation_backoff
 
 if TYPE_CHECKING:
-    from ._config import Config, LoggerProtocol
+    from .config import Config, LoggerProtocol
 
 __all__ = ("ResourceCallbacks",)
 

@@ -13,14 +13,14 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from ._events import LifecycleEvent, ResourceCreationFailed, ScalingEvent, TaskEvent, WorkerEvent
-from ._metrics import TaskMetrics
-from ._stats import TaskStats
+from .events import LifecycleEvent, ResourceCreationFailed, ScalingEvent, TaskEvent, WorkerEvent
+from .metrics import TaskMetrics
+from .stats import TaskStats
 
 if TYPE_CHECKING:
     from typing import Self
 
-    from ._manager import AsyncManager
+    from .._api.manager import AsyncManager
 
 Count = Callable[[], object]  # adds one to a counter's series
 Observe = Callable[[float], object]  # records one value in a histogram

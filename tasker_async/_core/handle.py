@@ -12,10 +12,10 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ._names import task_name
+from .names import task_name
 
 if TYPE_CHECKING:
-    from ._ledger import TaskLedger
+    from .ledger import TaskLedger
 
 __all__ = ("QUEUED", "RUNNING", "FINISHING", "DELAYED", "SETTLED", "RunOptions", "TaskHandle")
 

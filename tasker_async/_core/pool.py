@@ -11,12 +11,12 @@ from typing import Any, Generic, TypeVar
 
 import anyio
 
-from ._cancel import RunDeadline
-from ._classify import Verdict, classify
-from ._context import enter_task_runner, leave_task_runner
-from ._runtime import Runtime
-from ._side_run import SideRun
-from .errors import TaskAbortedError, TaskTimeoutError
+from ..errors import TaskAbortedError, TaskTimeoutError
+from .cancel import RunDeadline
+from .classify import Verdict, classify
+from .context import enter_task_runner, leave_task_runner
+from .runtime import Runtime
+from .side_run import SideRun
 
 __all__ = ("SidePool",)
 

@@ -7,18 +7,18 @@ from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any, Generic, Self, TypeVar, TypeVarTuple, Unpack
 
-from ._aliases import GoAliases
-from ._bulk import BulkMethods
-from ._callback_submit import CallbackSubmission
-from ._checks import NO_TASK
-from ._config import Config, _is_number
-from ._events import LifecycleHook
-from ._handle import RunOptions, TaskHandle
-from ._lifecycle import Lifecycle
-from ._metrics import TaskMetrics
-from ._stats import TaskStats
-from ._threadsafe import ThreadsafeMethods
-from .errors import QueueFullError
+from .._core.config import Config, _is_number
+from .._core.handle import RunOptions, TaskHandle
+from .._observe.events import LifecycleHook
+from .._observe.metrics import TaskMetrics
+from .._observe.stats import TaskStats
+from ..errors import QueueFullError
+from .aliases import GoAliases
+from .bulk import BulkMethods
+from .callback_submit import CallbackSubmission
+from .checks import NO_TASK
+from .lifecycle import Lifecycle
+from .threadsafe import ThreadsafeMethods
 
 __all__ = ("AsyncManager",)
 

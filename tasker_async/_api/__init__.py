@@ -1,0 +1,1 @@
+"""The manager's public methods and lifecycle, built on the engine."""

@@ -1,0 +1,1 @@
+"""Observation: the built-in collector, lifecycle events and records, the exporters' skeleton."""

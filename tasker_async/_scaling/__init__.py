@@ -1,0 +1,1 @@
+"""Burst scaling: pure policies, and the supervisor that applies their decisions."""
