@@ -1,4 +1,4 @@
-"""``AsyncManager``: the public face; lifecycle in ``_lifecycle``, the work in ``_worker``."""
+"""``AsyncManager``: the public face; lifecycle in ``_api.lifecycle``, the work in ``_core.worker``."""
 
 from __future__ import annotations
 

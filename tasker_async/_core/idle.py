@@ -1,7 +1,7 @@
 """A worker with nothing to do: park until a task may be there, and, when timed, age and probe.
 
 The untimed park (no ``max_resource_age``, no ``check_resource``) stays
-inline in ``_worker._serve``: it is on the path of every task under light
+inline in ``_core.worker._serve``: it is on the path of every task under light
 load, and a coroutine level costs each wake-up. A worker whose resource ages
 or is probed parks here instead, with a deadline, and ``idle_verdict``
 decides, without awaiting, what waking up means.

@@ -65,7 +65,7 @@ class TaskLedger:
         """Start with no task."""
         self.queue: JobQueue[TaskHandle[Any]] = JobQueue(queue_size, _is_queued)
         self.collector = collector
-        # The built-in collector is fed inline, through its fast feed (see _collector).
+        # The built-in collector is fed inline, through its fast feed (see _observe.collector).
         self.builtin = collector if type(collector) is DefaultCollector else None
         self.hooks = hooks
         self.unfinished = 0  # accepted and not yet finished: queued, delayed or running
@@ -81,7 +81,7 @@ class TaskLedger:
         self.default_options = RunOptions(self, priority=False, once=False, timeout=default_timeout)
         self._options: dict[tuple[bool, bool, float | None], RunOptions] = {}
         # The supervisor's early wake-up: accept() sets the event when no worker is
-        # parked and ``unfinished`` passes the mark (see _supervisor._next_turn).
+        # parked and ``unfinished`` passes the mark (see _scaling.supervisor._next_turn).
         self.scale_wake = asyncio.Event()
         self.scale_wake_at = NEVER
 

@@ -88,7 +88,7 @@ class SidePool(Generic[R]):
             if deadline is None:
                 result = await fn(resource, *args)
             else:
-                # Cancelled once at its deadline, so its own cleanup may finish (see _cancel).
+                # Cancelled once at its deadline, so its own cleanup may finish (see _core.cancel).
                 with deadline:
                     result = await fn(resource, *args)
         except BaseException as exc:

@@ -1,7 +1,7 @@
 """What a manager's workers, pool and public methods share: its state, its ledger, its workers.
 
 Everything here runs on the event loop's thread. The tasks themselves are
-the ledger's (``_ledger``): it alone accepts, re-queues and finishes them.
+the ledger's (``_core.ledger``): it alone accepts, re-queues and finishes them.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ The hot path lives in ``_serve``: no task, scope or closure is made per job
 unless the job asks for one (a timer for a timeout) or the manager does (a
 rate limit). The worker's anyio ``scope`` ends the worker (kill, retirement,
 an overrun); the run in hand alone is cancelled the asyncio way, once, so its
-own cleanup can finish (see ``_cancel``).
+own cleanup can finish (see ``_core.cancel``).
 """
 
 from __future__ import annotations
@@ -60,10 +60,10 @@ class Worker:
         self.id = worker_id
         self.burst = burst
         self.reason = reason  # why it was started, for its "created" event
-        self.scope = anyio.CancelScope()  # ends the worker: kill, retirement, an overrun (see _cancel)
+        self.scope = anyio.CancelScope()  # ends the worker: kill, retirement, an overrun (see _core.cancel)
         self.task: asyncio.Task[Any] | None = None  # its asyncio task, once it runs
         self.job: TaskHandle[Any] | None = None  # the task in hand; the last one until it parks
-        # The run in hand was cancelled (see _cancel): why, and its cleanup's deadline.
+        # The run in hand was cancelled (see _core.cancel): why, and its cleanup's deadline.
         self.cancelling: CancelReason | None = None
         self.grace_timer: asyncio.TimerHandle | None = None
         self.overran = False  # a cancelled run outlived cancel_grace: the resource is not reused
@@ -222,7 +222,7 @@ async def _serve(rt: Runtime[Any], worker: Worker, resource: Any) -> str | None:
                 args = job._args
                 result = await (job._fn(resource, *args) if args else job._fn(resource))
             else:
-                # A timer, not a cancel scope: a run is cancelled once (see _cancel).
+                # A timer, not a cancel scope: a run is cancelled once (see _core.cancel).
                 timer = call_later(timeout, time_out, rt, worker, job)
                 try:
                     result = await job._fn(resource, *job._args)

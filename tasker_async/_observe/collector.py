@@ -115,7 +115,7 @@ class DefaultCollector:
     def record_completion(self, stamps: tuple[float, float, float]) -> None:
         """Count one success and its times: ``(queued_at, started_at, finished_at)``, a plain tuple or not."""
         queued_at, started_at, finished_at = stamps
-        # A manager's workers feed the built-in collector the same way, inline (``_worker._serve``).
+        # A manager's workers feed the built-in collector the same way, inline (``_core.worker._serve``).
         pending = self.pending
         pending.extend((started_at - queued_at, finished_at - started_at))
         if len(pending) >= FOLD_LEN or finished_at >= self.fold_by:

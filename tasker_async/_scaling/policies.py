@@ -1,6 +1,6 @@
 """Burst scaling decisions: pure functions of a snapshot, no awaiting, no clocks.
 
-The supervisor (``_supervisor``) takes a :class:`ScalingSnapshot` every
+The supervisor (``_scaling.supervisor``) takes a :class:`ScalingSnapshot` every
 ``burst_interval``, and sooner when a backlog builds with no worker free,
 asks the policy, and applies the :class:`ScalingDecision`.
 Both built-in policies hold back from flapping the same way: no scale-down

@@ -3,7 +3,7 @@
 Applying is the only part that acts: new burst workers make their own
 resources; a retiring worker is always one parked with nothing in hand,
 marked ``retiring`` before its scope is cancelled, so even a worker woken in
-the same instant leaves without taking a task (see ``_worker._serve``).
+the same instant leaves without taking a task (see ``_core.worker._serve``).
 """
 
 from __future__ import annotations
