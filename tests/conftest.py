@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tasker_async import AsyncManager, Config, LifecycleEvent
+from tasker_async import AsyncManager, Config, LifecycleEvent, ScalingSnapshot
 
 
 @dataclass
@@ -59,6 +59,25 @@ class Tracker:
         while not predicate():
             self._changed.clear()
             await self._changed.wait()
+
+
+def scaling_snapshot(**fields: Any) -> ScalingSnapshot:
+    """A ScalingSnapshot of an idle pool of 2 base workers (6 at most) at t=100, with ``fields`` changed."""
+    idle: dict[str, Any] = {
+        "now": 100.0,
+        "queued": 0,
+        "running": 0,
+        "active_workers": 2,
+        "starting_workers": 0,
+        "base_workers": 2,
+        "max_workers": 6,
+        "burst_workers": 0,
+        "idle_burst": (),
+        "arrival_rate": 0.0,
+        "completion_rate": 0.0,
+        "arrivals_in_window": 0,
+    }
+    return ScalingSnapshot(**{**idle, **fields})
 
 
 def make_config(tracker: Tracker, **options: Any) -> Config[Resource]:

@@ -24,24 +24,11 @@ from tasker_async import (
     WorkerEvent,
 )
 
-from .conftest import EventLog, Resource, Tracker, manager_tasks, wait_for
+from .conftest import EventLog, Resource, Tracker, manager_tasks, scaling_snapshot, wait_for
 
 Factory = Callable[..., AsyncManager[Resource]]
 
-BASE = ScalingSnapshot(
-    now=100.0,
-    queued=0,
-    running=0,
-    active_workers=2,
-    starting_workers=0,
-    base_workers=2,
-    max_workers=6,
-    burst_workers=0,
-    idle_burst=(),
-    arrival_rate=0.0,
-    completion_rate=0.0,
-    arrivals_in_window=0,
-)
+BASE = scaling_snapshot()
 
 
 def snap(**changes: Any) -> ScalingSnapshot:

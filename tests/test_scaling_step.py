@@ -20,24 +20,11 @@ from tasker_async import (
 )
 from tasker_async._scaling.supervisor import EARLY_GAP, NEVER, wake_backlog
 
-from .conftest import EventLog, Resource, wait_for
+from .conftest import EventLog, Resource, scaling_snapshot, wait_for
 
 Factory = Callable[..., AsyncManager[Resource]]
 
-IDLE = ScalingSnapshot(
-    now=100.0,
-    queued=0,
-    running=0,
-    active_workers=4,
-    starting_workers=0,
-    base_workers=4,
-    max_workers=32,
-    burst_workers=0,
-    idle_burst=(),
-    arrival_rate=0.0,
-    completion_rate=0.0,
-    arrivals_in_window=0,
-)
+IDLE = scaling_snapshot(active_workers=4, base_workers=4, max_workers=32)
 
 
 def snap(**changes: Any) -> ScalingSnapshot:

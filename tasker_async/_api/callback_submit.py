@@ -35,9 +35,9 @@ class CallbackSubmission(SubmissionChecks, Generic[R]):
 
         def _timeout(self, timeout: float | None) -> float | None: ...
 
-        def _accept_nowait(
-            self, fn: Callable[..., Awaitable[T]], args: tuple[Any, ...], priority: bool, once: bool,
-            timeout: float | None, method: str,
+        def submit_nowait(
+            self, fn: Callable[[R, Unpack[Ts]], Awaitable[T]], *args: *Ts, priority: bool = ..., once: bool = ...,
+            timeout: float | None = ...,
         ) -> TaskHandle[T]: ...  # fmt: skip
 
     def queue_task_with_callback(
@@ -73,7 +73,7 @@ class CallbackSubmission(SubmissionChecks, Generic[R]):
                 call_back_from_anywhere(rt.loop, self._callbacks, deliver, error, rt.log)
                 return
         try:
-            handle = self._accept_nowait(fn, args, priority, once, timeout, "queue_task_with_callback")
+            handle = self.submit_nowait(fn, *args, priority=priority, once=once, timeout=timeout)
         except QueueFullError:
             self._callbacks.spawn(self._submit_later(fn, deliver, args, priority, once, timeout))
         else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from _thread import get_ident
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import Any, Generic, Self, TypeVar, TypeVarTuple, Unpack
+from typing import Generic, Self, TypeVar, TypeVarTuple, Unpack
 
 from .._core.config import Config, _is_number
 from .._core.handle import RunOptions, TaskHandle
@@ -111,11 +111,14 @@ class AsyncManager(Lifecycle[R], CallbackSubmission[R], GoAliases[R], BulkMethod
                 generator function, or a plain ``def`` function.
             ValueError: ``timeout`` is not a finite number of seconds > 0.
         """
+        rt = self._rt
+        if not rt.accepting or get_ident() != self._loop_thread:
+            self._check_caller("submit")
         while True:
             try:
-                return self._accept_nowait(fn, args, priority, once, timeout, "submit")
+                return self.submit_nowait(fn, *args, priority=priority, once=once, timeout=timeout)
             except QueueFullError:
-                await self._rt.queue.wait_for_room(priority)
+                await rt.queue.wait_for_room(priority)
 
     def submit_nowait(
         self,
@@ -135,38 +138,13 @@ class AsyncManager(Lifecycle[R], CallbackSubmission[R], GoAliases[R], BulkMethod
             TypeError: ``fn`` is not an async function (see :meth:`submit`).
             ValueError: ``timeout`` is not a finite number of seconds > 0.
         """
-        # _accept_nowait, inlined: submit -> gather pays no extra call per task.
+        # The one accept path of every submission: submit waits for room and tries it
+        # again, queue_task awaits the handle it returns.
         if fn is not self._last_task:
             self._check_task(fn)
         rt = self._rt
         if not rt.accepting or get_ident() != self._loop_thread:
             self._check_caller("submit_nowait")
-        ledger = rt.ledger
-        if timeout is None and not (priority or once):
-            options = ledger.default_options
-        else:
-            options = self._options(priority, once, timeout)
-        if rt.bounded and ledger.queue.full(priority):
-            raise self._queue_full(priority)
-        handle: TaskHandle[T] = TaskHandle(loop=rt.loop)
-        ledger.accept(handle, fn, args, options)
-        return handle
-
-    def _accept_nowait(
-        self,
-        fn: Callable[..., Awaitable[T]],
-        args: tuple[Any, ...],
-        priority: bool,
-        once: bool,
-        timeout: float | None,
-        method: str,
-    ) -> TaskHandle[T]:
-        """The one accept path of every submission: check, take room or raise ``QueueFullError``, queue."""
-        if fn is not self._last_task:
-            self._check_task(fn)
-        rt = self._rt
-        if not rt.accepting or get_ident() != self._loop_thread:
-            self._check_caller(method)
         ledger = rt.ledger
         if timeout is None and not (priority or once):
             options = ledger.default_options
@@ -206,8 +184,11 @@ class AsyncManager(Lifecycle[R], CallbackSubmission[R], GoAliases[R], BulkMethod
             TaskAbortedError: ``kill()`` ended the task.
             Exception: whatever ``fn`` raised, unchanged.
         """
+        rt = self._rt
+        if not rt.accepting or get_ident() != self._loop_thread:
+            self._check_caller("queue_task")
         try:
-            handle = self._accept_nowait(fn, args, priority, once, timeout, "queue_task")
+            handle = self.submit_nowait(fn, *args, priority=priority, once=once, timeout=timeout)
         except QueueFullError:
             handle = await self.submit(fn, *args, priority=priority, once=once, timeout=timeout)
         return await handle
