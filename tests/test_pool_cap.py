@@ -177,3 +177,17 @@ async def test_a_call_that_never_got_a_resource_still_ends_with_one_terminal_eve
     finished = metrics.total_tasks_completed + metrics.total_tasks_failed
     cancelled_or_aborted = sum(e.kind in ("cancelled", "aborted") for e in terminal)
     assert metrics.total_tasks_arrived == finished + cancelled_or_aborted
+
+
+async def test_run_task_calls_never_share_an_event_id(make_manager: Factory) -> None:
+    events = EventLog()
+
+    async def quick(resource: Resource) -> int:
+        return resource.id
+
+    async with make_manager(worker_count=1, resource_pool_size=1, hooks=[events]) as manager:
+        for _ in range(20):  # one after the other: each record is freed before the next is made
+            await manager.run_task(quick)
+    ended = [e.task_id for e in events.of(TaskEvent, kind="succeeded")]
+    assert len(ended) == 20
+    assert len(set(ended)) == 20

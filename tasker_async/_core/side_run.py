@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import Callable
 from time import monotonic
 
@@ -13,15 +14,20 @@ from .names import task_name
 
 __all__ = ("SideRun",)
 
+# Ids of run_task calls: small ints, never equal to a TaskHandle's id (its address), and never
+# reused, as an address would be once a record is freed: events of two calls never share one.
+_ids = itertools.count(1)
+
 
 class SideRun:
-    """The record of one ``run_task`` call; its id is unique among the calls in flight."""
+    """The record of one ``run_task`` call; its id is never reused."""
 
-    __slots__ = ("_collector", "_hooks", "fn", "queued", "started")
+    __slots__ = ("_collector", "_hooks", "fn", "queued", "started", "task_id")
 
     def __init__(self, fn: Callable[..., object], collector: MetricsCollector, hooks: EventHooks) -> None:
         """Count the call's arrival and report it ``queued``."""
         self.fn = fn
+        self.task_id = next(_ids)
         self._collector = collector
         self._hooks = hooks
         self.queued = monotonic()
@@ -78,7 +84,7 @@ class SideRun:
             TaskEvent(
                 kind=kind,
                 name=task_name(self.fn),
-                task_id=id(self),
+                task_id=self.task_id,
                 priority=False,
                 attempt=1,
                 queued_at=self.queued,
