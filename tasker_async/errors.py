@@ -36,9 +36,17 @@ class ConfigError(TaskerError, ValueError):
         value: the value that was rejected.
     """
 
-    def __init__(self, field: str, value: object, requirement: str) -> None:
-        """Build the error for ``field`` whose ``value`` breaks ``requirement``."""
-        super().__init__(f"Config.{field} must be {requirement}, got {value!r}")
+    def __init__(self, field: str, value: object = None, requirement: str | None = None) -> None:
+        """Build the error for ``field`` whose ``value`` breaks ``requirement``.
+
+        Without a ``requirement``, ``field`` is the whole message (an option
+        outside ``Config``, such as a durable task's), and ``.field`` is empty.
+        """
+        if requirement is None:
+            super().__init__(field)
+            field = ""
+        else:
+            super().__init__(f"Config.{field} must be {requirement}, got {value!r}")
         self.field = field
         self.value = value
 

@@ -222,8 +222,13 @@ LAYERS = (
     ("tasker_async._core",),
     ("tasker_async._scaling.supervisor",),
     ("tasker_async._api",),
-    ("tasker_async", "tasker_async._demo", "tasker_async.__main__", "tasker_async.prometheus", "tasker_async.otel",
+    ("tasker_async", "tasker_async._demo", "tasker_async.prometheus", "tasker_async.otel",
      "tasker_async.fastapi", "tasker_async.aiohttp"),
+    ("tasker_async.durable._model",),
+    ("tasker_async.durable._stores",),
+    ("tasker_async.durable._client", "tasker_async.durable._consumer"),
+    ("tasker_async.durable",),
+    ("tasker_async._cli", "tasker_async.__main__"),
 )  # fmt: skip
 
 

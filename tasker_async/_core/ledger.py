@@ -84,6 +84,9 @@ class TaskLedger:
         # parked and ``unfinished`` passes the mark (see _scaling.supervisor._next_turn).
         self.scale_wake = asyncio.Event()
         self.scale_wake_at = NEVER
+        # Tasks waiting outside this process that this manager's workers may take (a durable
+        # store's backlog, told by its consumer): the scaling policy counts them as queued.
+        self.outside_backlog = 0
 
     def options(self, priority: bool, once: bool, timeout: float | None) -> RunOptions:
         """The shared ``RunOptions`` for these settings (``timeout`` already checked)."""
@@ -127,6 +130,10 @@ class TaskLedger:
             self.scale_wake.set()
         if self.hooks.active:
             self.event("queued", job)
+
+    def set_outside_backlog(self, count: int) -> None:
+        """Tell the scaling policy how many tasks wait outside the process for these workers."""
+        self.outside_backlog = max(0, count)
 
     def start_draining(self) -> None:
         """``stop()`` began: call ``drained`` once nothing is unfinished (now, if nothing is)."""

@@ -59,7 +59,7 @@ def snapshot(rt: Runtime[Any], now: float, rates: tuple[float, float, int], last
     idle_burst = tuple(now - worker.idle_since for worker in rt.workers.idle_burst())
     return ScalingSnapshot(
         now=now,
-        queued=len(rt.queue),
+        queued=len(rt.queue) + rt.ledger.outside_backlog,
         running=rt.ledger.running,
         active_workers=rt.workers.active,
         starting_workers=len(rt.workers) - rt.workers.active,

@@ -1,0 +1,1 @@
+"""The durable layer's vocabulary: records, errors, the serializer and the registry."""

@@ -1,0 +1,135 @@
+"""``Registry`` and ``DurableTask``: task names, the wire contract, bound to functions and their options."""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Concatenate, Generic, ParamSpec, TypeVar
+
+from ...errors import ConfigError
+
+__all__ = ("DurableTask", "Registry", "TaskOptions")
+
+R = TypeVar("R")
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def _check_seconds(name: str, value: object, *, allow_zero: bool) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ConfigError(f"{name} must be a finite number of seconds, got {value!r}")
+    if value < 0 or (value == 0 and not allow_zero):
+        raise ConfigError(f"{name} must be {'>= 0' if allow_zero else '> 0'} seconds, got {value!r}")
+    return float(value)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskOptions:
+    """How jobs of one task are stored and delivered.
+
+    Attributes:
+        queue: the queue its jobs go to.
+        max_deliveries: starts without an outcome before a job goes dead.
+        lease: seconds a consumer holds a job between renewals.
+        result_ttl: seconds a finished job and its result are kept.
+    """
+
+    queue: str = "default"
+    max_deliveries: int = 5
+    lease: float = 30.0
+    result_ttl: float = 86400.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.queue, str) or not self.queue:
+            raise ConfigError(f"queue must be a non-empty string, got {self.queue!r}")
+        if isinstance(self.max_deliveries, bool) or not isinstance(self.max_deliveries, int) or self.max_deliveries < 1:
+            raise ConfigError(f"max_deliveries must be a whole number >= 1, got {self.max_deliveries!r}")
+        object.__setattr__(self, "lease", _check_seconds("lease", self.lease, allow_zero=False))
+        object.__setattr__(self, "result_ttl", _check_seconds("result_ttl", self.result_ttl, allow_zero=True))
+
+
+@dataclass(frozen=True, slots=True)
+class DurableTask(Generic[R, P, T]):
+    """A registered task: still callable as the function it wraps, with its wire name and options.
+
+    Attributes:
+        name: the name stored with each job (the wire contract).
+        fn: ``async def fn(resource, *args)``.
+        options: queue, deliveries, lease and result lifetime.
+    """
+
+    name: str
+    fn: Callable[Concatenate[R, P], Awaitable[T]]
+    options: TaskOptions = field(default_factory=TaskOptions)
+
+    @property
+    def queue(self) -> str:
+        """The queue its jobs go to."""
+        return self.options.queue
+
+    def __call__(self, resource: R, /, *args: P.args, **kwargs: P.kwargs) -> Awaitable[T]:
+        """Call the wrapped function directly (no store involved)."""
+        return self.fn(resource, *args, **kwargs)
+
+
+class Registry:
+    """Task names bound to functions: what a client may submit and a consumer may run."""
+
+    def __init__(self) -> None:
+        self._tasks: dict[str, DurableTask[Any, Any, Any]] = {}
+
+    def task(
+        self,
+        name: str,
+        *,
+        queue: str = "default",
+        max_deliveries: int = 5,
+        lease: float = 30.0,
+        result_ttl: float = 86400.0,
+    ) -> Callable[[Callable[Concatenate[R, P], Awaitable[T]]], DurableTask[R, P, T]]:
+        """Register the decorated ``async def fn(resource, *args)`` under ``name``.
+
+        Raises:
+            ConfigError: ``name`` is taken or empty, or an option is out of range.
+            TypeError: the decorated object is not an async function.
+        """
+        options = TaskOptions(queue=queue, max_deliveries=max_deliveries, lease=lease, result_ttl=result_ttl)
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"a task name must be a non-empty string, got {name!r}")
+
+        def register(fn: Callable[Concatenate[R, P], Awaitable[T]]) -> DurableTask[R, P, T]:
+            if not inspect.iscoroutinefunction(fn):
+                raise TypeError(f"task {name!r} must be an async function (async def fn(resource, ...)), got {fn!r}")
+            task: DurableTask[R, P, T] = DurableTask(name, fn, options)
+            self.add(task)
+            return task
+
+        return register
+
+    def add(self, task: DurableTask[Any, Any, Any]) -> None:
+        """Register an existing ``DurableTask``.
+
+        Raises:
+            ConfigError: its name is taken.
+        """
+        if task.name in self._tasks:
+            raise ConfigError(f"task name {task.name!r} is registered twice")
+        self._tasks[task.name] = task
+
+    def get(self, name: str) -> DurableTask[Any, Any, Any] | None:
+        """The task registered under ``name``, or ``None``."""
+        return self._tasks.get(name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._tasks
+
+    def __iter__(self) -> Iterator[DurableTask[Any, Any, Any]]:
+        return iter(self._tasks.values())
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    def __repr__(self) -> str:
+        return f"<Registry tasks={sorted(self._tasks)}>"

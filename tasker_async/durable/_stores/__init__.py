@@ -1,0 +1,1 @@
+"""Stores: one module (or small package) per engine, all behind ``protocol.Store``."""

@@ -1,0 +1,140 @@
+"""The store protocol: the atomic operations every engine offers; the client and consumer use nothing else.
+
+Times are the engine's wall clock, seconds since the epoch. A job is *ready* when
+it is queued and its ready time has passed (before that it is *delayed*); ready jobs
+are taken priority lane first, then in the order they became ready (ready time, then
+submission order), so a delayed job joins the order when its delay ends.
+
+A delivery is counted when a job is claimed; giving it back unstarted
+(``release(started=False)``) takes that count back, so only starts count, and a
+process that dies between claim and start counts one delivery, on the safe side.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Protocol, Self, runtime_checkable
+
+from .._model.records import ConsumerInfo, JobInfo, QueueStats
+from .._model.serializer import Serializer
+from .records import Claim, Finished, Lease, NewJob, Outcome, Renewal
+
+__all__ = ("CONSUMER_STALE_AFTER", "LOST_MESSAGE", "Store")
+
+# A consumer whose last heartbeat is older than this is no longer listed.
+CONSUMER_STALE_AFTER = 15.0
+# ErrorInfo.message of a once=True job whose run was cut short.
+LOST_MESSAGE = "its run was cut short (its consumer died or was killed) and once=True forbids another"
+
+
+@runtime_checkable
+class Store(Protocol):
+    """What every engine offers; see the module docstring for the shared rules."""
+
+    serializer: Serializer
+
+    async def __aenter__(self) -> Self:
+        """Connect (and create the schema on first use)."""
+        ...
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        """Disconnect."""
+        ...
+
+    async def enqueue(self, job: NewJob) -> str:
+        """Store ``job`` and return its id; with a ``key`` already in use, store nothing and return that job's id.
+
+        A key is in use while its job is unfinished (dead included), or finished within its ``result_ttl``.
+        Durable on return.
+        """
+        ...
+
+    async def claim(self, consumer: str, queues: Sequence[str], limit: int) -> list[Claim]:
+        """Atomically take up to ``limit`` ready jobs of ``queues`` for ``consumer``.
+
+        Each becomes ``running`` with a fresh token, its lease ending ``lease`` seconds
+        from now, and one more delivery.
+        """
+        ...
+
+    async def renew(self, consumer: ConsumerInfo, leases: Sequence[Lease]) -> Renewal:
+        """Record ``consumer``'s heartbeat and extend each lease it still holds by its job's ``lease``.
+
+        Returns the ids of the jobs whose lease it no longer holds, and of those asked to be cancelled.
+        """
+        ...
+
+    async def complete(self, outcomes: Sequence[Outcome]) -> list[bool]:
+        """Record each outcome whose lease is still held (token matches, job running); True where recorded.
+
+        ``succeeded`` keeps ``result``; ``failed`` and ``dead`` keep ``error``. Waiters learn of each.
+        """
+        ...
+
+    async def release(self, leases: Sequence[Lease], *, started: bool) -> None:
+        """Give held jobs back.
+
+        ``started=False``: they never ran; the delivery is taken back and each
+        keeps its place in the ready order. ``started=True`` (a kill): as
+        ``reclaim`` does with an expired lease, at once.
+        """
+        ...
+
+    async def cancel(self, job_id: str) -> bool:
+        """Cancel a job: queued or delayed ones end ``cancelled``; for a running one, ask its holder.
+
+        Returns False when it had finished already or is unknown.
+        """
+        ...
+
+    async def reclaim(self) -> int:
+        """Take back running jobs whose lease has expired; return how many.
+
+        A ``once`` job ends ``failed`` (``JobLostError``); one that reached
+        ``max_deliveries`` goes ``dead``; any other is ready again at once.
+        """
+        ...
+
+    async def requeue_dead(self, job_id: str) -> bool:
+        """Give a dead job another round (deliveries from zero, ready now); False if it is not dead."""
+        ...
+
+    async def purge(self) -> int:
+        """Delete the jobs finished longer than their ``result_ttl`` ago (never dead ones); return how many."""
+        ...
+
+    async def info(self, job_id: str) -> JobInfo | None:
+        """The job's snapshot, or ``None`` if it is unknown (or purged)."""
+        ...
+
+    async def wait(self, job_id: str, timeout: float | None) -> Finished:
+        """Wait until the job is finished (``succeeded``, ``failed``, ``cancelled`` or ``dead``).
+
+        Raises:
+            TimeoutError: ``timeout`` seconds passed first.
+            LookupError: the job is unknown (or purged).
+        """
+        ...
+
+    async def wait_ready(self, queues: Sequence[str], timeout: float) -> None:
+        """Return once jobs of ``queues`` may have become ready, or after ``timeout`` seconds at most."""
+        ...
+
+    async def stats(self, queue: str) -> QueueStats:
+        """The counts of ``queue`` and the consumers heard from within ``CONSUMER_STALE_AFTER``."""
+        ...
+
+    async def backlog(self, queues: Sequence[str]) -> int:
+        """Ready jobs in ``queues``, both lanes: what burst workers could take."""
+        ...
+
+    async def queue_names(self) -> list[str]:
+        """The queues that hold any job, sorted."""
+        ...
+
+    async def leave(self, consumer: str) -> None:
+        """Forget ``consumer``'s heartbeat (it stopped)."""
+        ...
