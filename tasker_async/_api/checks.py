@@ -2,7 +2,8 @@
 
 Every submission runs :func:`check_task` (the manager skips it when the
 function is the one it checked last), so it is built to cost one dict lookup
-in the steady state: a function found fine is remembered.
+in the steady state: a function found fine is remembered. The caller's checks
+are the manager's own (``_api.base``): it remembers the loop's thread.
 """
 
 from __future__ import annotations
@@ -11,17 +12,15 @@ import asyncio
 import functools
 import inspect
 import logging
-from _thread import get_ident
 from collections.abc import Awaitable, Callable
 from types import FunctionType, MethodType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .._core.config import LoggerProtocol
-    from .._core.runtime import Runtime
     from .callbacks import CallbackRunner, ResultCallback
 
-__all__ = ("ACCEPTED", "NO_TASK", "SubmissionChecks", "call_back_from_anywhere", "check_task", "wrong_loop")
+__all__ = ("ACCEPTED", "NO_TASK", "call_back_from_anywhere", "check_task", "wrong_loop")
 
 _COROUTINE_CODE = inspect.CO_COROUTINE | inspect.CO_ITERABLE_COROUTINE  # async def, @types.coroutine
 _SHAPE = "tasks must be 'async def fn(resource, ...)'"
@@ -88,43 +87,6 @@ def _fault(function: FunctionType) -> str | None:
 
 
 NO_TASK = object()  # what a manager has checked before its first submission
-
-
-class SubmissionChecks:
-    """The checks a manager's submissions make: the task function, and the caller's loop.
-
-    In the steady state each costs an attribute compare, inline at the call
-    site: ``fn is not self._last_task`` and ``get_ident() != self._loop_thread``;
-    these methods run only when that compare fails.
-    """
-
-    if TYPE_CHECKING:
-        _rt: Runtime[Any]
-        _last_task: object  # the task function last found fine (NO_TASK at first)
-        _loop_thread: int | None  # the thread running the manager's loop, once a submission saw it
-
-    def _check_task(self, fn: object) -> None:
-        check_task(fn)
-        self._last_task = fn
-
-    def _check_caller(self, method: str) -> None:
-        error = self._caller_error(method)
-        if error is not None:
-            raise error
-
-    def _caller_error(self, method: str) -> Exception | None:
-        """Why ``method`` may take no task now: the manager is not running, or the caller is off its loop.
-
-        ``None`` if it may: then the calling thread is the one running the loop, and later calls only
-        compare thread ids (on Python 3.11, ``asyncio._get_running_loop()`` makes a getpid() system call).
-        """
-        rt = self._rt
-        if not rt.accepting:
-            return rt.refusal()
-        if asyncio._get_running_loop() is not rt.loop:
-            return wrong_loop(method)
-        self._loop_thread = get_ident()
-        return None
 
 
 def wrong_loop(method: str) -> RuntimeError:

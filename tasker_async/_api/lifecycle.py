@@ -15,7 +15,7 @@ from typing import Generic, TypeVar
 
 import anyio
 
-from .._core.config import Config, _is_number
+from .._core.config import _is_number
 from .._core.context import runs_tasks_of
 from .._core.pool import SidePool
 from .._core.runtime import Runtime
@@ -42,13 +42,19 @@ def _to_propagate(exc: BaseException) -> BaseException | None:
 
 
 class Lifecycle(Generic[R]):
-    """The lifecycle half of ``AsyncManager``."""
+    """How one manager comes up and goes down; a part of ``AsyncManager``, whose methods of the same names call it.
 
-    def __init__(self, config: Config[R]) -> None:
-        """Hold the runtime; nothing runs until ``start()``."""
-        self._rt: Runtime[R] = Runtime(config)
-        self._pool: SidePool[R] = SidePool(self._rt)
-        self._callbacks = CallbackRunner(self._rt.log)
+    Args:
+        rt: the manager's runtime.
+        pool: its ``run_task`` pool, filled at start and closed at the end.
+        callbacks: its result callbacks, cancelled by a kill and waited for at the end.
+    """
+
+    def __init__(self, rt: Runtime[R], pool: SidePool[R], callbacks: CallbackRunner) -> None:
+        """Hold the pieces; nothing runs until ``start()``."""
+        self._rt = rt
+        self._pool = pool
+        self._callbacks = callbacks
         self._host: asyncio.Task[None] | None = None
         self._starting = False
         self._start_done = asyncio.Event()
@@ -56,16 +62,13 @@ class Lifecycle(Generic[R]):
         # by the supervisor itself, as a manager may be built outside any event loop.
         self._supervisor_scope: anyio.CancelScope | None = None
 
-    async def start(self) -> None:
-        """Create every base worker's resource and the ``run_task`` pool, then start the workers.
+    @property
+    def host(self) -> asyncio.Task[None] | None:
+        """The task that holds the workers: ``None`` before ``start()``, done once the manager is over."""
+        return self._host
 
-        Raises:
-            ResourceCreationError: ``on_create`` failed; whatever was made is
-                destroyed first, and ``start()`` may be called again.
-            ManagerNotRunningError: the manager was stopped or killed (before
-                or during this call): a manager is single-use.
-            RuntimeError: ``start()`` was already called.
-        """
+    async def start(self) -> None:
+        """Make the resources, then start the host task and its workers (see ``AsyncManager.start``)."""
         rt = self._rt
         if rt.state in ("stopping", "stopped", "killed"):
             raise ManagerNotRunningError(f"the manager is {rt.state}; a manager is single-use, make a new one")
@@ -83,8 +86,7 @@ class Lifecycle(Generic[R]):
                     for resource in made:
                         await rt.resources.destroy_resource(resource)
                 raise ManagerNotRunningError(f"the manager was {rt.state} while starting")
-            rt.loop = asyncio.get_running_loop()
-            rt.set_state("running")
+            rt.run_on(asyncio.get_running_loop())
             ready = asyncio.Event()
             self._host = asyncio.create_task(
                 self._host_main(made[: config.worker_count], made[config.worker_count :], ready),
@@ -96,7 +98,7 @@ class Lifecycle(Generic[R]):
             except BaseException:
                 # Cancelled (natively: anyio's shield does not stop task.cancel()) after the
                 # workers exist: no caller will stop this manager, so it must not outlive start().
-                await self._kill_shielded()
+                await self.kill_shielded()
                 raise
             rt.log.info("manager started with %d workers", config.worker_count)
         finally:
@@ -135,10 +137,10 @@ class Lifecycle(Generic[R]):
         fatal: BaseException | None = None
         try:
             async with anyio.create_task_group() as tg:
-                rt.tg = tg
+                rt.host_opened(tg)
                 for resource in worker_resources:
                     rt.workers.adopt(resource)
-                self._pool.idle.extend(pool_resources)
+                self._pool.fill(pool_resources)
                 if rt.workers.max_workers > rt.config.worker_count:
                     tg.start_soon(self._supervise)
                 ready.set()
@@ -156,7 +158,7 @@ class Lifecycle(Generic[R]):
             fatal = _to_propagate(exc)
         finally:
             ready.set()
-            rt.tg = None  # the manager is stopping or killed by now: it accepts nothing
+            rt.host_closed()
             with anyio.CancelScope(shield=True):
                 await self._release_all()
         if fatal is not None:
@@ -183,24 +185,8 @@ class Lifecycle(Generic[R]):
             rt.set_state("stopped")
         rt.log.info("manager %s", rt.state)
 
-    async def stop(self, timeout: float | None = None) -> None:
-        """Refuse new tasks, finish every queued and running one, destroy every resource.
-
-        Running tasks are not cancelled. Safe to call more than once and
-        concurrently with :meth:`kill`; before ``start()`` it just marks the
-        manager stopped.
-
-        Args:
-            timeout: seconds to wait for the drain before escalating to
-                :meth:`kill` (``None`` or ``math.inf``: wait as long as it takes).
-
-        Raises:
-            ValueError: ``timeout`` is negative, ``nan``, too large for a float or not a number.
-            RuntimeError: called from inside one of this manager's own tasks
-                (or a ``run_task`` body), whose end it would wait for; nothing
-                changes. Stop it from elsewhere, e.g. a task of its own:
-                ``asyncio.create_task(manager.stop())`` (keep a reference).
-        """
+    async def stop(self, timeout: float | None) -> None:
+        """Drain, then end the workers; kill after ``timeout`` seconds (see ``AsyncManager.stop``)."""
         if timeout == math.inf:
             timeout = None  # as long as it takes
         if timeout is not None and (not _is_number(timeout) or timeout < 0):
@@ -233,14 +219,7 @@ class Lifecycle(Generic[R]):
             await self.kill()
 
     async def kill(self) -> None:
-        """Refuse new tasks, cancel running ones, end queued ones with ``TaskAbortedError``.
-
-        Every resource is destroyed before it returns. Safe to call more
-        than once and concurrently with :meth:`stop`. Awaited from inside one
-        of the manager's own tasks (or a ``run_task`` body), it cancels that
-        run too: the call ends in that cancellation rather than returning,
-        and the task's caller gets ``TaskAbortedError``.
-        """
+        """Abort every task and end the workers at once (see ``AsyncManager.kill``)."""
         rt = self._rt
         if rt.state == "created":
             rt.set_state("killed")
@@ -258,10 +237,11 @@ class Lifecycle(Generic[R]):
             rt.abort_waiting()
             rt.queue.wake_all()
             self._pool.cancel_runs()
-            rt.closing.set()
+            rt.close()
         if self._host is not None:
             await asyncio.wait({self._host})
 
-    async def _kill_shielded(self) -> None:
+    async def kill_shielded(self) -> None:
+        """:meth:`kill`, to its end even if the caller is cancelled meanwhile."""
         with anyio.CancelScope(shield=True):
             await self.kill()

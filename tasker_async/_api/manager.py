@@ -1,33 +1,40 @@
-"""``AsyncManager``: the public face; lifecycle in ``_api.lifecycle``, the work in ``_core.worker``."""
+"""``AsyncManager``: the public class.
+
+Its core, in ``_api.base``, holds the pieces, starts and stops them, and
+accepts tasks (``submit_nowait``, ``submit``, ``queue_task``, ``run_task``).
+Every other way to submit is written with those: the Go aliases here;
+``map``/``as_completed`` (``_api.bulk``), ``submit_threadsafe``
+(``_api.threadsafe``) and ``queue_task_with_callback``
+(``_api.callback_submit``) are functions given the manager. The work itself
+is in ``_core``.
+"""
 
 from __future__ import annotations
 
-from _thread import get_ident
-from collections.abc import Awaitable, Callable
-from types import TracebackType
-from typing import Generic, Self, TypeVar, TypeVarTuple, Unpack
+import concurrent.futures
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from typing import Generic, Literal, TypeVar, TypeVarTuple, Unpack, overload
 
-from .._core.config import Config, _is_number
-from .._core.handle import RunOptions, TaskHandle
+from .._core.handle import TaskHandle
 from .._observe.events import LifecycleHook
 from .._observe.metrics import TaskMetrics
 from .._observe.stats import TaskStats
-from ..errors import QueueFullError
-from .aliases import GoAliases
-from .bulk import BulkMethods
-from .callback_submit import CallbackSubmission
-from .checks import NO_TASK
-from .lifecycle import Lifecycle
-from .threadsafe import ThreadsafeMethods
+from .base import ManagerBase
+from .bulk import Items, map_results
+from .callback_submit import submit_with_callback
+from .checks import check_task
+from .submission import Callback, Submission, Task
+from .threadsafe import submit_threadsafe
 
 __all__ = ("AsyncManager",)
 
 R = TypeVar("R")
 T = TypeVar("T")
+I = TypeVar("I")  # noqa: E741
 Ts = TypeVarTuple("Ts")
 
 
-class AsyncManager(Lifecycle[R], CallbackSubmission[R], GoAliases[R], BulkMethods[R], ThreadsafeMethods[R], Generic[R]):
+class AsyncManager(ManagerBase[R], Generic[R]):
     """Runs tasks on a pool of workers, each bound to its own resource.
 
     Use it as ``async with AsyncManager(config) as manager:`` (leaving the
@@ -39,187 +46,186 @@ class AsyncManager(Lifecycle[R], CallbackSubmission[R], GoAliases[R], BulkMethod
         config: how resources are made and tasks are run.
     """
 
-    def __init__(self, config: Config[R]) -> None:
-        """Prepare a manager; nothing runs until :meth:`start`."""
-        if not isinstance(config, Config):
-            raise TypeError(f"AsyncManager needs a tasker_async.Config, got {config!r}")
-        super().__init__(config)
-        self._loop_thread: int | None = None  # the thread running the manager's loop, once a submission saw it
-        self._last_task: object = NO_TASK  # the task function last found fine: the same one again needs no check
-
-    async def __aenter__(self) -> Self:
-        """Start the manager."""
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Stop gracefully on a normal exit; kill on an exception or cancellation."""
-        if exc_type is None:
-            try:
-                await self.stop()
-            except BaseException:
-                await self._kill_shielded()
-                raise
-        else:
-            await self._kill_shielded()
-
-    # -- submission ------------------------------------------------------------
-
-    def _timeout(self, timeout: float | None) -> float | None:
-        if timeout is None:
-            return self._rt.ledger.default_timeout
-        if not _is_number(timeout) or timeout <= 0:  # also nan, inf, and ints too big for a float
-            raise ValueError(f"timeout must be a finite number of seconds > 0 or None, got {timeout!r}")
-        return timeout
-
-    def _options(self, priority: bool, once: bool, timeout: float | None) -> RunOptions:
-        # Callers take the ledger's default_options themselves when nothing is asked for: most calls.
-        return self._rt.ledger.options(priority, once, self._timeout(timeout))
-
-    async def submit(
+    def queue_task_with_callback(
         self,
         fn: Callable[[R, Unpack[Ts]], Awaitable[T]],
+        callback: Callable[[T | None, BaseException | None], object],
         *args: *Ts,
         priority: bool = False,
         once: bool = False,
         timeout: float | None = None,
-    ) -> TaskHandle[T]:
-        """Queue ``fn(resource, *args)`` and return its handle at once.
+    ) -> None:
+        """Queue ``fn(resource, *args)`` and return at once; ``callback(result, exc)`` gets the outcome.
 
-        Waits for room when ``max_queue_size`` is reached.
+        The callback, sync or async, is called exactly once, with ``exc`` set
+        to ``None`` on success, to the error otherwise; also when the manager
+        is not running (``ManagerNotRunningError``), and when this is called
+        outside the manager's event loop (a ``RuntimeError``: from another
+        thread, use ``submit_threadsafe``). It runs on the manager's loop
+        while that runs; else, with no loop in the calling thread, before this
+        returns. What it raises is logged.
+
+        Raises:
+            TypeError: ``fn`` is not an async function (see ``submit``).
+            ValueError: ``timeout`` is not a finite number of seconds > 0.
+        """
+        check_task(fn)
+        submit_with_callback(self, Submission(fn, args, priority, once, self._timeout(timeout)), callback)
+
+    def submit_threadsafe(
+        self, fn: Task[R, *Ts, T], *args: *Ts, priority: bool = False, once: bool = False, timeout: float | None = None
+    ) -> concurrent.futures.Future[T]:
+        """Queue ``fn(resource, *args)`` from any thread; return a future of its outcome.
+
+        Callable from any thread, the loop's own included (there, await
+        ``asyncio.wrap_future(future)``: a blocking ``future.result()`` or
+        ``future.exception()`` raises ``RuntimeError`` at once). The future
+        gets the task's result, its exception, or is cancelled. Cancelling
+        the future cancels the task: removed from its queue if it has not
+        started, its run cancelled otherwise. When ``max_queue_size`` is
+        reached the submission waits on the loop for room; it never fails
+        for lack of room. The arguments are those of :meth:`submit`.
+
+        Returns:
+            A future that holds ``ManagerNotRunningError`` if the manager is
+            not running (or stops while the submission waits for room), or
+            ``ResourceCreationError`` while the creation breaker is open.
+
+        Raises:
+            TypeError: ``fn`` is not an async function (see ``submit``).
+            ValueError: ``timeout`` is not a finite number of seconds > 0.
+        """
+        check_task(fn)
+        if timeout is not None:
+            self._timeout(timeout)
+        return submit_threadsafe(self, Submission(fn, args, priority, once, timeout))
+
+    # -- map and as_completed ----------------------------------------------------
+
+    # fmt: off
+    @overload
+    def map(self, fn: Task[R, I, T], items: Items[I], *, ordered: bool = ..., max_pending: int | None = ...,
+            return_exceptions: Literal[False] = ..., priority: bool = ..., timeout: float | None = ...,
+            ) -> AsyncGenerator[T, None]: ...
+    @overload
+    def map(self, fn: Task[R, I, T], items: Items[I], *, ordered: bool = ..., max_pending: int | None = ...,
+            return_exceptions: bool, priority: bool = ..., timeout: float | None = ...,
+            ) -> AsyncGenerator[T | BaseException, None]: ...
+    # fmt: on
+    def map(
+        self,
+        fn: Task[R, I, T],
+        items: Items[I],
+        *,
+        ordered: bool = True,
+        max_pending: int | None = None,
+        return_exceptions: bool = False,
+        priority: bool = False,
+        timeout: float | None = None,
+    ) -> AsyncGenerator[T | BaseException, None]:
+        """Run ``fn(resource, item)`` for every item; iterate over the results.
+
+        ``items`` is pulled lazily, on the iterating task, only while fewer
+        than ``max_pending`` tasks are submitted and not yet yielded. When
+        the iteration stops early (``break``, an exception, a cancellation),
+        every pending task is cancelled: queued ones never run. Iterate
+        inside ``async with contextlib.aclosing(manager.map(...)) as results:``
+        to have that happen on leaving the block, not at garbage collection.
 
         Args:
-            fn: ``async def fn(resource, *args)``.
-            args: positional arguments after the resource.
-            priority: queue it on the priority queue.
-            once: never re-run it after an unhealthy error.
-            timeout: seconds its run may take (default ``Config.task_timeout``).
+            fn: ``async def fn(resource, item)``.
+            items: an iterable or an async iterable, possibly endless.
+            ordered: yield in input order (``True``) or as tasks finish.
+            max_pending: most tasks submitted and not yet yielded (default: 2 * ``Config.max_worker_count``).
+            return_exceptions: yield errors in place of results, rather than raise the first and cancel the rest.
+            priority: queue the tasks on the priority queue.
+            timeout: seconds each run may take (default ``Config.task_timeout``).
 
         Raises:
-            ManagerNotRunningError: the manager is not running, or stopped
-                while this call waited for room.
-            ResourceCreationError: the creation breaker is open (see
-                ``Config.creation_breaker_threshold``).
-            RuntimeError: called outside the manager's event loop (from another
-                thread, use :meth:`submit_threadsafe`).
-            TypeError: ``fn`` is not an async function: not callable, an async
-                generator function, or a plain ``def`` function.
-            ValueError: ``timeout`` is not a finite number of seconds > 0.
+            TypeError: ``fn`` is not an async function (see ``submit``), or
+                ``items`` is not iterable.
+            ValueError: ``max_pending`` is not an int >= 1, or ``timeout`` not
+                a finite number of seconds > 0.
+            ManagerNotRunningError: (iterating) the manager is not running.
+            Exception: (iterating) the first task error, unless ``return_exceptions``.
         """
-        rt = self._rt
-        if not rt.accepting or get_ident() != self._loop_thread:
-            self._check_caller("submit")
-        while True:
-            try:
-                return self.submit_nowait(fn, *args, priority=priority, once=once, timeout=timeout)
-            except QueueFullError:
-                await rt.queue.wait_for_room(priority)
+        return map_results(self, fn, items, ordered, max_pending, return_exceptions, priority, timeout)
 
-    def submit_nowait(
-        self,
-        fn: Callable[[R, Unpack[Ts]], Awaitable[T]],
-        *args: *Ts,
-        priority: bool = False,
-        once: bool = False,
-        timeout: float | None = None,
+    # fmt: off
+    @overload
+    def as_completed(self, fn: Task[R, I, T], items: Items[I], *, max_pending: int | None = ...,
+                     return_exceptions: Literal[False] = ..., priority: bool = ..., timeout: float | None = ...,
+                     ) -> AsyncGenerator[T, None]: ...
+    @overload
+    def as_completed(self, fn: Task[R, I, T], items: Items[I], *, max_pending: int | None = ...,
+                     return_exceptions: bool, priority: bool = ..., timeout: float | None = ...,
+                     ) -> AsyncGenerator[T | BaseException, None]: ...
+    # fmt: on
+    def as_completed(
+        self, fn: Task[R, I, T], items: Items[I], *, max_pending: int | None = None, return_exceptions: bool = False,
+        priority: bool = False, timeout: float | None = None,
+    ) -> AsyncGenerator[T | BaseException, None]:  # fmt: skip
+        """``map(fn, items, ordered=False, ...)``: the results in the order the tasks finish.
+
+        Raises:
+            TypeError: ``fn`` is not an async function, or ``items`` is not iterable.
+            ValueError: ``max_pending`` or ``timeout`` is out of range.
+        """
+        return map_results(self, fn, items, False, max_pending, return_exceptions, priority, timeout)
+
+    # -- names from the Go tasker, for readers coming from it -----------------------
+
+    async def queue_task_with_priority(self, fn: Task[R, *Ts, T], *args: *Ts, timeout: float | None = None) -> T:
+        """``queue_task(fn, *args, priority=True)``."""
+        return await self.queue_task(fn, *args, priority=True, timeout=timeout)
+
+    async def queue_task_once(self, fn: Task[R, *Ts, T], *args: *Ts, timeout: float | None = None) -> T:
+        """``queue_task(fn, *args, once=True)``."""
+        return await self.queue_task(fn, *args, once=True, timeout=timeout)
+
+    async def queue_task_with_priority_once(self, fn: Task[R, *Ts, T], *args: *Ts, timeout: float | None = None) -> T:
+        """``queue_task(fn, *args, priority=True, once=True)``."""
+        return await self.queue_task(fn, *args, priority=True, once=True, timeout=timeout)
+
+    def queue_task_async(self, fn: Task[R, *Ts, T], *args: *Ts, timeout: float | None = None) -> TaskHandle[T]:
+        """``submit_nowait(fn, *args)``: the handle at once, without awaiting."""
+        return self.submit_nowait(fn, *args, timeout=timeout)
+
+    def queue_task_with_priority_async(
+        self, fn: Task[R, *Ts, T], *args: *Ts, timeout: float | None = None
     ) -> TaskHandle[T]:
-        """Queue ``fn(resource, *args)`` without waiting; see :meth:`submit`.
+        """``submit_nowait(fn, *args, priority=True)``."""
+        return self.submit_nowait(fn, *args, priority=True, timeout=timeout)
 
-        Raises:
-            QueueFullError: the queue is at ``max_queue_size``.
-            ManagerNotRunningError: the manager is not running.
-            RuntimeError: called outside the manager's event loop (from another
-                thread, use :meth:`submit_threadsafe`).
-            TypeError: ``fn`` is not an async function (see :meth:`submit`).
-            ValueError: ``timeout`` is not a finite number of seconds > 0.
-        """
-        # The one accept path of every submission: submit waits for room and tries it
-        # again, queue_task awaits the handle it returns.
-        if fn is not self._last_task:
-            self._check_task(fn)
-        rt = self._rt
-        if not rt.accepting or get_ident() != self._loop_thread:
-            self._check_caller("submit_nowait")
-        ledger = rt.ledger
-        if timeout is None and not (priority or once):
-            options = ledger.default_options
-        else:
-            options = self._options(priority, once, timeout)
-        if rt.bounded and ledger.queue.full(priority):
-            raise self._queue_full(priority)
-        handle: TaskHandle[T] = TaskHandle(loop=rt.loop)
-        ledger.accept(handle, fn, args, options)
-        return handle
+    def queue_task_once_async(self, fn: Task[R, *Ts, T], *args: *Ts, timeout: float | None = None) -> TaskHandle[T]:
+        """``submit_nowait(fn, *args, once=True)``."""
+        return self.submit_nowait(fn, *args, once=True, timeout=timeout)
 
-    def _queue_full(self, priority: bool) -> QueueFullError:
-        lane = "priority" if priority else "main"
-        return QueueFullError(f"the {lane} queue holds max_queue_size={self._rt.config.max_queue_size} tasks")
+    def queue_task_with_priority_once_async(
+        self, fn: Task[R, *Ts, T], *args: *Ts, timeout: float | None = None
+    ) -> TaskHandle[T]:
+        """``submit_nowait(fn, *args, priority=True, once=True)``."""
+        return self.submit_nowait(fn, *args, priority=True, once=True, timeout=timeout)
 
-    async def queue_task(
-        self,
-        fn: Callable[[R, Unpack[Ts]], Awaitable[T]],
-        *args: *Ts,
-        priority: bool = False,
-        once: bool = False,
-        timeout: float | None = None,
-    ) -> T:
-        """Queue ``fn(resource, *args)`` and wait for its result.
+    def queue_task_with_priority_with_callback(
+        self, fn: Task[R, *Ts, T], callback: Callback[T], *args: *Ts, timeout: float | None = None
+    ) -> None:
+        """``queue_task_with_callback(fn, callback, *args, priority=True)``."""
+        self.queue_task_with_callback(fn, callback, *args, priority=True, timeout=timeout)
 
-        If this call is cancelled, the task is removed from its queue, or
-        its run is cancelled; the worker keeps its resource.
+    def queue_task_once_with_callback(
+        self, fn: Task[R, *Ts, T], callback: Callback[T], *args: *Ts, timeout: float | None = None
+    ) -> None:
+        """``queue_task_with_callback(fn, callback, *args, once=True)``."""
+        self.queue_task_with_callback(fn, callback, *args, once=True, timeout=timeout)
 
-        Raises:
-            ManagerNotRunningError: the manager is not running.
-            RuntimeError: called outside the manager's event loop (from another
-                thread, use :meth:`submit_threadsafe`).
-            TypeError: ``fn`` is not an async function (see :meth:`submit`).
-            ValueError: ``timeout`` is not a finite number of seconds > 0.
-            TaskTimeoutError: the run outlived its timeout.
-            MaxRetriesExceededError: every allowed run hit an unhealthy error.
-            TaskAbortedError: ``kill()`` ended the task.
-            Exception: whatever ``fn`` raised, unchanged.
-        """
-        rt = self._rt
-        if not rt.accepting or get_ident() != self._loop_thread:
-            self._check_caller("queue_task")
-        try:
-            handle = self.submit_nowait(fn, *args, priority=priority, once=once, timeout=timeout)
-        except QueueFullError:
-            handle = await self.submit(fn, *args, priority=priority, once=once, timeout=timeout)
-        return await handle
+    def queue_task_with_priority_once_with_callback(
+        self, fn: Task[R, *Ts, T], callback: Callback[T], *args: *Ts, timeout: float | None = None
+    ) -> None:
+        """``queue_task_with_callback(fn, callback, *args, priority=True, once=True)``."""
+        self.queue_task_with_callback(fn, callback, *args, priority=True, once=True, timeout=timeout)
 
-    async def run_task(
-        self,
-        fn: Callable[[R, Unpack[Ts]], Awaitable[T]],
-        *args: *Ts,
-        timeout: float | None = None,
-    ) -> T:
-        """Run ``fn(resource, *args)`` now, bypassing the queues.
-
-        Takes a resource from the ``run_task`` pool, or creates a temporary
-        one (destroyed afterwards) when the pool is empty.
-
-        Raises:
-            ManagerNotRunningError: the manager is not running.
-            RuntimeError: called outside the manager's event loop.
-            TypeError: ``fn`` is not an async function (see :meth:`submit`).
-            ValueError: ``timeout`` is not a finite number of seconds > 0.
-            ResourceCreationError: a temporary resource could not be made.
-            TaskTimeoutError: the run outlived its timeout.
-            TaskAbortedError: ``kill()`` cancelled the run.
-            Exception: whatever ``fn`` raised, unchanged.
-        """
-        if fn is not self._last_task:
-            self._check_task(fn)
-        rt = self._rt
-        if not rt.accepting or get_ident() != self._loop_thread:
-            self._check_caller("run_task")
-        return await self._pool.run(fn, args, self._timeout(timeout))
+    # -- hooks and observation ---------------------------------------------------
 
     def add_hook(self, hook: LifecycleHook) -> None:
         """Register ``hook`` to be told of every lifecycle event from now on.
@@ -236,8 +242,6 @@ class AsyncManager(Lifecycle[R], CallbackSubmission[R], GoAliases[R], BulkMethod
             ValueError: ``hook`` was not registered.
         """
         self._rt.hooks.remove(hook)
-
-    # -- observation -------------------------------------------------------------
 
     def stats(self) -> TaskStats:
         """Return a snapshot of workers, queues and resources; O(1)."""

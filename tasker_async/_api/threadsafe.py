@@ -13,23 +13,19 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, TypeVarTuple, Unpack
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._core.handle import TaskHandle
 from ..errors import ManagerNotRunningError, QueueFullError
-from .checks import check_task
 
 if TYPE_CHECKING:
-    from .callbacks import CallbackRunner
+    from .base import ManagerBase
+    from .submission import Submission
 
-__all__ = ("LoopBoundFuture", "ThreadsafeMethods")
+__all__ = ("LoopBoundFuture", "submit_threadsafe")
 
-R = TypeVar("R")
 T = TypeVar("T")
-Ts = TypeVarTuple("Ts")
-
-Task = Callable[[R, Unpack[Ts]], Awaitable[T]]
 
 
 class LoopBoundFuture(concurrent.futures.Future[T]):
@@ -70,120 +66,56 @@ class LoopBoundFuture(concurrent.futures.Future[T]):
                 )
 
 
-class ThreadsafeMethods(Generic[R]):
-    """``submit_threadsafe`` of ``AsyncManager``."""
+def submit_threadsafe(manager: ManagerBase[Any], submission: Submission) -> concurrent.futures.Future[Any]:
+    """Carry ``submission`` to ``manager``'s loop, from any thread; return the future of its outcome.
 
-    if TYPE_CHECKING:
-        _host: asyncio.Task[None] | None
-        _callbacks: CallbackRunner
-
-        async def submit(
-            self, fn: Task[R, *Ts, T], *args: *Ts, priority: bool = ..., once: bool = ...,
-            timeout: float | None = ...,
-        ) -> TaskHandle[T]: ...  # fmt: skip
-
-        def submit_nowait(
-            self, fn: Task[R, *Ts, T], *args: *Ts, priority: bool = ..., once: bool = ...,
-            timeout: float | None = ...,
-        ) -> TaskHandle[T]: ...  # fmt: skip
-
-        def _timeout(self, timeout: float | None) -> float | None: ...
-
-    def submit_threadsafe(
-        self,
-        fn: Task[R, *Ts, T],
-        *args: *Ts,
-        priority: bool = False,
-        once: bool = False,
-        timeout: float | None = None,
-    ) -> concurrent.futures.Future[T]:
-        """Queue ``fn(resource, *args)`` from any thread; return a future of its outcome.
-
-        Callable from any thread, the loop's own included (there, await
-        ``asyncio.wrap_future(future)``: a blocking ``future.result()`` or
-        ``future.exception()`` raises ``RuntimeError`` at once). The future
-        gets the task's result, its exception, or is cancelled. Cancelling
-        the future cancels the task: removed from its queue if it has not
-        started, its run cancelled otherwise. When ``max_queue_size`` is
-        reached the submission waits on the loop for room; it never fails
-        for lack of room.
-
-        Args:
-            fn: ``async def fn(resource, *args)``.
-            args: positional arguments after the resource.
-            priority: queue it on the priority queue.
-            once: never re-run it after an unhealthy error.
-            timeout: seconds its run may take (default ``Config.task_timeout``).
-
-        Returns:
-            A future that holds ``ManagerNotRunningError`` if the manager is
-            not running (or stops while the submission waits for room), or
-            ``ResourceCreationError`` while the creation breaker is open.
-
-        Raises:
-            TypeError: ``fn`` is not an async function (see ``submit``).
-            ValueError: ``timeout`` is not a finite number of seconds > 0.
-        """
-        check_task(fn)
-        if timeout is not None:
-            self._timeout(timeout)
-        host = self._host
-        if host is None or host.done():
-            future: concurrent.futures.Future[T] = LoopBoundFuture(None)
-            state = "not started: call start() or use 'async with'" if host is None else "stopped"
-            future.set_exception(ManagerNotRunningError(f"the manager is {state}"))
-            return future
-        loop = host.get_loop()
-        future = LoopBoundFuture(loop)
-        try:
-            loop.call_soon_threadsafe(self._submit_on_loop, future, fn, args, priority, once, timeout)
-        except RuntimeError:  # the loop is closed
-            future.set_exception(ManagerNotRunningError("the manager's event loop is closed"))
+    See ``AsyncManager.submit_threadsafe``, which has checked the task function and the timeout.
+    """
+    host = manager._lifecycle.host
+    if host is None or host.done():
+        future: concurrent.futures.Future[Any] = LoopBoundFuture(None)
+        state = "not started: call start() or use 'async with'" if host is None else "stopped"
+        future.set_exception(ManagerNotRunningError(f"the manager is {state}"))
         return future
+    loop = host.get_loop()
+    future = LoopBoundFuture(loop)
+    try:
+        loop.call_soon_threadsafe(_submit_on_loop, manager, future, submission)
+    except RuntimeError:  # the loop is closed
+        future.set_exception(ManagerNotRunningError("the manager's event loop is closed"))
+    return future
 
-    def _submit_on_loop(
-        self,
-        future: concurrent.futures.Future[Any],
-        fn: Callable[..., Awaitable[Any]],
-        args: tuple[Any, ...],
-        priority: bool,
-        once: bool,
-        timeout: float | None,
-    ) -> None:
-        if future.cancelled():
-            return
-        try:
-            handle = self.submit_nowait(fn, *args, priority=priority, once=once, timeout=timeout)
-        except QueueFullError:
-            self._callbacks.spawn(self._submit_when_room(future, fn, args, priority, once, timeout))
-        except Exception as exc:
-            _set_exception(future, exc)
-        else:
-            _chain(handle, future)
 
-    async def _submit_when_room(
-        self,
-        future: concurrent.futures.Future[Any],
-        fn: Callable[..., Awaitable[Any]],
-        args: tuple[Any, ...],
-        priority: bool,
-        once: bool,
-        timeout: float | None,
-    ) -> None:
-        waiter = asyncio.current_task()
-        assert waiter is not None
-        loop = waiter.get_loop()
-        # Cancelling the future while this waits for room ends the wait: nothing is queued.
-        future.add_done_callback(lambda done: _call_on(loop, waiter.cancel) if done.cancelled() else None)
-        try:
-            handle = await self.submit(fn, *args, priority=priority, once=once, timeout=timeout)
-        except asyncio.CancelledError:
-            future.cancel()  # the loop is going down, say: a thread waiting on the future must wake
-            raise
-        except Exception as exc:
-            _set_exception(future, exc)
-        else:
-            _chain(handle, future)
+def _submit_on_loop(manager: ManagerBase[Any], future: concurrent.futures.Future[Any], submission: Submission) -> None:
+    if future.cancelled():
+        return
+    try:
+        handle = submission.now(manager)
+    except QueueFullError:
+        manager._callbacks.spawn(_submit_when_room(manager, future, submission))
+    except Exception as exc:
+        _set_exception(future, exc)
+    else:
+        _chain(handle, future)
+
+
+async def _submit_when_room(
+    manager: ManagerBase[Any], future: concurrent.futures.Future[Any], submission: Submission
+) -> None:
+    waiter = asyncio.current_task()
+    assert waiter is not None
+    loop = waiter.get_loop()
+    # Cancelling the future while this waits for room ends the wait: nothing is queued.
+    future.add_done_callback(lambda done: _call_on(loop, waiter.cancel) if done.cancelled() else None)
+    try:
+        handle = await submission.when_room(manager)
+    except asyncio.CancelledError:
+        future.cancel()  # the loop is going down, say: a thread waiting on the future must wake
+        raise
+    except Exception as exc:
+        _set_exception(future, exc)
+    else:
+        _chain(handle, future)
 
 
 def _chain(handle: TaskHandle[Any], future: concurrent.futures.Future[Any]) -> None:

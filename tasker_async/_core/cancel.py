@@ -33,7 +33,7 @@ from ..errors import TaskTimeoutError
 if TYPE_CHECKING:
     from .handle import TaskHandle
     from .runtime import Runtime
-    from .worker import Worker
+    from .workers import Worker
 
 __all__ = (
     "CALLER",
@@ -56,11 +56,11 @@ TIMEOUT: CancelReason = "timeout"  # it outlived its timeout
 
 def cancel_run(rt: Runtime[Any], worker: Worker, job: TaskHandle[Any], reason: CancelReason) -> None:
     """Cancel ``worker``'s run of ``job`` once; a second cancellation of the same run does nothing."""
-    if worker.cancelling is not None or worker.job is not job or worker.task is None:
+    task = worker.task
+    if worker.cancelling is not None or worker.job is not job or task is None:
         return
-    worker.cancelling = reason
-    worker.task.cancel()
-    worker.grace_timer = worker.task.get_loop().call_later(rt.config.cancel_grace, _overrun, rt, worker, job)
+    worker.mark_cancelling(reason, task.get_loop().call_later(rt.config.cancel_grace, _overrun, rt, worker, job))
+    task.cancel()
 
 
 def cancel_running(rt: Runtime[Any], job: TaskHandle[Any]) -> None:
@@ -87,23 +87,16 @@ def end_cancel(worker: Worker) -> tuple[CancelReason, bool]:
     Takes back the worker task's cancellation (``uncancel``), so its next
     awaits are not cancelled and anyio scopes around it see no stray request.
     """
-    reason = worker.cancelling
-    assert reason is not None
     assert worker.task is not None
-    worker.cancelling = None
-    if worker.grace_timer is not None:
-        worker.grace_timer.cancel()
-        worker.grace_timer = None
+    ended = worker.clear_cancelling()
     worker.task.uncancel()
-    return reason, worker.overran
+    return ended
 
 
 def _overrun(rt: Runtime[Any], worker: Worker, job: TaskHandle[Any]) -> None:
     """``cancel_grace`` passed and the cancelled run still goes: give up on the run and its resource."""
-    worker.grace_timer = None
-    if worker.job is not job or worker.cancelling is None:
-        return  # it ended meanwhile (its timer is normally cancelled first)
-    worker.overran = True
+    if not worker.mark_overran(job):
+        return
     rt.log.warning(
         "task %s (id %d) still ran %s s after its cancellation; its worker's resource is treated as unhealthy",
         job.name,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from time import monotonic
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .names import task_name
@@ -41,7 +42,7 @@ class RunOptions:
     __slots__ = ("ledger", "once", "priority", "timeout")
 
     def __init__(self, ledger: TaskLedger, *, priority: bool, once: bool, timeout: float | None) -> None:
-        """Hold the options; ``Runtime.options`` makes and shares them."""
+        """Hold the options; ``TaskLedger.options`` makes and shares them."""
         self.ledger = ledger  # which manager's tasks these are
         self.priority = priority  # queued on the priority lane
         self.once = once  # never re-run after an unhealthy error
@@ -62,8 +63,10 @@ class TaskHandle(asyncio.Future[T]):
     # Few fields: the garbage collector visits each of them, of every task alive, at every full pass.
     __slots__ = ("_args", "_attempts", "_fn", "_options", "_phase", "_queued_at")
 
-    # No __init__: Future's own (C) initialiser runs, and ``Runtime.accept`` fills
-    # the fields; a Python __init__ calling super() costs a frame per task.
+    # No __init__: Future's own (C) initialiser runs, and ``TaskLedger.accept`` fills
+    # the fields; a Python __init__ calling super() costs a frame per task. For the
+    # same reason the hot path (``accept``, ``finish``, the worker loop) writes them
+    # inline; every other change goes through the methods below.
     _fn: Callable[..., Awaitable[T]]
     _args: tuple[Any, ...]
     _options: RunOptions
@@ -82,6 +85,19 @@ class TaskHandle(asyncio.Future[T]):
         if self._phase < FINISHING:
             self._options.ledger.abandon(self)
         return True
+
+    def _wait_again(self, phase: int) -> None:
+        """Back to waiting for another run, ``QUEUED`` or ``DELAYED``: its wait starts now."""
+        self._queued_at = monotonic()
+        self._phase = phase
+
+    def _run_with(self, options: RunOptions) -> None:
+        """Run from now on with ``options`` (a retry moves to the priority lane)."""
+        self._options = options
+
+    def _settle(self) -> None:
+        """Accounted for: a worker that pops it from its lane drops it."""
+        self._phase = SETTLED
 
     @property
     def name(self) -> str:

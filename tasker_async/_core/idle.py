@@ -17,7 +17,7 @@ import anyio
 
 if TYPE_CHECKING:
     from .runtime import Runtime
-    from .worker import Worker
+    from .workers import Worker
 
 __all__ = ("RECYCLED", "SERVE", "UNHEALTHY", "IdleVerdict", "idle_verdict", "park_timed")
 
@@ -51,19 +51,15 @@ async def park_timed(rt: Runtime[Any], worker: Worker, resource: Any) -> str | N
     ``UNHEALTHY`` (a probe found the resource bad), ``None`` (retired meanwhile).
     """
     queue = rt.queue
-    waiter = queue.park(worker.burst)
-    worker.parked = True
+    waiter = worker.park(queue)
+    woken = False  # for a task; otherwise (the deadline, a cancellation) the worker withdraws
     try:
         wake_at = min(worker.expires_at, worker.next_probe)
-        with anyio.move_on_after(max(wake_at - monotonic(), 0.0)) as deadline:
+        with anyio.move_on_after(max(wake_at - monotonic(), 0.0)):
             await waiter
-        if deadline.cancelled_caught:
-            queue.unpark(waiter, worker.burst)
-    except BaseException:
-        queue.unpark(waiter, worker.burst)
-        raise
+            woken = True
     finally:
-        worker.parked = False
+        worker.unpark(queue, waiter, woken=woken)
     if worker.retiring:
         queue.pass_wake()  # woken in the instant it was retired: hand the wake-up on
         return None
@@ -71,7 +67,7 @@ async def park_timed(rt: Runtime[Any], worker: Worker, resource: Any) -> str | N
     verdict = idle_verdict(now, worker.expires_at, worker.next_probe)
     leaving = RECYCLED if verdict is IdleVerdict.RECYCLE else SERVE
     if verdict is IdleVerdict.PROBE:
-        worker.next_probe = now + rt.config.check_resource_interval
+        worker.probe_at(now + rt.config.check_resource_interval)
         if not await rt.resources.resource_ok(resource):
             leaving = UNHEALTHY
     if leaving != SERVE:

@@ -26,7 +26,7 @@ from .health import RetryVerdict, retry_backoff, retry_verdict
 
 if TYPE_CHECKING:
     from .runtime import Runtime
-    from .worker import Worker
+    from .workers import Worker
 
 __all__ = ("settle_failure", "settle_swallowed")
 

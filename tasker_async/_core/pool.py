@@ -51,7 +51,7 @@ class SidePool(Generic[R]):
             TaskAbortedError: ``kill()`` cancelled the run.
         """
         rt = self._rt
-        rt.side_runs += 1
+        rt.side_run_started()
         self._quiet.clear()
         runner = enter_task_runner(rt)  # stop() from fn must not wait for this run
         try:
@@ -64,10 +64,8 @@ class SidePool(Generic[R]):
             raise TaskAbortedError("the manager was killed while run_task ran")
         finally:
             leave_task_runner(runner)
-            rt.side_runs -= 1
-            if not rt.side_runs:
+            if rt.side_run_ended():
                 self._quiet.set()
-                rt.check_drained()
 
     async def _run(
         self, fn: Callable[..., Awaitable[T]], args: tuple[Any, ...], timeout: float | None, scope: anyio.CancelScope
@@ -191,6 +189,10 @@ class SidePool(Generic[R]):
             if not waiter.done():
                 return waiter
         return None
+
+    def fill(self, resources: list[R]) -> None:
+        """Keep ``resources``, made by ``start()``, for the ``run_task`` calls to come."""
+        self.idle.extend(resources)
 
     def put_idle(self, resource: R) -> None:
         """Hand a healthy pooled resource to the oldest waiting caller, or keep it idle."""

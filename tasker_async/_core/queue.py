@@ -111,7 +111,7 @@ class JobQueue(Generic[T]):
     def put_nowait(self, item: T, priority: bool) -> None:
         """Append ``item`` to its lane, ignoring the bound (callers check ``full``).
 
-        ``Runtime.accept`` does the same inline: it is on every submission's path.
+        ``TaskLedger.accept`` does the same inline: it is on every submission's path.
         """
         (self.priority if priority else self.main).append(item)
         if self.takers or self.spare_takers:

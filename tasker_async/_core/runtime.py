@@ -22,11 +22,11 @@ from .cancel import cancel_running
 from .ledger import TaskLedger
 from .ratelimit import StartLimiter
 from .resources import ResourceCallbacks
-from .workers import WorkerSet
+from .worker import run_worker
+from .workers import Worker, WorkerSet
 
 if TYPE_CHECKING:
     from .config import Config, LoggerProtocol
-    from .worker import Worker
 
 __all__ = ("Runtime",)
 
@@ -70,10 +70,29 @@ class Runtime(Generic[R]):
         self.side_runs = 0  # run_task calls in flight
         assert config.max_worker_count is not None
         self.workers = WorkerSet(max_workers=config.max_worker_count, start=self._start_worker)
-        self.tg: TaskGroup | None = None
+        self.tg: TaskGroup | None = None  # the host's task group, while it is open
         self.loop: asyncio.AbstractEventLoop | None = None  # set by start()
         # Set once the host task should cancel the workers: drained while stopping, or killed.
         self.closing = asyncio.Event()
+
+    # -- lifecycle -----------------------------------------------------------
+
+    def run_on(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The manager runs on ``loop`` from now on, and accepts tasks."""
+        self.loop = loop
+        self.set_state("running")
+
+    def host_opened(self, tg: TaskGroup) -> None:
+        """Workers start in ``tg``, the host's task group, from now on."""
+        self.tg = tg
+
+    def host_closed(self) -> None:
+        """The host's task group is closed: the manager is stopping or killed by now, and starts no worker."""
+        self.tg = None
+
+    def close(self) -> None:
+        """Let the host cancel the workers now (``kill()``)."""
+        self.closing.set()
 
     # -- tasks -------------------------------------------------------------
 
@@ -81,6 +100,18 @@ class Runtime(Generic[R]):
         """Let the host close the workers once a stopping manager has nothing left to do."""
         if self.state == "stopping" and not self.ledger.unfinished and not self.side_runs:
             self.closing.set()
+
+    def side_run_started(self) -> None:
+        """A ``run_task`` call is in flight: a stopping manager waits for it."""
+        self.side_runs += 1
+
+    def side_run_ended(self) -> bool:
+        """A ``run_task`` call ended; returns whether none is left in flight (then see ``check_drained``)."""
+        self.side_runs -= 1
+        if self.side_runs:
+            return False
+        self.check_drained()
+        return True
 
     def _retry_refusal(self) -> BaseException | None:
         return self.refusal() if self.resources.breaker_open else None
@@ -119,7 +150,5 @@ class Runtime(Generic[R]):
     # -- workers -------------------------------------------------------------
 
     def _start_worker(self, worker: Worker) -> None:
-        from .worker import run_worker
-
         assert self.tg is not None, "workers are only started while the host task group is open"
         self.tg.start_soon(run_worker, self, worker)

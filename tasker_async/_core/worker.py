@@ -20,74 +20,32 @@ import anyio
 from .._observe.collector import FLUSH_LEN, FOLD_LEN
 from .._observe.events import WorkerEvent
 from .._observe.metrics import TaskLifecycleTimestamps
-from .cancel import CancelReason, time_out
+from .cancel import time_out
 from .context import enter_task_runner
-from .handle import FINISHING, RUNNING, SETTLED, TaskHandle
+from .handle import FINISHING, RUNNING, SETTLED
 from .health import jittered_age
 from .idle import RECYCLED, SERVE, UNHEALTHY, park_timed
 from .outcomes import settle_failure, settle_swallowed
 
 if TYPE_CHECKING:
     from .runtime import Runtime
+    from .workers import Worker
 
-__all__ = ("Worker", "run_worker")
-
-
-class Worker:
-    """Bookkeeping of one worker coroutine."""
-
-    __slots__ = (
-        "burst",
-        "cancelling",
-        "expires_at",
-        "grace_timer",
-        "holds_resource",
-        "id",
-        "idle_since",
-        "job",
-        "next_probe",
-        "overran",
-        "parked",
-        "reason",
-        "resource",
-        "retiring",
-        "scope",
-        "task",
-    )
-
-    def __init__(self, worker_id: int, *, burst: bool, reason: str) -> None:
-        """Make the record; the coroutine is ``run_worker``."""
-        self.id = worker_id
-        self.burst = burst
-        self.reason = reason  # why it was started, for its "created" event
-        self.scope = anyio.CancelScope()  # ends the worker: kill, retirement, an overrun (see _core.cancel)
-        self.task: asyncio.Task[Any] | None = None  # its asyncio task, once it runs
-        self.job: TaskHandle[Any] | None = None  # the task in hand; the last one until it parks
-        # The run in hand was cancelled (see _core.cancel): why, and its cleanup's deadline.
-        self.cancelling: CancelReason | None = None
-        self.grace_timer: asyncio.TimerHandle | None = None
-        self.overran = False  # a cancelled run outlived cancel_grace: the resource is not reused
-        self.resource: Any = None
-        self.holds_resource = False
-        self.parked = False  # waiting for a task, nothing in hand
-        self.idle_since = 0.0  # when it last ran out of work
-        self.retiring = False  # set by the supervisor before it cancels ``scope``
-        self.expires_at = math.inf  # when max_resource_age retires its resource
-        self.next_probe = math.inf  # when check_resource is next due, while idle
+__all__ = ("run_worker",)
 
 
 async def run_worker(rt: Runtime[Any], worker: Worker) -> None:
     """Live one worker's life: get a resource, serve tasks, destroy the resource."""
     enter_task_runner(rt)  # stop() from a task function here must not wait for itself
     leaving: str | None = None
-    worker.task = asyncio.current_task()
+    worker.runs_in(asyncio.current_task())
     try:
         with worker.scope:
             if not worker.holds_resource:
                 rt.workers.took_resource(worker, await _create_with_backoff(rt))
             max_age = rt.config.max_resource_age
             if max_age is not None:
-                worker.expires_at = monotonic() + jittered_age(max_age, rt.rng.random())
+                worker.ages_out_at(monotonic() + jittered_age(max_age, rt.rng.random()))
             rt.log.info("worker %d started (%s)", worker.id, worker.reason)
             if rt.hooks.active:
                 event = WorkerEvent(kind="created", worker_id=worker.id, burst=worker.burst, reason=worker.reason)
@@ -100,7 +58,6 @@ async def run_worker(rt: Runtime[Any], worker: Worker) -> None:
             # Still counted in rt.workers while its resource is destroyed: the supervisor
             # must not fill the slot before it is really free (max_worker_count is a ceiling).
             await rt.resources.destroy_resource(rt.workers.release(worker))
-            worker.resource = None
             reason = leaving or ("retired" if worker.retiring else "shutdown")
             rt.log.info("worker %d stopped (%s)", worker.id, reason)
             if rt.hooks.active:
@@ -125,6 +82,10 @@ async def _create_with_backoff(rt: Runtime[Any]) -> Any:
 
 async def _serve(rt: Runtime[Any], worker: Worker, resource: Any) -> str | None:
     """Run tasks until the worker must be replaced (returns why) or leaves for good (``None``)."""
+    # The measured hot path: it writes inline, a method call less per task each, the fields it
+    # changes per task or per park of its ``Worker`` (owned by _core.workers: ``job``, ``parked``,
+    # ``idle_since``) and of each ``TaskHandle`` (owned by _core.handle: ``_phase``, ``_attempts``);
+    # and it ends a success as ``TaskLedger.finish`` would (see below). All else goes through methods.
     queue = rt.queue
     priority_lane = queue.priority
     main_lane = queue.main
@@ -146,7 +107,7 @@ async def _serve(rt: Runtime[Any], worker: Worker, resource: Any) -> str | None:
     tasks_left = rt.config.max_tasks_per_worker or 0  # 0: no limit
     probing = rt.config.check_resource is not None
     if probing:
-        worker.next_probe = clock() + rt.config.check_resource_interval
+        worker.probe_at(clock() + rt.config.check_resource_interval)
     aging = worker.expires_at != math.inf
     timed = aging or probing  # parked workers wake up on their own, too
     was_idle = False
@@ -263,8 +224,8 @@ async def _serve(rt: Runtime[Any], worker: Worker, resource: Any) -> str | None:
                     if hooks.active:
                         ledger.event("succeeded", job, started, finished)
                 # ledger.finish(job, ...), inlined: this is the hot path, the one end
-                # that does not go through finish(). (A done task needs no SETTLED
-                # phase: cancel() returns early on it.)
+                # that does not go through finish(), so it writes the ledger's count
+                # itself. (A done task needs no SETTLED phase: cancel() returns early on it.)
                 ledger.unfinished -= 1
                 if not ledger.unfinished and ledger.draining:
                     ledger.drained()
