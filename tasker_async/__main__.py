@@ -1,4 +1,10 @@
-"""Command line: ``python -m tasker_async demo [--tasks N] [--workers N] [--seed N]``."""
+"""Command line: ``python -m tasker_async demo|worker|status``.
+
+- ``demo [--tasks N] [--workers N] [--seed N] [--durable]``: a few seconds of a pool at work (``--durable``:
+  two worker processes sharing a SQLite queue, one of them killed mid-run).
+- ``worker MODULE[:REGISTRY] [--store URL] [--queue Q ...] [--concurrency N]``: serve a store's jobs.
+- ``status [--store URL] [--json]``: a store's queues and consumers.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,8 @@ import sys
 from collections.abc import Sequence
 
 __all__ = ("build_parser", "main")
+
+DEFAULT_STORE = "sqlite:///tasker.db"
 
 
 def _positive_int(text: str) -> int:
@@ -33,7 +41,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", title="commands", metavar="COMMAND")
     demo = commands.add_parser(
         "demo",
-        help="a few seconds of a connection pool serving a burst of tasks, with a live status line",
+        help=(
+            "a few seconds of a connection pool serving a burst of tasks, with a live status line "
+            "(--durable: two worker processes sharing a SQLite queue, one killed mid-run)"
+        ),
         description=(
             "Run a pool of simulated connections through a burst of tasks: burst workers join while the "
             "queue grows, a few tasks lose their connection "
@@ -41,10 +52,60 @@ def build_parser() -> argparse.ArgumentParser:
             "drains the rest. Exits 1 if connections opened and closed do not balance."
         ),
     )
-    demo.add_argument("--tasks", type=_positive_int, default=60, metavar="N", help="tasks in the burst (default: 60)")
-    demo.add_argument("--workers", type=_positive_int, default=4, metavar="N", help="base workers (default: 4)")
+    demo.add_argument(
+        "--tasks", type=_positive_int, default=None, metavar="N", help="tasks in the burst (default: 60; 24 durable)"
+    )
+    demo.add_argument(
+        "--workers", type=_positive_int, default=None, metavar="N", help="base workers (default: 4; 3 per process)"
+    )
     demo.add_argument("--seed", type=int, default=None, metavar="N", help="make the run reproducible")
+    demo.add_argument(
+        "--durable",
+        action="store_true",
+        help=(
+            "the durable flow instead, on SQLite in a temporary directory: two worker processes share a queue, one "
+            "is killed (SIGKILL) mid-run and its jobs finish on the other; exits 1 unless every job succeeded once"
+        ),
+    )
+    _add_worker(commands)
+    _add_status(commands)
     return parser
+
+
+def _add_worker(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    worker = commands.add_parser(
+        "worker",
+        help="run a manager and a consumer serving a store's jobs, until SIGTERM or Ctrl-C",
+        description=(
+            "Import MODULE (from the current directory or the installed packages), which defines `registry` "
+            "(a tasker_async.durable.Registry; MODULE:NAME names another attribute) and `config` (a tasker_async "
+            "Config), then run its tasks' jobs from the store. The first SIGTERM or SIGINT drains (running jobs "
+            "finish and are recorded, exit 0); a second one kills (running jobs are given back, exit 130)."
+        ),
+    )
+    worker.add_argument("target", metavar="MODULE[:REGISTRY]", help="the module defining `registry` and `config`")
+    worker.add_argument("--store", default=DEFAULT_STORE, metavar="URL", help=f"the store (default: {DEFAULT_STORE})")
+    worker.add_argument(
+        "--queue",
+        action="append",
+        default=[],
+        metavar="Q",
+        dest="queues",
+        help="a queue to serve; repeat for more (default: `default` and the queues of the registry's tasks)",
+    )
+    worker.add_argument(
+        "--concurrency", type=_positive_int, default=None, metavar="N", help="workers (default: config.worker_count)"
+    )
+
+
+def _add_status(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    status = commands.add_parser(
+        "status",
+        help="show a store's queues (depth per lane, running, delayed, dead) and its live consumers",
+        description="Show each queue's counts and the consumers heard from lately, with their heartbeat age.",
+    )
+    status.add_argument("--store", default=DEFAULT_STORE, metavar="URL", help=f"the store (default: {DEFAULT_STORE})")
+    status.add_argument("--json", action="store_true", help="print one JSON document instead of tables")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -58,10 +119,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
+    if args.command == "worker":
+        from ._cli.worker import run as run_worker
+
+        return run_worker(
+            target=args.target, store_url=args.store, queues=args.queues, concurrency=args.concurrency, out=sys.stdout
+        )
+    if args.command == "status":
+        from ._cli.status import run as run_status
+
+        return run_status(store_url=args.store, as_json=args.json, out=sys.stdout)
+    if args.durable:
+        from ._cli.demo_durable import run as run_durable
+
+        return run_durable(tasks=args.tasks or 24, workers=args.workers or 3, seed=args.seed, out=sys.stdout)
+    return _demo(args)
+
+
+def _demo(args: argparse.Namespace) -> int:
     from ._demo import run
 
     try:
-        return run(tasks=args.tasks, workers=args.workers, seed=args.seed, out=sys.stdout)
+        return run(tasks=args.tasks or 60, workers=args.workers or 4, seed=args.seed, out=sys.stdout)
     except KeyboardInterrupt:
         sys.stdout.write("\ninterrupted: the manager was killed and its connections closed\n")
         return 130

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
+
+from .._core.context import runs_tasks_of
 
 if TYPE_CHECKING:
+    from .._observe.events import LifecycleEvent
     from .manager import AsyncManager
 
 __all__ = ("EnginePort", "engine_port")
@@ -23,15 +26,39 @@ class EnginePort:
         """Whether the manager is running and accepts tasks."""
         return self._rt.accepting
 
+    @property
+    def capacity(self) -> int:
+        """How many tasks the manager can run at once: its base and burst workers (``max_worker_count``)."""
+        return self._rt.workers.max_workers
+
+    def runs_here(self) -> bool:
+        """Whether the caller is one of the manager's own task functions (which must not wait for itself)."""
+        return runs_tasks_of(self._rt)
+
     def free_workers(self) -> int:
         """Live workers waiting for a task, less the tasks already queued for them."""
-        queue = self._rt.queue
-        # A woken worker leaves the takers at once, so a task just queued is not counted twice.
-        return max(0, len(queue.takers) + len(queue.spare_takers) - len(queue))
+        rt = self._rt
+        # A parked worker stays ``parked`` until it resumes, also once a task queued for it
+        # woke it (it left the takers then): counting parked workers, not takers, counts
+        # that task once, against its worker, instead of twice. A burst worker being
+        # retired takes nothing.
+        idle = sum(1 for worker in rt.workers if worker.parked and not worker.retiring)
+        return max(0, idle - len(rt.queue))
 
     def set_backlog(self, count: int) -> None:
         """Tell the scaling policy how many tasks wait outside the process for these workers."""
         self._rt.ledger.set_outside_backlog(count)
+
+    @property
+    def listening(self) -> bool:
+        """Whether any hook is registered: an event nobody hears need not be made."""
+        return self._rt.hooks.active
+
+    def emit(self, event: object) -> None:
+        """Tell the manager's hooks of an event of the feeder's own (a hook ignores what it does not know)."""
+        # Hooks tell events apart by their class (the exporters count only the kinds they
+        # know), so a record of another layer passes through them untouched.
+        self._rt.hooks.emit(cast("LifecycleEvent", event))
 
 
 def engine_port(manager: AsyncManager[Any]) -> EnginePort:

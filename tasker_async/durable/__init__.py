@@ -3,6 +3,9 @@
 See the guide (docs/durable.md) and the contract (SPEC-durable §11).
 """
 
+from ._client.client import Client
+from ._client.job import Job
+from ._consumer import Consumer, ConsumerStats
 from ._model.errors import (
     DeadLetterError,
     JobCancelledError,
@@ -16,26 +19,36 @@ from ._model.errors import (
 from ._model.records import ConsumerInfo, ErrorInfo, JobEvent, JobInfo, JobState, QueueStats
 from ._model.registry import DurableTask, Registry
 from ._model.serializer import JSONSerializer, Serializer
+from ._stores.memory import MemoryStore
 from ._stores.protocol import Store
+from ._stores.sqlite import SQLiteStore
+from ._stores.urls import open_store
 
 __all__ = (
+    "Client",
+    "Consumer",
     "ConsumerInfo",
+    "ConsumerStats",
     "DeadLetterError",
     "DurableTask",
     "ErrorInfo",
     "JSONSerializer",
+    "Job",
     "JobCancelledError",
     "JobEvent",
     "JobFailedError",
     "JobInfo",
     "JobLostError",
     "JobState",
+    "MemoryStore",
     "QueueStats",
     "Registry",
     "RunFailedError",
+    "SQLiteStore",
     "Serializer",
     "Store",
     "StoreUnavailableError",
     "UnknownTaskError",
     "WorkflowError",
+    "open_store",
 )

@@ -36,11 +36,11 @@ class StoreKit:
 
 def _kit(kind: str, tmp_path: Path) -> StoreKit:
     if kind == "memory":
-        from tasker_async.durable import MemoryStore  # type: ignore[attr-defined]
+        from tasker_async.durable import MemoryStore
 
         return StoreKit(kind, "memory://", False, MemoryStore)
     if kind == "sqlite":
-        from tasker_async.durable import SQLiteStore  # type: ignore[attr-defined]
+        from tasker_async.durable import SQLiteStore
 
         path = tmp_path / "tasker.db"
         return StoreKit(kind, f"sqlite:///{path}", True, lambda: SQLiteStore(path))

@@ -19,9 +19,11 @@ __all__ = (
 )
 
 JobState = Literal["queued", "delayed", "running", "succeeded", "failed", "cancelled", "dead"]
+"""A job's state: ``queued`` and ``delayed`` wait, ``running`` is held by a consumer, the others are final."""
 # The states a job never leaves by itself (``dead`` only by ``requeue_dead``).
 FINISHED: frozenset[str] = frozenset({"succeeded", "failed", "cancelled", "dead"})
 JobEventKind = Literal["delivered", "redelivered", "acked", "dead", "released"]
+"""What a ``JobEvent`` tells: a first start, a later start, an outcome recorded, a dead letter, a give-back."""
 
 
 def qualified_name(kind: type) -> str:

@@ -48,7 +48,7 @@ class Store(Protocol):
         """Store ``job`` and return its id; with a ``key`` already in use, store nothing and return that job's id.
 
         A key is in use while its job is unfinished (dead included), or finished within its ``result_ttl``.
-        Durable on return.
+        An id already stored (a retried enqueue) likewise stores nothing. Durable on return.
         """
         ...
 
@@ -78,8 +78,9 @@ class Store(Protocol):
         """Give held jobs back.
 
         ``started=False``: they never ran; the delivery is taken back and each
-        keeps its place in the ready order. ``started=True`` (a kill): as
-        ``reclaim`` does with an expired lease, at once.
+        keeps its place in the ready order (one asked to be cancelled ends
+        ``cancelled``). ``started=True`` (a kill): as ``reclaim`` does with an
+        expired lease, at once.
         """
         ...
 
@@ -93,8 +94,9 @@ class Store(Protocol):
     async def reclaim(self) -> int:
         """Take back running jobs whose lease has expired; return how many.
 
-        A ``once`` job ends ``failed`` (``JobLostError``); one that reached
-        ``max_deliveries`` goes ``dead``; any other is ready again at once.
+        A job asked to be cancelled ends ``cancelled``; a ``once`` job ends
+        ``failed`` (``JobLostError``); one that reached ``max_deliveries`` goes
+        ``dead``; any other is ready again at once (``rules.expired_fate``).
         """
         ...
 

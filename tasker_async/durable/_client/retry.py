@@ -1,0 +1,96 @@
+"""Riding out a store outage: a capped, jittered backoff between tries, until a deadline.
+
+``backoff_delay`` decides (pure, no clock); ``Backoff`` and ``call_store`` apply the decisions.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import anyio
+
+from .._model.errors import StoreUnavailableError
+
+__all__ = ("FIRST_DELAY", "LONGEST_DELAY", "Backoff", "backoff_delay", "call_store")
+
+T = TypeVar("T")
+
+# Seconds before the second try; each failure in a row doubles it, up to LONGEST_DELAY.
+FIRST_DELAY = 0.05
+LONGEST_DELAY = 1.0
+
+
+def backoff_delay(
+    failures: int, *, remaining: float, draw: float, first: float = FIRST_DELAY, cap: float = LONGEST_DELAY
+) -> float | None:
+    """Seconds to wait after the ``failures``-th failure in a row (1-based), or ``None`` when no time remains.
+
+    ``first * 2 ** (failures - 1)``, capped at ``cap``, then jittered the "equal" way: a point
+    between half and all of it chosen by ``draw`` (uniform in [0, 1)), so callers that failed
+    together try again apart. Never past the deadline: at most ``remaining``, so the last try
+    happens when the time is up.
+    """
+    if remaining <= 0:
+        return None
+    grown = min(cap, first * 2.0 ** min(failures - 1, 64))
+    return min(remaining, grown * (0.5 + 0.5 * draw))
+
+
+class Backoff:
+    """One outage as one caller sees it: it waits between tries, and gives up at its deadline.
+
+    Args:
+        deadline: when to give up (``anyio.current_time()`` clock).
+        what: what the caller was doing, for the error message.
+        budget: the seconds the deadline allowed, for the error message.
+    """
+
+    __slots__ = ("budget", "deadline", "failures", "what")
+
+    def __init__(self, deadline: float, *, what: str, budget: float) -> None:
+        self.deadline = deadline
+        self.what = what
+        self.budget = budget
+        self.failures = 0
+
+    def give_up(self, cause: BaseException | None) -> StoreUnavailableError:
+        """The error to raise once the deadline passed."""
+        detail = f": {cause}" if cause is not None else ""
+        return StoreUnavailableError(f"{self.what}: the store did not answer within {self.budget:g} s{detail}")
+
+    async def pause(self, cause: StoreUnavailableError, *, until: float | None = None) -> None:
+        """Wait before the next try; ``until`` (a caller's own deadline) shortens the wait.
+
+        Raises:
+            StoreUnavailableError: the outage outlasted the deadline (``cause`` chained).
+        """
+        self.failures += 1
+        now = anyio.current_time()
+        delay = backoff_delay(self.failures, remaining=self.deadline - now, draw=random.random())
+        if delay is None:
+            raise self.give_up(cause) from cause
+        if until is not None:
+            delay = min(delay, max(0.0, until - now))
+        await anyio.sleep(delay)
+
+
+async def call_store(call: Callable[[], Awaitable[T]], *, timeout: float, what: str) -> T:
+    """Await ``call()``, trying again while it raises ``StoreUnavailableError``, for ``timeout`` seconds at most.
+
+    A call that hangs is cancelled at the deadline too.
+
+    Raises:
+        StoreUnavailableError: no answer within ``timeout`` seconds.
+    """
+    backoff = Backoff(anyio.current_time() + timeout, what=what, budget=timeout)
+    last: StoreUnavailableError | None = None
+    with anyio.move_on_after(timeout):
+        while True:
+            try:
+                return await call()
+            except StoreUnavailableError as exc:
+                last = exc
+                await backoff.pause(exc)
+    raise backoff.give_up(last) from last

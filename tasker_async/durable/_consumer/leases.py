@@ -1,0 +1,157 @@
+"""The lease tick: one batched renewal of every lease held, which is also the heartbeat, and the store's chores.
+
+Each tick (a third of the shortest lease held, at most ``plan.MAX_TICK``) renews every lease
+in one ``renew`` call, cancels the runs the store was asked to cancel, gives up the runs whose
+lease was lost, then takes back expired leases of dead consumers (``reclaim``), tells the
+manager's scaling policy the shared backlog, and now and then purges expired results.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+import anyio
+
+from .._stores.records import Outcome
+from .backoff import Trouble, log
+from .plan import PURGE_EVERY, lease_tick
+from .wakeup import Wakeup
+
+if TYPE_CHECKING:
+    from ..._api.port import EnginePort
+    from .._model.records import ConsumerInfo
+    from .._stores.protocol import Store
+    from .._stores.records import Lease, Renewal
+    from .book import Book
+    from .outbox import Outbox
+    from .runs import Runner
+
+__all__ = ("Leaser",)
+
+
+class Leaser:
+    """Runs the lease ticks until cancelled; ``backlog`` is the last backlog the store told.
+
+    Tell :meth:`claimed` the leases of jobs claimed: the next tick may be due sooner.
+
+    Args:
+        store: the store.
+        port: the manager, told the backlog.
+        book: the jobs held.
+        outbox: pending outcomes, dropped for a lost lease.
+        runner: cancels runs.
+        heartbeat: this consumer's info, as of now.
+        queues: the queues whose backlog counts.
+        leases: the ``lease`` of each registered task of these queues, in seconds.
+        manager_gone: called once the manager no longer runs.
+    """
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        port: EnginePort,
+        book: Book,
+        outbox: Outbox,
+        runner: Runner,
+        heartbeat: Callable[[], ConsumerInfo],
+        queues: Sequence[str],
+        leases: Callable[[], list[float]],
+        manager_gone: Callable[[], None],
+    ) -> None:
+        """Wire the ticks; nothing happens until :meth:`tick` or :meth:`run`."""
+        self._store = store
+        self._port = port
+        self._book = book
+        self._outbox = outbox
+        self._runner = runner
+        self._heartbeat = heartbeat
+        self._queues = list(queues)
+        self._leases = leases
+        self._manager_gone = manager_gone
+        self.wake = Wakeup()
+        self.backlog = 0
+        self._next_purge = 0.0
+        self._last_tick = -math.inf
+        self._trouble = Trouble("renewing leases")
+
+    async def run(self) -> None:
+        """Tick until cancelled."""
+        while True:
+            # A job claimed meanwhile may have a shorter lease than any held so far: woken, look again.
+            while (left := self._due() - anyio.current_time()) > 0:
+                self.wake.clear()
+                await self.wake.sleep(left)
+            await self.tick()
+
+    def claimed(self, lease: float) -> None:
+        """Jobs with leases of ``lease`` seconds (or more) were claimed: tick sooner if they need it."""
+        if self._last_tick + lease_tick([lease]) < self._due():
+            self.wake.set()
+
+    def _due(self) -> float:
+        return self._last_tick + self._interval()
+
+    def _interval(self) -> float:
+        # The registry's leases count too: the jobs of a consumer that died are taken back by
+        # the others' ticks, which must come often enough for the shortest lease they may hold.
+        return lease_tick([*self._book.lease_times(), *self._leases()])
+
+    async def tick(self) -> None:
+        """Renew, heartbeat and do the chores once; a store error is logged and the next tick tries again."""
+        self._last_tick = anyio.current_time()
+        consumer = self._heartbeat()
+        try:
+            await self._tick(consumer)
+        except Exception as exc:
+            self._trouble.failed(exc, consumer.id)
+        else:
+            self._trouble.succeeded(consumer.id)
+        if not self._port.running:
+            self._manager_gone()
+
+    async def _tick(self, consumer: ConsumerInfo) -> None:
+        store = self._store
+        sent = self._book.leases()
+        renewal = await store.renew(consumer, sent)
+        self._apply(renewal, sent, consumer.id)
+        # After our own renewal, so a slow tick never takes back a lease of ours.
+        await store.reclaim()
+        self.backlog = await store.backlog(self._queues)
+        self._port.set_backlog(self.backlog)
+        now = time.monotonic()
+        if now >= self._next_purge:
+            self._next_purge = now + PURGE_EVERY
+            await store.purge()
+
+    def _apply(self, renewal: Renewal, sent: list[Lease], consumer: str) -> None:
+        """Give up the runs whose lease was lost; cancel those asked to be cancelled."""
+        if not renewal.lost and not renewal.cancelled:
+            return
+        # Only the leases this renewal was about: a job lost and claimed again meanwhile holds a new one.
+        by_id = {lease.job_id: lease for lease in sent}
+        book, outbox, runner = self._book, self._outbox, self._runner
+        for job_id in renewal.lost:
+            lease = by_id.get(job_id)
+            held = None if lease is None else book.lose(lease)
+            if lease is None or held is None:
+                continue
+            outbox.discard(lease)
+            runner.cancel(held, "lost")
+            log.warning(
+                "consumer %s lost its lease on job %s (%s): its run is given up", consumer, job_id, held.claim.name
+            )
+        for job_id in renewal.cancelled:
+            lease = by_id.get(job_id)
+            held = None if lease is None else book.entry(lease)
+            if lease is None or held is None:
+                continue
+            if held in book.waiting:
+                book.unstart(held)  # never started: it ends cancelled without a run
+                outbox.record(Outcome(lease=lease, state="cancelled"))
+            elif runner.cancel(held, "cancel") and log.isEnabledFor(logging.DEBUG):
+                log.debug("consumer %s cancelled the run of job %s on request", consumer, job_id)

@@ -1,0 +1,104 @@
+"""The outbox: outcomes and give-backs on their way to the store, sent in batches, kept through outages.
+
+Runs end in done callbacks, which cannot await: they leave what to record here and wake the
+outbox, which sends everything pending in one ``complete`` call (and one ``release`` call per
+kind of give-back). A store error keeps it all for the next try, after a capped, jittered
+backoff; the jobs stay in the book (their leases renewed) until the store has them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import anyio
+
+from .backoff import Backoff, Trouble
+from .wakeup import Wakeup
+
+if TYPE_CHECKING:
+    from .._stores.protocol import Store
+    from .._stores.records import Lease, Outcome
+    from .book import Book
+
+__all__ = ("Outbox",)
+
+
+class Outbox:
+    """What the store must still be told; :meth:`run` tells it.
+
+    Args:
+        store: where outcomes go.
+        book: told of each outcome recorded (or refused) and each job given back.
+        consumer: the consumer's id, for the log.
+    """
+
+    def __init__(self, store: Store, book: Book, consumer: str) -> None:
+        """Start empty."""
+        self._store = store
+        self._book = book
+        self._consumer = consumer
+        self._outcomes: dict[Lease, Outcome] = {}
+        # Leases to give back, by ``started``; dicts keep them in order and once each.
+        self._returns: dict[bool, dict[Lease, None]] = {True: {}, False: {}}
+        self.wake = Wakeup()
+        self.backoff = Backoff()
+        self._trouble = Trouble("recording outcomes")
+
+    def __len__(self) -> int:
+        """Outcomes and give-backs not yet recorded."""
+        return len(self._outcomes) + len(self._returns[True]) + len(self._returns[False])
+
+    def record(self, outcome: Outcome) -> None:
+        """Queue ``outcome`` for the next batch."""
+        self._outcomes[outcome.lease] = outcome
+        self.wake.set()
+
+    def give_back(self, lease: Lease, *, started: bool) -> None:
+        """Queue ``lease``'s job to go back to the store: a run cut short (``started``), or never started."""
+        self._returns[started][lease] = None
+        self.wake.set()
+
+    def discard(self, lease: Lease) -> None:
+        """Forget whatever was queued for ``lease`` (it is no longer held)."""
+        self._outcomes.pop(lease, None)
+        self._returns[True].pop(lease, None)
+        self._returns[False].pop(lease, None)
+
+    async def flush(self) -> None:
+        """Send everything pending: one ``complete`` call, then one ``release`` call per kind.
+
+        Raises:
+            Exception: what the store raised; whatever it had not taken stays pending.
+        """
+        outcomes = list(self._outcomes.values())
+        if outcomes:
+            recorded = await self._store.complete(outcomes)
+            for outcome, done in zip(outcomes, recorded, strict=True):
+                if self._outcomes.get(outcome.lease) is outcome:
+                    del self._outcomes[outcome.lease]
+                self._book.settled(outcome, done)
+        for started in (True, False):
+            pending = self._returns[started]
+            leases = list(pending)
+            if leases:
+                await self._store.release(leases, started=started)
+                for lease in leases:
+                    pending.pop(lease, None)
+                    self._book.given_back(lease, started=started)
+
+    async def run(self) -> None:
+        """Flush whenever something is pending, retrying through store errors; runs until cancelled."""
+        while True:
+            self.wake.clear()
+            if not self:
+                await self.wake.during(anyio.sleep_forever)
+                continue
+            try:
+                await self.flush()
+            except Exception as exc:
+                self._trouble.failed(exc, self._consumer)
+                # Not cut short by new outcomes: the engine is what the outbox waits for.
+                await anyio.sleep(self.backoff.next())
+                continue
+            self.backoff.reset()
+            self._trouble.succeeded(self._consumer)

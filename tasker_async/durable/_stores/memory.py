@@ -1,0 +1,165 @@
+"""``MemoryStore``: the store protocol on data structures of this process (tests, one process, no durability)."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Self
+
+import anyio
+from anyio.lowlevel import checkpoint
+
+from .._model.records import FINISHED, ConsumerInfo, JobInfo, QueueStats
+from .._model.serializer import JSONSerializer, Serializer
+from .memory_table import JobTable
+from .records import Claim, Finished, Lease, NewJob, Outcome, Renewal
+from .rules import is_live
+
+__all__ = ("MemoryStore",)
+
+
+class MemoryStore:
+    """A store held in this process's memory: many clients and consumers of one process may share it.
+
+    Each operation passes one checkpoint and then changes the data in one synchronous step, so
+    each is atomic; waiting for a result or for ready jobs parks on events, never polls.
+    Nothing survives the object.
+
+    Args:
+        serializer: how clients encode arguments and results (JSON by default).
+    """
+
+    def __init__(self, *, serializer: Serializer | None = None) -> None:
+        self.serializer: Serializer = serializer if serializer is not None else JSONSerializer()
+        self._table = JobTable()
+        self._consumers: dict[str, ConsumerInfo] = {}
+
+    def __repr__(self) -> str:
+        return f"MemoryStore(jobs={len(self._table.jobs)}, consumers={len(self._consumers)})"
+
+    async def __aenter__(self) -> Self:
+        """Nothing to connect to: the store is ready."""
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        """Nothing to disconnect; the data stays with the object."""
+
+    async def enqueue(self, job: NewJob) -> str:
+        """Store ``job`` and return its id; a key (or an id) already in use returns that job's id, storing nothing."""
+        await checkpoint()
+        return self._table.enqueue(job, time.time())
+
+    async def claim(self, consumer: str, queues: Sequence[str], limit: int) -> list[Claim]:
+        """Take up to ``limit`` ready jobs of ``queues`` for ``consumer``, priority lane first."""
+        await checkpoint()
+        return self._table.claim(consumer, queues, limit, time.time())
+
+    async def renew(self, consumer: ConsumerInfo, leases: Sequence[Lease]) -> Renewal:
+        """Record the heartbeat (at the store's clock) and extend the leases still held."""
+        await checkpoint()
+        now = time.time()
+        self._consumers[consumer.id] = dataclasses.replace(consumer, heartbeat_at=now)
+        return self._table.renew(leases, now)
+
+    async def complete(self, outcomes: Sequence[Outcome]) -> list[bool]:
+        """Record each outcome whose lease is still held; True where recorded."""
+        await checkpoint()
+        return self._table.complete(outcomes, time.time())
+
+    async def release(self, leases: Sequence[Lease], *, started: bool) -> None:
+        """Give held jobs back: unstarted ones keep their place and their delivery is taken back."""
+        await checkpoint()
+        self._table.release(leases, started=started, now=time.time())
+
+    async def cancel(self, job_id: str) -> bool:
+        """Cancel a queued or delayed job at once; ask the holder of a running one. False if finished or unknown."""
+        await checkpoint()
+        return self._table.cancel(job_id, time.time())
+
+    async def reclaim(self) -> int:
+        """Take back the running jobs whose lease has expired; return how many."""
+        await checkpoint()
+        return self._table.reclaim(time.time())
+
+    async def requeue_dead(self, job_id: str) -> bool:
+        """Give a dead job another round: deliveries from zero, ready now. False if it is not dead."""
+        await checkpoint()
+        return self._table.requeue_dead(job_id, time.time())
+
+    async def purge(self) -> int:
+        """Delete the jobs finished longer than their ``result_ttl`` ago (never dead ones)."""
+        await checkpoint()
+        return self._table.purge(time.time())
+
+    async def info(self, job_id: str) -> JobInfo | None:
+        """The job's snapshot, or None if it is unknown (or purged)."""
+        await checkpoint()
+        job = self._table.jobs.get(job_id)
+        return None if job is None else job.snapshot(time.time())
+
+    async def wait(self, job_id: str, timeout: float | None) -> Finished:
+        """Wait until the job is finished.
+
+        Raises:
+            TimeoutError: ``timeout`` seconds passed first.
+            LookupError: the job is unknown (or purged).
+        """
+        await checkpoint()
+        with anyio.fail_after(timeout):
+            while True:
+                job = self._table.jobs.get(job_id)
+                if job is None:
+                    raise LookupError(f"no job {job_id!r}: it is unknown, or was purged")
+                if job.state in FINISHED:
+                    return Finished(job.snapshot(time.time()), job.result)
+                if job.finished is None:
+                    job.finished = anyio.Event()
+                await job.finished.wait()
+
+    async def wait_ready(self, queues: Sequence[str], timeout: float) -> None:
+        """Return once jobs of ``queues`` are ready (at once if some are), or after ``timeout`` seconds at most."""
+        await checkpoint()
+        table = self._table
+        deadline = time.time() + timeout
+        while (now := time.time()) < deadline and not table.ready(queues, now):
+            # Wake on a change, and also when the earliest delayed job's time comes.
+            next_ready = table.next_ready_at(queues)
+            until = deadline if next_ready is None else min(deadline, next_ready)
+            if table.ready_changed is None:
+                table.ready_changed = anyio.Event()
+            with anyio.move_on_after(until - now):
+                await table.ready_changed.wait()
+
+    async def stats(self, queue: str) -> QueueStats:
+        """The counts of ``queue`` and the consumers heard from within ``CONSUMER_STALE_AFTER``."""
+        await checkpoint()
+        now = time.time()
+        for stale in [c.id for c in self._consumers.values() if not is_live(c.heartbeat_at, now)]:
+            del self._consumers[stale]
+        return QueueStats(
+            ready_priority=self._table.ready([queue], now, priority=True),
+            ready_main=self._table.ready([queue], now, priority=False),
+            delayed=self._table.delayed(queue, now),
+            running=self._table.count(queue, "running"),
+            dead=self._table.count(queue, "dead"),
+            consumers=tuple(sorted(self._consumers.values(), key=lambda c: c.id)),
+        )
+
+    async def backlog(self, queues: Sequence[str]) -> int:
+        """Ready jobs in ``queues``, both lanes."""
+        await checkpoint()
+        return self._table.ready(queues, time.time())
+
+    async def queue_names(self) -> list[str]:
+        """The queues that hold any job, sorted."""
+        await checkpoint()
+        return self._table.queue_names()
+
+    async def leave(self, consumer: str) -> None:
+        """Forget ``consumer``'s heartbeat."""
+        await checkpoint()
+        self._consumers.pop(consumer, None)

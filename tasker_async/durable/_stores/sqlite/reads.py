@@ -1,0 +1,122 @@
+"""The SQLite store's reads: snapshots, counts and what waiters look for. Each is one statement (or a few), no lock.
+
+In WAL mode a read never waits for a writer: it sees the last commit made before it began.
+"""
+
+from __future__ import annotations
+
+import functools
+import sqlite3
+import time
+from collections.abc import Sequence
+
+from ..._model.records import FINISHED, JobInfo, QueueStats
+from ..protocol import CONSUMER_STALE_AFTER
+from ..records import Finished
+from .rows import CONSUMER_COLUMNS, INFO_COLUMNS, chunks, consumer_of, info_of, placeholders
+
+__all__ = (
+    "backlog",
+    "data_version",
+    "earliest_ready",
+    "finished",
+    "info",
+    "queue_names",
+    "settled",
+    "stats",
+)
+
+
+def info(conn: sqlite3.Connection, job_id: str) -> JobInfo | None:
+    """The job's snapshot, or None if it is unknown (or purged)."""
+    row = conn.execute(f"SELECT {INFO_COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
+    return None if row is None else info_of(row, time.time())
+
+
+def finished(conn: sqlite3.Connection, job_id: str) -> Finished | None:
+    """The job's snapshot and result once it is finished; None while it is not.
+
+    Raises:
+        LookupError: the job is unknown (or purged).
+    """
+    row = conn.execute(f"SELECT {INFO_COLUMNS}, result FROM jobs WHERE id = ?", (job_id,)).fetchone()
+    if row is None:
+        raise LookupError(f"no job {job_id!r}: it is unknown, or was purged")
+    if row[3] not in FINISHED:
+        return None
+    result = row[15]
+    return Finished(info_of(row, time.time()), None if result is None else bytes(result))
+
+
+def settled(conn: sqlite3.Connection, job_ids: Sequence[str]) -> set[str]:
+    """The jobs among ``job_ids`` that are finished or gone: what their waiters must look at again."""
+    unfinished: set[str] = set()
+    for part in chunks(job_ids):
+        sql = f"SELECT id, state FROM jobs WHERE id IN ({placeholders(len(part))})"
+        unfinished.update(row[0] for row in conn.execute(sql, part) if row[1] not in FINISHED)
+    return set(job_ids) - unfinished
+
+
+def stats(conn: sqlite3.Connection, queue: str) -> QueueStats:
+    """The counts of ``queue`` and the consumers heard from within ``CONSUMER_STALE_AFTER``."""
+    now = time.time()
+    row = conn.execute(
+        "SELECT"
+        " total(state = 'queued' AND priority AND ready_at <= :now),"
+        " total(state = 'queued' AND NOT priority AND ready_at <= :now),"
+        " total(state = 'queued' AND ready_at > :now),"
+        " total(state = 'running'),"
+        " total(state = 'dead')"
+        " FROM jobs WHERE state IN ('queued', 'running', 'dead') AND queue = :queue",
+        {"now": now, "queue": queue},
+    ).fetchone()
+    consumers = conn.execute(
+        f"SELECT {CONSUMER_COLUMNS} FROM consumers WHERE ? - heartbeat_at < ? ORDER BY id",
+        (now, CONSUMER_STALE_AFTER),
+    ).fetchall()
+    return QueueStats(
+        ready_priority=int(row[0]),
+        ready_main=int(row[1]),
+        delayed=int(row[2]),
+        running=int(row[3]),
+        dead=int(row[4]),
+        consumers=tuple(consumer_of(consumer) for consumer in consumers),
+    )
+
+
+def backlog(conn: sqlite3.Connection, queues: Sequence[str]) -> int:
+    """Ready jobs in ``queues``, both lanes."""
+    names = sorted(set(queues))
+    if not names:
+        return 0
+    sql = (
+        f"SELECT count(*) FROM jobs WHERE state = 'queued' AND queue IN ({placeholders(len(names))}) AND ready_at <= ?"
+    )
+    return int(conn.execute(sql, [*names, time.time()]).fetchone()[0])
+
+
+@functools.lru_cache(maxsize=64)
+def _earliest_sql(queue_count: int) -> str:
+    # min() over one lane of one queue reads a single entry of the ready index.
+    lane = "SELECT min(ready_at) AS at FROM jobs WHERE state = 'queued' AND queue = ? AND priority = ?"
+    return "SELECT min(at) FROM (" + " UNION ALL ".join([lane] * (2 * queue_count)) + ")"
+
+
+def earliest_ready(conn: sqlite3.Connection, queues: Sequence[str]) -> float | None:
+    """The earliest ready time among the queued jobs of ``queues`` (past when some are ready), or None."""
+    names = sorted(set(queues))
+    if not names:
+        return None
+    lanes = [value for name in names for lane in ((name, 1), (name, 0)) for value in lane]
+    value = conn.execute(_earliest_sql(len(names)), lanes).fetchone()[0]
+    return None if value is None else float(value)
+
+
+def queue_names(conn: sqlite3.Connection) -> list[str]:
+    """The queues that hold any job, sorted."""
+    return [row[0] for row in conn.execute("SELECT DISTINCT queue FROM jobs ORDER BY queue")]
+
+
+def data_version(conn: sqlite3.Connection) -> int:
+    """A number that changes whenever another connection commits to the file (this one's commits leave it)."""
+    return int(conn.execute("PRAGMA data_version").fetchone()[0])

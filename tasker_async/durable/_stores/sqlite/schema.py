@@ -1,0 +1,134 @@
+"""The SQLite store's file: connection settings, tables and indexes, and the schema version they carry."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+__all__ = ("SCHEMA_VERSION", "SchemaError", "configure", "ensure_schema", "write")
+
+# Raised whenever the tables below change shape; a file made by another version is refused, not guessed at.
+SCHEMA_VERSION = 1
+
+_TABLES = (
+    """
+    CREATE TABLE IF NOT EXISTS meta (
+        name TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    )
+    """,
+    # ``state`` is queued, running, succeeded, failed, cancelled or dead: a queued job whose ``ready_at`` is still
+    # ahead shows as delayed. ``seq`` (the rowid) is the submission order that breaks ties in the ready order.
+    """
+    CREATE TABLE IF NOT EXISTS jobs (
+        seq INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        name TEXT NOT NULL,
+        queue TEXT NOT NULL,
+        payload BLOB NOT NULL,
+        priority INTEGER NOT NULL,
+        key TEXT,
+        state TEXT NOT NULL,
+        ready_at REAL NOT NULL,
+        lease REAL NOT NULL,
+        lease_until REAL,
+        token TEXT,
+        consumer TEXT,
+        deliveries INTEGER NOT NULL DEFAULT 0,
+        max_deliveries INTEGER NOT NULL,
+        once INTEGER NOT NULL,
+        result_ttl REAL NOT NULL,
+        created_at REAL NOT NULL,
+        started_at REAL,
+        finished_at REAL,
+        result BLOB,
+        error_type TEXT,
+        error_message TEXT,
+        error_traceback TEXT,
+        cancel_requested INTEGER NOT NULL DEFAULT 0
+    )
+    """,
+    # Claims read one lane of one queue in ready order (the rowid, seq, ends every index entry).
+    "CREATE INDEX IF NOT EXISTS jobs_ready ON jobs (queue, priority, ready_at) WHERE state = 'queued'",
+    # Reclaim looks for expired leases only among running jobs.
+    "CREATE INDEX IF NOT EXISTS jobs_lease ON jobs (lease_until) WHERE state = 'running'",
+    "CREATE INDEX IF NOT EXISTS jobs_key ON jobs (key) WHERE key IS NOT NULL",
+    # Stats count a queue's running and dead jobs; purge looks only at finished ones.
+    "CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, queue)",
+    """
+    CREATE TABLE IF NOT EXISTS consumers (
+        id TEXT PRIMARY KEY,
+        host TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        started_at REAL NOT NULL,
+        capacity INTEGER NOT NULL,
+        running INTEGER NOT NULL,
+        heartbeat_at REAL NOT NULL,
+        queues TEXT NOT NULL
+    )
+    """,
+)
+
+
+@contextmanager
+def write(conn: sqlite3.Connection) -> Iterator[None]:
+    """One write transaction: ``BEGIN IMMEDIATE`` takes the file's write lock up front.
+
+    Taking it at the start (not at the first write) means a transaction never has to upgrade a read lock,
+    which SQLite refuses without waiting while another connection writes; the busy timeout covers the wait.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+class SchemaError(Exception):
+    """The file holds tables of another schema version."""
+
+
+def configure(conn: sqlite3.Connection) -> None:
+    """Set the connection up: WAL, and commits that reach the disk before they return.
+
+    WAL lets readers go on while one connection writes, so several processes share the file.
+    ``synchronous=FULL`` syncs the log at every commit: a job is durable when ``enqueue`` returns, across a
+    power loss too. (``NORMAL`` in WAL survives a crash of the process, not of the machine.)
+    """
+    mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+    if str(mode).lower() != "wal":
+        raise sqlite3.OperationalError(f"the file cannot use write-ahead logging (journal mode {mode})")
+    conn.execute("PRAGMA synchronous = FULL")
+    conn.execute("PRAGMA foreign_keys = OFF")
+
+
+def _stored_version(conn: sqlite3.Connection) -> int | None:
+    exists = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").fetchone()
+    if exists is None:
+        return None
+    row = conn.execute("SELECT value FROM meta WHERE name = 'schema_version'").fetchone()
+    return None if row is None else int(row[0])
+
+
+def ensure_schema(conn: sqlite3.Connection) -> None:
+    """Create the tables on first use; refuse a file whose tables another schema version made.
+
+    A file already set up is only read, so opening a store does not wait for another process's write.
+    """
+    version = _stored_version(conn)
+    if version is None:
+        with write(conn):
+            for statement in _TABLES:
+                conn.execute(statement)
+            conn.execute(
+                "INSERT OR IGNORE INTO meta (name, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+            )
+        version = _stored_version(conn)
+    if version != SCHEMA_VERSION:
+        raise SchemaError(
+            f"its tables have schema version {version}, and this version of tasker_async reads {SCHEMA_VERSION}"
+        )

@@ -1,0 +1,253 @@
+"""``SQLiteStore``: the store protocol on one SQLite file that several processes of one machine share."""
+
+from __future__ import annotations
+
+import math
+import os
+import sqlite3
+import time
+from collections.abc import Callable, Sequence
+from types import TracebackType
+from typing import Self, TypeVar, TypeVarTuple, Unpack
+
+import anyio
+import anyio.to_thread
+
+from ....errors import ConfigError
+from ..._model.records import ConsumerInfo, JobInfo, QueueStats
+from ..._model.serializer import JSONSerializer, Serializer
+from ..records import Claim, Finished, Lease, NewJob, Outcome, Renewal
+from . import queries, reads
+from .connection import open_connection, unavailable
+from .group import GroupCommit
+from .watch import Watch
+
+__all__ = ("SQLiteStore",)
+
+T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
+
+
+class SQLiteStore:
+    """A store in one SQLite file: the embedded default, for one machine and any number of its processes.
+
+    The file is in WAL mode and every commit is synced, so a job is on disk when ``enqueue`` returns. Each
+    store object keeps one connection, used by one thread at a time (anyio's worker threads, one call at a
+    time): every operation is one transaction there, and a claim is one ``UPDATE ... RETURNING``. Waiting
+    for a result or for ready jobs polls the file every 50 ms (one cheap ``PRAGMA data_version``, shared by
+    all the waiters of the object); the object's own commits wake its waiters at once.
+
+    Args:
+        path: the database file; created with its tables on first use (its directory must exist).
+        serializer: how clients encode arguments and results (JSON by default).
+        busy_timeout: seconds an operation waits for another connection's write lock before it raises
+            ``StoreUnavailableError``.
+    """
+
+    def __init__(
+        self, path: str | os.PathLike[str], *, serializer: Serializer | None = None, busy_timeout: float = 5.0
+    ) -> None:
+        if isinstance(busy_timeout, bool) or not isinstance(busy_timeout, int | float) or not busy_timeout >= 0:
+            raise ConfigError(f"busy_timeout must be a number of seconds >= 0, got {busy_timeout!r}")
+        if math.isinf(busy_timeout):
+            raise ConfigError("busy_timeout must be finite: an operation on a locked file must end")
+        self.serializer: Serializer = serializer if serializer is not None else JSONSerializer()
+        self.path = os.path.abspath(os.fspath(path))
+        self.busy_timeout = float(busy_timeout)
+        self._conn: sqlite3.Connection | None = None
+        self._limiter: anyio.CapacityLimiter | None = None
+        self._watch: Watch | None = None
+        self._enqueues = GroupCommit(self._enqueue_group)
+
+    def __repr__(self) -> str:
+        state = "open" if self._conn is not None else "closed"
+        return f"SQLiteStore({self.path!r}, {state}, {self._watch!r})"
+
+    async def __aenter__(self) -> Self:
+        """Open the file (creating it and its tables on first use).
+
+        Raises:
+            StoreUnavailableError: the file cannot be used (its directory is missing, it is read-only, it is
+                not a database, or it stayed locked); the message names it and says why.
+        """
+        if self._limiter is not None:
+            raise RuntimeError(f"{self!r} is open already: enter a store once")
+        self._limiter = anyio.CapacityLimiter(1)
+        try:
+            version = await anyio.to_thread.run_sync(self._open, limiter=self._limiter)
+        except BaseException:
+            await self._close()
+            raise
+        self._watch = Watch(probe=self._probe, settled=self._settled, version=version)
+        return self
+
+    def _open(self) -> int:
+        # Runs in the worker thread: the connection is kept even if the caller is cancelled meanwhile, so that
+        # the cleanup of ``__aenter__`` closes it.
+        self._conn, version = open_connection(self.path, self.busy_timeout)
+        return version
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        """Close the connection (after the operation in progress, if any), even when the caller is cancelled."""
+        await self._close()
+
+    async def _close(self) -> None:
+        with anyio.CancelScope(shield=True):
+            if self._limiter is not None:
+                await anyio.to_thread.run_sync(self._close_connection, limiter=self._limiter)
+        self._limiter = None
+        self._watch = None
+
+    def _close_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+
+    # -- running SQL on the connection's thread
+
+    def _run(self, fn: Callable[[sqlite3.Connection, Unpack[Ts]], T], *args: *Ts) -> T:
+        conn = self._conn
+        if conn is None:
+            raise RuntimeError(f"{self!r} is not open: use it as `async with SQLiteStore(path) as store:`")
+        try:
+            return fn(conn, *args)
+        except sqlite3.DatabaseError as exc:
+            # Locked, read-only, unreachable or damaged: the engine's trouble. A broken constraint or a misused
+            # statement is a bug, and stays what it is.
+            if not isinstance(exc, sqlite3.OperationalError) and type(exc) is not sqlite3.DatabaseError:
+                raise
+            raise unavailable(self.path, exc, self.busy_timeout) from exc
+
+    async def _call(self, fn: Callable[[sqlite3.Connection, Unpack[Ts]], T], *args: *Ts) -> T:
+        if self._limiter is None:
+            raise RuntimeError(f"{self!r} is not open: use it as `async with SQLiteStore(path) as store:`")
+        return await anyio.to_thread.run_sync(self._run, fn, *args, limiter=self._limiter)
+
+    def _touched(self, changed: object = True, *, finishing: bool = True) -> None:
+        """Wake this object's waiters after a commit that changed something (and may have finished jobs)."""
+        if changed and self._watch is not None:
+            self._watch.touched(finishing=finishing)
+
+    async def _probe(self) -> int:
+        return await self._call(reads.data_version)
+
+    async def _settled(self, job_ids: Sequence[str]) -> set[str]:
+        return await self._call(reads.settled, job_ids)
+
+    def _watching(self) -> Watch:
+        if self._watch is None:
+            raise RuntimeError(f"{self!r} is not open: use it as `async with SQLiteStore(path) as store:`")
+        return self._watch
+
+    # -- the protocol
+
+    async def enqueue(self, job: NewJob) -> str:
+        """Store ``job`` and return its id; a key (or an id) already in use returns that job's id, storing nothing.
+
+        Durable on return: the commit is synced to disk. Concurrent calls share one transaction.
+        """
+        return await self._enqueues(job)
+
+    async def _enqueue_group(self, jobs: list[NewJob]) -> list[str]:
+        ids = await self._call(queries.enqueue, jobs)
+        self._touched(finishing=False)
+        return ids
+
+    async def claim(self, consumer: str, queues: Sequence[str], limit: int) -> list[Claim]:
+        """Take up to ``limit`` ready jobs of ``queues`` for ``consumer``, priority lane first, in one statement."""
+        claims = await self._call(queries.claim, consumer, queues, limit)
+        self._touched(claims, finishing=False)
+        return claims
+
+    async def renew(self, consumer: ConsumerInfo, leases: Sequence[Lease]) -> Renewal:
+        """Record the heartbeat (at this machine's clock) and extend the leases still held."""
+        return await self._call(queries.renew, consumer, leases)
+
+    async def complete(self, outcomes: Sequence[Outcome]) -> list[bool]:
+        """Record each outcome whose lease is still held; True where recorded."""
+        recorded = await self._call(queries.complete, outcomes)
+        self._touched(any(recorded))
+        return recorded
+
+    async def release(self, leases: Sequence[Lease], *, started: bool) -> None:
+        """Give held jobs back: unstarted ones keep their place and their delivery is taken back."""
+        await self._call(queries.release, leases, started)
+        self._touched(leases)
+
+    async def cancel(self, job_id: str) -> bool:
+        """Cancel a queued or delayed job at once; ask the holder of a running one. False if finished or unknown."""
+        cancelled = await self._call(queries.cancel, job_id)
+        self._touched(cancelled)
+        return cancelled
+
+    async def reclaim(self) -> int:
+        """Take back the running jobs whose lease has expired; return how many."""
+        count = await self._call(queries.reclaim)
+        self._touched(count)
+        return count
+
+    async def requeue_dead(self, job_id: str) -> bool:
+        """Give a dead job another round: deliveries from zero, ready now. False if it is not dead."""
+        requeued = await self._call(queries.requeue_dead, job_id)
+        self._touched(requeued, finishing=False)
+        return requeued
+
+    async def purge(self) -> int:
+        """Delete the jobs finished longer than their ``result_ttl`` ago (never dead ones)."""
+        count = await self._call(queries.purge)
+        self._touched(count)
+        return count
+
+    async def info(self, job_id: str) -> JobInfo | None:
+        """The job's snapshot, or None if it is unknown (or purged)."""
+        return await self._call(reads.info, job_id)
+
+    async def wait(self, job_id: str, timeout: float | None) -> Finished:
+        """Wait until the job is finished.
+
+        Raises:
+            TimeoutError: ``timeout`` seconds passed first.
+            LookupError: the job is unknown (or purged).
+        """
+        watch = self._watching()
+        deadline = math.inf if timeout is None else anyio.current_time() + timeout
+        while True:
+            seen = watch.generation
+            finished = await self._call(reads.finished, job_id)
+            if finished is not None:
+                return finished
+            if anyio.current_time() >= deadline:
+                raise TimeoutError(f"job {job_id!r} did not finish within {timeout:g} s")
+            await watch.settled(job_id, seen, deadline)
+
+    async def wait_ready(self, queues: Sequence[str], timeout: float) -> None:
+        """Return once jobs of ``queues`` are ready (at once if some are), or after ``timeout`` seconds at most."""
+        watch = self._watching()
+        deadline = anyio.current_time() + timeout
+        while True:
+            seen = watch.generation
+            earliest = await self._call(reads.earliest_ready, queues)
+            wall, clock = time.time(), anyio.current_time()
+            if (earliest is not None and earliest <= wall) or clock >= deadline:
+                return
+            # Wake on a change, and also when the earliest delayed job's time comes.
+            until = deadline if earliest is None else min(deadline, clock + (earliest - wall))
+            await watch.changed(seen, until)
+
+    async def stats(self, queue: str) -> QueueStats:
+        """The counts of ``queue`` and the consumers heard from within ``CONSUMER_STALE_AFTER``."""
+        return await self._call(reads.stats, queue)
+
+    async def backlog(self, queues: Sequence[str]) -> int:
+        """Ready jobs in ``queues``, both lanes."""
+        return await self._call(reads.backlog, queues)
+
+    async def queue_names(self) -> list[str]:
+        """The queues that hold any job, sorted."""
+        return await self._call(reads.queue_names)
+
+    async def leave(self, consumer: str) -> None:
+        """Forget ``consumer``'s heartbeat."""
+        await self._call(queries.leave, consumer)
