@@ -77,6 +77,12 @@ class OutageStore:
         self._reach("complete")
         return await self.inner.complete(outcomes)
 
+    async def complete_and_claim(
+        self, outcomes: Sequence[Outcome], consumer: str, queues: Sequence[str], limit: int
+    ) -> tuple[list[bool], list[Claim]]:
+        self._reach("complete" if outcomes else "claim")  # what the call does first
+        return await self.inner.complete_and_claim(outcomes, consumer, queues, limit)
+
     async def release(self, leases: Sequence[Lease], *, started: bool) -> None:
         self._reach("release")
         await self.inner.release(leases, started=started)

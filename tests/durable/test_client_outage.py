@@ -89,6 +89,12 @@ class GatedStore:
         await self._gate("complete")
         return await self.inner.complete(outcomes)
 
+    async def complete_and_claim(
+        self, outcomes: Sequence[Outcome], consumer: str, queues: Sequence[str], limit: int
+    ) -> tuple[list[bool], list[Claim]]:
+        await self._gate("complete_and_claim")
+        return await self.inner.complete_and_claim(outcomes, consumer, queues, limit)
+
     async def release(self, leases: Sequence[Lease], *, started: bool) -> None:
         await self._gate("release")
         await self.inner.release(leases, started=started)

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from ..._api.port import EnginePort
     from .._model.registry import Registry
     from .._stores.protocol import Store
-    from .._stores.records import Claim
+    from .._stores.records import Claim, Outcome
     from .book import Book
     from .outbox import Outbox
     from .runs import Runner
@@ -92,10 +92,12 @@ class Claimer:
         self.wake.set()
 
     async def run(self) -> None:
-        """Claim and start jobs until closed, or until the manager stops."""
+        """Claim and start jobs until closed, or until the manager stops; carry the outcomes meanwhile."""
+        self._outbox.carry(self.wake)
         try:
             await self._loop()
         finally:
+            self._outbox.carry(None)
             self.done.set()
 
     async def _loop(self) -> None:
@@ -108,11 +110,12 @@ class Claimer:
             wake.clear()
             self._runner.start_waiting()
             limit = claim_limit(port.free_workers(), self._prefetch, len(book.waiting))
-            if limit == 0:
+            outcomes = self._outbox.take_outcomes()
+            if limit == 0 and not outcomes:
                 woken = await wake.sleep(full_wait(self._backlog(), woken))
                 continue
             try:
-                claims = await self._store.claim(self._consumer, self._queues, limit)
+                claims = await self._exchange(outcomes, limit)
             except Exception as exc:
                 await self._failed(exc)
                 continue
@@ -128,6 +131,18 @@ class Claimer:
                     woken = await wake.during(self._store.wait_ready, self._queues, IDLE_WAIT)
                 except Exception as exc:
                     await self._failed(exc)
+
+    async def _exchange(self, outcomes: list[Outcome], limit: int) -> list[Claim]:
+        """Record ``outcomes`` and claim up to ``limit`` jobs, in one store call when there are outcomes."""
+        if not outcomes:
+            return await self._store.claim(self._consumer, self._queues, limit)
+        try:
+            recorded, claims = await self._store.complete_and_claim(outcomes, self._consumer, self._queues, limit)
+        except BaseException:
+            self._outbox.put_back(outcomes)
+            raise
+        self._outbox.settled(outcomes, recorded)
+        return claims
 
     def _take(self, claims: list[Claim]) -> None:
         """Enter each claimed job in the book; those that cannot run get their outcome, the rest start."""

@@ -41,6 +41,9 @@ class Outbox:
         # Leases to give back, by ``started``; dicts keep them in order and once each.
         self._returns: dict[bool, dict[Lease, None]] = {True: {}, False: {}}
         self.wake = Wakeup()
+        # The claim loop, while it runs, carries the outcomes to the store with its next claim (one
+        # write for both); the outbox then sends only give-backs, and outcomes once it has stopped.
+        self.carrier: Wakeup | None = None
         self.backoff = Backoff()
         self._trouble = Trouble("recording outcomes")
 
@@ -51,7 +54,28 @@ class Outbox:
     def record(self, outcome: Outcome) -> None:
         """Queue ``outcome`` for the next batch."""
         self._outcomes[outcome.lease] = outcome
+        (self.carrier or self.wake).set()
+
+    def carry(self, carrier: Wakeup | None) -> None:
+        """Let ``carrier``'s loop take the outcomes from now on (``None``: the outbox sends them again)."""
+        self.carrier = carrier
         self.wake.set()
+
+    def take_outcomes(self) -> list[Outcome]:
+        """Hand over every outcome pending, to send now; :meth:`put_back` them if the store refuses the call."""
+        outcomes = list(self._outcomes.values())
+        self._outcomes.clear()
+        return outcomes
+
+    def put_back(self, outcomes: list[Outcome]) -> None:
+        """Keep outcomes whose sending failed for the next try (a newer one for the same lease wins)."""
+        for outcome in outcomes:
+            self._outcomes.setdefault(outcome.lease, outcome)
+
+    def settled(self, outcomes: list[Outcome], recorded: list[bool]) -> None:
+        """Tell the book which outcomes the store recorded (the others' leases were lost)."""
+        for outcome, done in zip(outcomes, recorded, strict=True):
+            self._book.settled(outcome, done)
 
     def give_back(self, lease: Lease, *, started: bool) -> None:
         """Queue ``lease``'s job to go back to the store: a run cut short (``started``), or never started."""
@@ -70,13 +94,14 @@ class Outbox:
         Raises:
             Exception: what the store raised; whatever it had not taken stays pending.
         """
-        outcomes = list(self._outcomes.values())
+        outcomes = self.take_outcomes() if self.carrier is None else []
         if outcomes:
-            recorded = await self._store.complete(outcomes)
-            for outcome, done in zip(outcomes, recorded, strict=True):
-                if self._outcomes.get(outcome.lease) is outcome:
-                    del self._outcomes[outcome.lease]
-                self._book.settled(outcome, done)
+            try:
+                recorded = await self._store.complete(outcomes)
+            except BaseException:
+                self.put_back(outcomes)
+                raise
+            self.settled(outcomes, recorded)
         for started in (True, False):
             pending = self._returns[started]
             leases = list(pending)
@@ -86,11 +111,15 @@ class Outbox:
                     pending.pop(lease, None)
                     self._book.given_back(lease, started=started)
 
+    def _sendable(self) -> bool:
+        """Whether :meth:`flush` has something to send."""
+        return bool(self._returns[True] or self._returns[False] or (self._outcomes and self.carrier is None))
+
     async def run(self) -> None:
         """Flush whenever something is pending, retrying through store errors; runs until cancelled."""
         while True:
             self.wake.clear()
-            if not self:
+            if not self._sendable():
                 await self.wake.during(anyio.sleep_forever)
                 continue
             try:

@@ -70,6 +70,14 @@ class MemoryStore:
         await checkpoint()
         return self._table.complete(outcomes, time.time())
 
+    async def complete_and_claim(
+        self, outcomes: Sequence[Outcome], consumer: str, queues: Sequence[str], limit: int
+    ) -> tuple[list[bool], list[Claim]]:
+        """``complete`` then ``claim`` in one step."""
+        await checkpoint()
+        now = time.time()
+        return self._table.complete(outcomes, now), self._table.claim(consumer, queues, limit, now)
+
     async def release(self, leases: Sequence[Lease], *, started: bool) -> None:
         """Give held jobs back: unstarted ones keep their place and their delivery is taken back."""
         await checkpoint()

@@ -20,7 +20,19 @@ from ..rules import Fate, expired_fate, fate_error, key_in_use, unstarted_fate
 from .rows import CLAIM_COLUMNS, STATE_COLUMNS, StateRow, claim_of, error_columns, queues_text, state_rows
 from .schema import write
 
-__all__ = ("cancel", "claim", "complete", "enqueue", "leave", "purge", "reclaim", "release", "renew", "requeue_dead")
+__all__ = (
+    "cancel",
+    "claim",
+    "complete",
+    "complete_and_claim",
+    "enqueue",
+    "leave",
+    "purge",
+    "reclaim",
+    "release",
+    "renew",
+    "requeue_dead",
+)
 
 
 def enqueue(conn: sqlite3.Connection, jobs: Sequence[NewJob]) -> list[str]:
@@ -84,19 +96,34 @@ def _claim_sql(queue_count: int) -> str:
 
 def claim(conn: sqlite3.Connection, consumer: str, queues: Sequence[str], limit: int) -> list[Claim]:
     """Take up to ``limit`` ready jobs of ``queues``, priority lane first, then ready order."""
+    if limit <= 0 or not queues:
+        return []
+    with write(conn):
+        return _claim(conn, consumer, queues, limit, time.time())
+
+
+def _claim(conn: sqlite3.Connection, consumer: str, queues: Sequence[str], limit: int, now: float) -> list[Claim]:
     names = sorted(set(queues))
     if limit <= 0 or not names:
         return []
-    with write(conn):
-        now = time.time()
-        lanes: list[Any] = []
-        for name in names:
-            for priority in (1, 0):
-                lanes += [name, priority, now, limit]
-        rows = conn.execute(_claim_sql(len(names)), [consumer, now, now, *lanes, limit]).fetchall()
+    lanes: list[Any] = []
+    for name in names:
+        for priority in (1, 0):
+            lanes += [name, priority, now, limit]
+    rows = conn.execute(_claim_sql(len(names)), [consumer, now, now, *lanes, limit]).fetchall()
     # RETURNING follows no order: put the claims back in the order they were taken.
     rows.sort(key=lambda row: (-row[4], row[10], row[11]))
     return [claim_of(row) for row in rows]
+
+
+def complete_and_claim(
+    conn: sqlite3.Connection, outcomes: Sequence[Outcome], consumer: str, queues: Sequence[str], limit: int
+) -> tuple[list[bool], list[Claim]]:
+    """``complete`` then ``claim`` in one transaction."""
+    with write(conn):
+        now = time.time()
+        recorded = _complete(conn, outcomes, now) if outcomes else []
+        return recorded, _claim(conn, consumer, queues, limit, now)
 
 
 def renew(conn: sqlite3.Connection, consumer: ConsumerInfo, leases: Sequence[Lease]) -> Renewal:
@@ -138,25 +165,28 @@ def renew(conn: sqlite3.Connection, consumer: ConsumerInfo, leases: Sequence[Lea
 def complete(conn: sqlite3.Connection, outcomes: Sequence[Outcome]) -> list[bool]:
     """Record each outcome whose lease is still held; True where recorded."""
     with write(conn):
-        now = time.time()
-        rows = state_rows(conn, [outcome.lease.job_id for outcome in outcomes])
-        recorded: list[bool] = []
-        updates: list[tuple[Any, ...]] = []
-        for outcome in outcomes:
-            row = rows.get(outcome.lease.job_id)
-            held = row is not None and row.held_by(outcome.lease.token)
-            recorded.append(held)
-            if row is None or not held:
-                continue
-            row.state = outcome.state  # a second outcome for the same lease in this batch finds it finished
-            result = outcome.result if outcome.state == "succeeded" else None
-            error = outcome.error if outcome.state in ("failed", "dead") else None
-            updates.append((outcome.state, result, *error_columns(error), now, row.id))
-        conn.executemany(
-            "UPDATE jobs SET state = ?, result = ?, error_type = ?, error_message = ?, error_traceback = ?,"
-            " finished_at = ?, token = NULL, lease_until = NULL WHERE id = ?",
-            updates,
-        )
+        return _complete(conn, outcomes, time.time())
+
+
+def _complete(conn: sqlite3.Connection, outcomes: Sequence[Outcome], now: float) -> list[bool]:
+    rows = state_rows(conn, [outcome.lease.job_id for outcome in outcomes])
+    recorded: list[bool] = []
+    updates: list[tuple[Any, ...]] = []
+    for outcome in outcomes:
+        row = rows.get(outcome.lease.job_id)
+        held = row is not None and row.held_by(outcome.lease.token)
+        recorded.append(held)
+        if row is None or not held:
+            continue
+        row.state = outcome.state  # a second outcome for the same lease in this batch finds it finished
+        result = outcome.result if outcome.state == "succeeded" else None
+        error = outcome.error if outcome.state in ("failed", "dead") else None
+        updates.append((outcome.state, result, *error_columns(error), now, row.id))
+    conn.executemany(
+        "UPDATE jobs SET state = ?, result = ?, error_type = ?, error_message = ?, error_traceback = ?,"
+        " finished_at = ?, token = NULL, lease_until = NULL WHERE id = ?",
+        updates,
+    )
     return recorded
 
 

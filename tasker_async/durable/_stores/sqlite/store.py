@@ -171,6 +171,14 @@ class SQLiteStore:
         self._touched(any(recorded))
         return recorded
 
+    async def complete_and_claim(
+        self, outcomes: Sequence[Outcome], consumer: str, queues: Sequence[str], limit: int
+    ) -> tuple[list[bool], list[Claim]]:
+        """``complete`` then ``claim`` in one transaction: one commit, one sync."""
+        recorded, claims = await self._call(queries.complete_and_claim, outcomes, consumer, queues, limit)
+        self._touched(any(recorded) or claims, finishing=any(recorded))
+        return recorded, claims
+
     async def release(self, leases: Sequence[Lease], *, started: bool) -> None:
         """Give held jobs back: unstarted ones keep their place and their delivery is taken back."""
         await self._call(queries.release, leases, started)
