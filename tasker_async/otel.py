@@ -15,19 +15,22 @@ Counters and histograms (``<prefix>.tasks.finished{outcome}``,
 ``<prefix>.task.execution_time{quantile}``...) read ``manager.stats()`` and
 ``manager.metrics()`` at each collection. With a tracer, every task gets a
 span from its submission to its end, made when it ends, as a child of the
-span current where it was submitted.
+span current where it was submitted. With ``consumer=``, a durable consumer's
+queue depths per lane, running and dead jobs, and its job events
+(``<prefix>.durable.job.events{event="redelivered"}``...) too.
 """
 
 from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from ._api.manager import AsyncManager
 from ._observe.events import LifecycleEvent, TaskEvent
-from ._observe.exporter import METRICS_GAUGES, STATS_GAUGES, Count, Exporter, Gauge, Metric, Observe, needs_extra
+from ._observe.exporter import Count, Exporter, Observe, Read, Source, needs_extra
+from ._observe.exporter_table import Gauge, Metric
 
 try:
     from opentelemetry import context as otel_context
@@ -36,6 +39,9 @@ try:
     from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 except ImportError as exc:  # pragma: no cover - exercised with the extra uninstalled
     raise needs_extra("otel", "opentelemetry-api") from exc
+
+if TYPE_CHECKING:
+    from .durable import Consumer
 
 __all__ = ("OtelMetrics", "instrument")
 
@@ -53,6 +59,18 @@ class _Trace:
         self.marks: list[tuple[str, float, int]] = []  # (event name, monotonic time, attempt)
 
 
+def _observer(gauge: Gauge, read: Read) -> Callable[[CallbackOptions], list[Observation]]:
+    """The callback of ``gauge``'s observable gauge: it reads a snapshot, none once the exporter is closed."""
+
+    def observe(options: CallbackOptions) -> list[Observation]:
+        snapshot = read()
+        if snapshot is None:
+            return []
+        return [Observation(reading, gauge.attributes_of(values)) for values, reading in gauge.read(snapshot)]
+
+    return observe
+
+
 class OtelMetrics(Exporter):
     """A manager's OpenTelemetry instruments and spans; make one with :func:`instrument`.
 
@@ -68,6 +86,7 @@ class OtelMetrics(Exporter):
         self,
         manager: AsyncManager[Any],
         *,
+        consumer: Consumer | None = None,
         meter_provider: MeterProvider | None = None,
         tracer: Tracer | None = None,
         prefix: str = "tasker",
@@ -79,7 +98,7 @@ class OtelMetrics(Exporter):
         self._meter = provider.get_meter("tasker_async", __version__)
         self.tracer = tracer
         self._traces: dict[int, _Trace] = {}
-        self._attach(manager, prefix)
+        self._attach(manager, prefix, consumer)
 
     def _counter(self, row: Metric) -> Mapping[str, Count]:
         counter = self._meter.create_counter(f"{self.prefix}.{row.otel}", row.unit, row.doc)
@@ -93,22 +112,12 @@ class OtelMetrics(Exporter):
             name, row.unit, row.doc, explicit_bucket_boundaries_advisory=_BUCKETS
         ).record
 
-    def _gauges(self, manager: AsyncManager[Any]) -> None:
-        for gauges, from_metrics in ((STATS_GAUGES, False), (METRICS_GAUGES, True)):
+    def _gauges(self, sources: Sequence[Source]) -> None:
+        for gauges, read in sources:
             for gauge in gauges:
-                observe = self._observer(gauge, from_metrics=from_metrics)
+                observe = _observer(gauge, read)
                 description = gauge.doc if gauge.otel_doc is None else gauge.otel_doc
                 self._meter.create_observable_gauge(f"{self.prefix}.{gauge.otel}", [observe], gauge.unit, description)
-
-    def _observer(self, gauge: Gauge, *, from_metrics: bool) -> Callable[[CallbackOptions], list[Observation]]:
-        def observe(options: CallbackOptions) -> list[Observation]:
-            manager = self._manager
-            if manager is None:
-                return []
-            snapshot = manager.metrics() if from_metrics else manager.stats()
-            return [Observation(reading, gauge.attributes(value)) for value, reading in gauge.read(snapshot)]
-
-        return observe
 
     def __call__(self, event: LifecycleEvent) -> None:
         """Record ``event`` (the manager calls this; it must not block)."""
@@ -179,11 +188,22 @@ def instrument(
     meter_provider: MeterProvider | None = None,
     tracer: Tracer | None = None,
     prefix: str = "tasker",
+    consumer: Consumer | None = None,
 ) -> OtelMetrics:
     """Record ``manager``'s events, stats and metrics as OpenTelemetry metrics, and optionally spans.
 
     Events before this call are not recorded; the ``stats()`` and
     ``metrics()`` gauges cover the manager's whole life.
+
+    With a durable ``consumer`` feeding ``manager``, also the observable
+    gauges ``<prefix>.durable.jobs.ready{queue,lane}`` (``lane`` is
+    ``priority`` or ``main``), ``<prefix>.durable.jobs.delayed{queue}``,
+    ``<prefix>.durable.jobs.running{queue}`` and
+    ``<prefix>.durable.jobs.dead{queue}`` of each queue it serves, read from
+    ``consumer.queue_stats()``, and the counter
+    ``<prefix>.durable.job.events{event}`` of the job events the manager's
+    hooks are told (``delivered``, ``redelivered``, ``acked``, ``dead``,
+    ``released``).
 
     Args:
         manager: the manager to watch, started or not.
@@ -197,8 +217,13 @@ def instrument(
             aborted. ``run_task`` calls get a span too.
         prefix: the start of every instrument name and span attribute, e.g.
             ``tasker`` gives ``tasker.tasks.finished``.
+        consumer: a ``tasker_async.durable.Consumer`` feeding ``manager``,
+            whose queues and job events to record too.
 
     Returns:
         The instrumentation; call its ``close()`` to detach.
+
+    Raises:
+        TypeError: ``consumer`` is not a durable consumer.
     """
-    return OtelMetrics(manager, meter_provider=meter_provider, tracer=tracer, prefix=prefix)
+    return OtelMetrics(manager, meter_provider=meter_provider, tracer=tracer, prefix=prefix, consumer=consumer)

@@ -13,17 +13,19 @@ Counters and histograms (``<prefix>_tasks_finished_total{outcome}``,
 from :func:`instrument` on. Gauges (``<prefix>_queued_tasks{queue}``,
 ``<prefix>_task_execution_time_seconds{quantile}``...) are read from
 ``manager.stats()`` and ``manager.metrics()`` at each scrape. Give two
-managers on one registry different prefixes.
+managers on one registry different prefixes. With ``consumer=``, a durable
+consumer's queue depths per lane, running and dead jobs, and its job events
+(``<prefix>_durable_jobs_total{event="redelivered"}``...) too.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any, TypeVar
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._api.manager import AsyncManager
-from ._observe.exporter import METRICS_GAUGES, STATS_GAUGES, Count, Exporter, Gauge, Metric, Observe, needs_extra
-from ._observe.metrics import TaskMetrics
+from ._observe.exporter import Count, Exporter, Observe, Source, needs_extra
+from ._observe.exporter_table import Gauge, Metric
 from ._observe.stats import TaskStats
 
 try:
@@ -33,6 +35,9 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised with the extra uninstalled
     raise needs_extra("prometheus", "prometheus_client") from exc
 
+if TYPE_CHECKING:
+    from .durable import Consumer
+
 __all__ = ("PrometheusMetrics", "instrument")
 
 _STATES = ("created", "running", "stopping", "stopped", "killed")
@@ -41,18 +46,18 @@ _C = TypeVar("_C", bound=Collector)
 
 
 class _Gauges(Collector):
-    """Reads ``stats()`` and ``metrics()`` at each scrape."""
+    """Reads each source's snapshot (``stats()``, ``metrics()``, ``consumer.queue_stats()``) at each scrape."""
 
-    def __init__(self, manager: AsyncManager[Any], prefix: str) -> None:
-        self._manager = manager
+    def __init__(self, sources: Sequence[Source], stats: Callable[[], TaskStats | None], prefix: str) -> None:
+        self._sources = sources
+        self._stats = stats  # for the state gauge, Prometheus' own
         self._prefix = prefix
 
-    def _family(self, gauge: Gauge, snapshot: TaskStats | TaskMetrics | None) -> GaugeMetricFamily:
-        labels = None if gauge.label is None else [gauge.label]
-        family = GaugeMetricFamily(f"{self._prefix}_{gauge.prometheus}", gauge.doc, labels=labels)
+    def _family(self, gauge: Gauge, snapshot: object | None) -> GaugeMetricFamily:
+        family = GaugeMetricFamily(f"{self._prefix}_{gauge.prometheus}", gauge.doc, labels=gauge.labels)
         if snapshot is not None:
-            for value, reading in gauge.read(snapshot):
-                family.add_metric([] if labels is None else [value], reading)
+            for values, reading in gauge.read(snapshot):
+                family.add_metric(values, reading)
         return family
 
     def _state(self, stats: TaskStats | None) -> GaugeMetricFamily:
@@ -62,20 +67,21 @@ class _Gauges(Collector):
                 family.add_metric([state], float(state == stats.state))
         return family
 
-    def _families(self, stats: TaskStats | None, metrics: TaskMetrics | None) -> list[GaugeMetricFamily]:
-        return [
-            *(self._family(gauge, stats) for gauge in STATS_GAUGES),
-            self._state(stats),
-            *(self._family(gauge, metrics) for gauge in METRICS_GAUGES),
-        ]
+    def _families(self, *, read: bool) -> list[GaugeMetricFamily]:
+        families = []
+        for gauges, source in self._sources:
+            snapshot = source() if read else None
+            families += [self._family(gauge, snapshot) for gauge in gauges]
+        families.append(self._state(self._stats() if read else None))
+        return families
 
     def collect(self) -> list[GaugeMetricFamily]:
-        """Return every gauge with the manager's current values."""
-        return self._families(self._manager.stats(), self._manager.metrics())
+        """Return every gauge with the current values."""
+        return self._families(read=True)
 
     def describe(self) -> list[GaugeMetricFamily]:
         """Return every gauge without values: the registry checks names without reading the manager."""
-        return self._families(None, None)
+        return self._families(read=False)
 
 
 class PrometheusMetrics(Exporter):
@@ -93,6 +99,7 @@ class PrometheusMetrics(Exporter):
         self,
         manager: AsyncManager[Any],
         *,
+        consumer: Consumer | None = None,
         registry: CollectorRegistry | None = None,
         prefix: str = "tasker",
         buckets: Sequence[float] | None = None,
@@ -102,7 +109,7 @@ class PrometheusMetrics(Exporter):
         self._buckets = Histogram.DEFAULT_BUCKETS if buckets is None else buckets
         self._collectors: list[Collector] = []
         try:
-            self._attach(manager, prefix)
+            self._attach(manager, prefix, consumer)
         except BaseException:
             self._unregister()
             raise
@@ -119,8 +126,8 @@ class PrometheusMetrics(Exporter):
         name = f"{self.prefix}_{row.prometheus}"
         return self._add(Histogram(name, row.doc, registry=self.registry, buckets=self._buckets)).observe
 
-    def _gauges(self, manager: AsyncManager[Any]) -> None:
-        gauges = _Gauges(manager, self.prefix)
+    def _gauges(self, sources: Sequence[Source]) -> None:
+        gauges = _Gauges(sources, self._stats, self.prefix)
         self.registry.register(gauges)  # the metric classes above registered themselves
         self._add(gauges)
 
@@ -146,6 +153,7 @@ def instrument(
     registry: CollectorRegistry | None = None,
     prefix: str = "tasker",
     buckets: Sequence[float] | None = None,
+    consumer: Consumer | None = None,
 ) -> PrometheusMetrics:
     """Expose ``manager``'s events, stats and metrics on a Prometheus registry.
 
@@ -154,12 +162,25 @@ def instrument(
     this call are not counted; ``stats()`` and ``metrics()`` gauges cover the
     manager's whole life.
 
+    With a durable ``consumer`` feeding ``manager``, also the gauges
+    ``<prefix>_durable_ready_jobs{queue,lane}`` (``lane`` is ``priority`` or
+    ``main``), ``<prefix>_durable_delayed_jobs{queue}``,
+    ``<prefix>_durable_running_jobs{queue}`` and
+    ``<prefix>_durable_dead_jobs{queue}`` of each queue it serves, read from
+    ``consumer.queue_stats()`` (the store's counts, at most a second or so
+    old, the same in every process serving the queue), and the counter
+    ``<prefix>_durable_jobs_total{event}`` of the job events the manager's
+    hooks are told (``delivered``, ``redelivered``, ``acked``, ``dead``,
+    ``released``).
+
     Args:
         manager: the manager to watch, started or not.
         registry: where to register (``None``: prometheus_client's global ``REGISTRY``).
         prefix: the start of every metric name, e.g. ``tasker`` gives ``tasker_tasks_finished_total``.
         buckets: the run and wait histograms' upper bounds in seconds
             (``None``: prometheus_client's defaults, 5 ms to 10 s).
+        consumer: a ``tasker_async.durable.Consumer`` feeding ``manager``,
+            whose queues and job events to export too.
 
     Returns:
         The instrumentation; call its ``close()`` to detach and unregister.
@@ -167,5 +188,6 @@ def instrument(
     Raises:
         ValueError: a metric name is already on ``registry`` (another manager
             with the same prefix), or ``prefix`` makes an invalid name.
+        TypeError: ``consumer`` is not a durable consumer.
     """
-    return PrometheusMetrics(manager, registry=registry, prefix=prefix, buckets=buckets)
+    return PrometheusMetrics(manager, registry=registry, prefix=prefix, buckets=buckets, consumer=consumer)

@@ -23,8 +23,12 @@ class EnginePort:
 
     @property
     def running(self) -> bool:
-        """Whether the manager is running and accepts tasks."""
-        return self._rt.accepting
+        """Whether the manager is running: started, and neither stopping nor stopped.
+
+        While its creation breaker is open a running manager refuses tasks for a while
+        (``ResourceCreationError``): the feeder holds on, and feeds it again once it accepts.
+        """
+        return self._rt.state == "running"
 
     @property
     def capacity(self) -> int:

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-import sys
 import time
 from dataclasses import dataclass
 from typing import Any, TextIO
 
 import anyio
 
-from ..durable import ConsumerInfo, QueueStats, Store, StoreUnavailableError, open_store
-from ..errors import ConfigError
+from ..durable import ConsumerInfo, QueueStats, Store, open_store
+from .failures import TOLD, tell
 
 __all__ = ("Snapshot", "format_json", "format_table", "run", "snapshot")
 
@@ -99,7 +98,8 @@ def format_table(view: Snapshot) -> str:
 
 
 async def _read(url: str) -> Snapshot:
-    async with open_store(url) as store:
+    # A status only looks: where there is no store, it says so rather than make an empty one.
+    async with open_store(url, create=False) as store:
         return await snapshot(store)
 
 
@@ -113,12 +113,8 @@ def run(*, store_url: str, as_json: bool, out: TextIO) -> int:
     """
     try:
         view = anyio.run(_read, store_url)
-    except ConfigError as exc:
-        sys.stderr.write(f"error: {exc}\n")
-        return 2
-    except StoreUnavailableError as exc:
-        sys.stderr.write(f"error: the store is unavailable: {exc}\n")
-        return 1
+    except TOLD as exc:
+        return tell(exc)
     out.write((format_json(view) if as_json else format_table(view)) + "\n")
     out.flush()
     return 0

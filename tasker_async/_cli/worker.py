@@ -19,8 +19,8 @@ from anyio.abc import TaskGroup
 
 from .._api.manager import AsyncManager
 from .._demo import Display
-from ..durable import Consumer, Registry, Store, StoreUnavailableError, open_store
-from ..errors import ConfigError
+from ..durable import Consumer, Registry, Store, open_store
+from .failures import TOLD, tell
 from .loading import UsageError, WorkerTarget, load_target, with_concurrency
 from .worker_view import WorkerView
 
@@ -129,20 +129,15 @@ def default_queues(registry: Registry) -> list[str]:
 
 
 async def _serve_or_explain(target: WorkerTarget, store_url: str, queues: Sequence[str], out: TextIO) -> int:
-    """``_serve``, with a bad URL or a store that cannot be reached told in a line rather than a traceback."""
+    """``_serve``, with bad input (a URL, a queue name) or a store that cannot be reached told in a line."""
     try:
         store = open_store(store_url)
-    except ConfigError as exc:
-        sys.stderr.write(f"error: {exc}\n")
-        return 2
-    try:
         try:
             return await _serve(target, store, queues, out)
         except BaseExceptionGroup as group:
             raise _single(group) from group
-    except StoreUnavailableError as exc:
-        sys.stderr.write(f"error: the store is unavailable: {exc}\n")
-        return 1
+    except TOLD as exc:
+        return tell(exc)
 
 
 def run(*, target: str, store_url: str, queues: Sequence[str], concurrency: int | None, out: TextIO) -> int:

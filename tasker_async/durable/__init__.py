@@ -3,6 +3,8 @@
 See the guide (docs/durable.md) and the contract (SPEC-durable §11).
 """
 
+from typing import TYPE_CHECKING, Any
+
 from ._client.client import Client
 from ._client.job import Job
 from ._consumer import Consumer, ConsumerStats
@@ -24,6 +26,10 @@ from ._stores.protocol import Store
 from ._stores.sqlite import SQLiteStore
 from ._stores.urls import open_store
 
+if TYPE_CHECKING:
+    from ._stores.postgres import PostgresStore
+    from ._stores.redis import RedisStore
+
 __all__ = (
     "Client",
     "Consumer",
@@ -41,7 +47,9 @@ __all__ = (
     "JobLostError",
     "JobState",
     "MemoryStore",
+    "PostgresStore",
     "QueueStats",
+    "RedisStore",
     "Registry",
     "RunFailedError",
     "SQLiteStore",
@@ -52,3 +60,17 @@ __all__ = (
     "WorkflowError",
     "open_store",
 )
+
+
+def __getattr__(name: str) -> Any:
+    # RedisStore is loaded on first use: the core does not need redis-py (its ImportError names the extra).
+    if name == "RedisStore":
+        from ._stores.redis import RedisStore
+
+        return RedisStore
+    # PostgresStore likewise: the core does not need asyncpg.
+    if name == "PostgresStore":
+        from ._stores.postgres import PostgresStore
+
+        return PostgresStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,8 +11,11 @@ import pytest
 
 from tasker_async.durable import Store
 
+from .servers.postgres_server import PostgresServer
+from .servers.redis_server import RedisServer
+
 # Every store the conformance suite covers; an engine joins by adding its name here and a branch in ``_kit``.
-STORES = ("memory", "sqlite")
+STORES = ("memory", "sqlite", "redis", "postgres")
 
 
 @dataclass(frozen=True)
@@ -34,7 +38,29 @@ class StoreKit:
         return self.factory()
 
 
-def _kit(kind: str, tmp_path: Path) -> StoreKit:
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """One real Redis server for the session (tests keep apart by key prefix); stopped at the end."""
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One real PostgreSQL server for the session (each test takes a fresh schema); stopped and deleted at the end."""
+    server = PostgresServer()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.close()
+
+
+def _kit(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> StoreKit:
     if kind == "memory":
         from tasker_async.durable import MemoryStore
 
@@ -44,13 +70,29 @@ def _kit(kind: str, tmp_path: Path) -> StoreKit:
 
         path = tmp_path / "tasker.db"
         return StoreKit(kind, f"sqlite:///{path}", True, lambda: SQLiteStore(path))
+    if kind == "redis":
+        from tasker_async.durable import RedisStore
+
+        server: RedisServer = request.getfixturevalue("redis_server")
+        # A fresh key prefix per test: the session's one server, yet no test sees another's data.
+        prefix = f"test-{uuid.uuid4().hex[:12]}"
+        url = f"{server.url}?prefix={prefix}"
+        return StoreKit(kind, url, True, lambda: RedisStore(server.url, prefix=prefix))
+    if kind == "postgres":
+        from tasker_async.durable import PostgresStore
+
+        postgres: PostgresServer = request.getfixturevalue("postgres_server")
+        # A fresh schema per test: the session's one server, yet no test sees another's tables.
+        schema = f"test_{uuid.uuid4().hex[:12]}"
+        url = f"{postgres.dsn}?schema={schema}"
+        return StoreKit(kind, url, True, lambda: PostgresStore(postgres.dsn, schema=schema))
     raise AssertionError(f"no store kit for {kind!r}")
 
 
 @pytest.fixture(params=STORES)
 def kit(request: pytest.FixtureRequest, tmp_path: Path) -> StoreKit:
     """One engine's store kit; the test runs once per engine."""
-    return _kit(request.param, tmp_path)
+    return _kit(request.param, tmp_path, request)
 
 
 @pytest.fixture

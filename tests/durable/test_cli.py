@@ -6,6 +6,7 @@ import signal
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import anyio
 import pytest
 
 from tasker_async.durable import Client, JobInfo, UnknownTaskError, open_store
@@ -185,7 +186,13 @@ async def test_status_table(client: Client, procs: Workers, tmp_path: Path, url:
     assert len(header) == len(row)  # the columns line up
 
 
+async def _make_store(url: str) -> None:
+    async with open_store(url):
+        pass
+
+
 def test_status_of_an_empty_store(url: str) -> None:
+    anyio.run(_make_store, url)  # status only reads: it makes no store where there is none
     done = cli("status", "--store", url)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == ["no queues: the store holds no job", "", "no consumers heard from lately"]

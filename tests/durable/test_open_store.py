@@ -15,7 +15,10 @@ from tasker_async.durable._stores.records import Outcome
 
 from .conftest import StoreKit
 
-SUPPORTED = "memory://, sqlite:///relative.db, sqlite:////absolute.db"
+SUPPORTED = (
+    "memory://, sqlite:///relative.db, sqlite:////absolute.db, postgresql://user@host:port/database, "
+    "redis://host:port/db, rediss://host:port/db"
+)
 
 registry = Registry()
 
@@ -102,9 +105,9 @@ async def test_the_serializer_reaches_the_store_and_decodes_results(kit: StoreKi
 @pytest.mark.parametrize(
     ("url", "named"),
     [
-        ("redis://user:secret@localhost:6379/0", "'redis'"),
-        ("rediss://localhost", "'rediss'"),
-        ("postgresql://user:secret@db/tasks", "'postgresql'"),
+        ("amqp://user:secret@localhost:5672/", "'amqp'"),
+        ("valkey://localhost", "'valkey'"),
+        ("mysql://user:secret@db/tasks", "'mysql'"),
         ("http://example.com", "'http'"),
         ("tasker.db", "'tasker.db'"),
         ("", "''"),

@@ -40,11 +40,12 @@ def outcome(finished: Finished, serializer: Serializer) -> Any:
         JobFailedError: it failed (``JobLostError`` or ``UnknownTaskError`` when its error is one of those).
         JobCancelledError: it was cancelled.
         DeadLetterError: it is dead.
+        ValueError: it succeeded, but ``serializer`` cannot decode its result.
     """
     info = finished.info
-    if info.state == "succeeded":
-        return None if finished.result is None else serializer.loads(finished.result)
     label = f"job {info.id!r} ({info.name})"
+    if info.state == "succeeded":
+        return None if finished.result is None else _decoded(finished.result, serializer, label)
     if info.state == "failed":
         error = info.error or ErrorInfo("", "no error was recorded")
         failure = _FAILURES.get(error.type, JobFailedError)(f"{label} failed: {error.type}: {error.message}", error)
@@ -58,6 +59,17 @@ def outcome(finished: Finished, serializer: Serializer) -> Any:
         reason = f": {info.error.message}" if info.error is not None else ""
         raise DeadLetterError(f"{label} is dead{reason}; Client.requeue_dead({info.id!r}) gives it another round")
     raise RuntimeError(f"the store reported {label} finished while {info.state!r}")
+
+
+def _decoded(result: bytes, serializer: Serializer, label: str) -> Any:
+    try:
+        return serializer.loads(result)
+    except Exception as exc:
+        # Encoded by a consumer whose store had another serializer, most likely.
+        raise ValueError(
+            f"the result of {label} cannot be decoded by {serializer!r} (is the consumer's store "
+            f"using the same serializer?): {exc!r}"
+        ) from exc
 
 
 class Job(Generic[T]):
@@ -99,7 +111,8 @@ class Job(Generic[T]):
                 its payload could not be decoded.
             LookupError: no job has this id (never submitted, or purged after its ``result_ttl``).
             StoreUnavailableError: the store stayed unreachable for the client's ``submit_timeout``.
-            ValueError: ``timeout`` is not a finite number of seconds >= 0.
+            ValueError: ``timeout`` is not a finite number of seconds >= 0; or the job succeeded
+                and the store's serializer cannot decode its result.
         """
         if timeout is not None and not is_seconds(timeout, allow_zero=True):
             raise ValueError(f"timeout must be a finite number of seconds >= 0 or None, got {timeout!r}")
@@ -114,18 +127,27 @@ class Job(Generic[T]):
             if finished is None:
                 raise TimeoutError(f"job {self._id!r} did not finish within {timeout!r} s; it carries on")
             return finished
-        raise StoreUnavailableError(f"waiting for job {self._id!r}: the store did not answer in time")
+        raise StoreUnavailableError(
+            f"waiting for job {self._id!r}: the store did not answer within {guard:g} s"
+            f" (the {timeout:g} s timeout, then {self._patience:g} s of submit_timeout)"
+        )
 
     async def _poll(self, timeout: float | None) -> Finished | None:
-        """The finished job; ``None`` once ``timeout`` passed."""
+        """The finished job; ``None`` once ``timeout`` passed.
+
+        Each outage has its own ``patience``: while one lasts, each try only looks (a wait of
+        no time), and the store's answer, even "not finished yet", ends the outage.
+        """
         deadline = None if timeout is None else anyio.current_time() + timeout
         backoff: Backoff | None = None  # the outage under way, if any
         while True:
             remaining = None if deadline is None else max(0.0, deadline - anyio.current_time())
             try:
-                return await self._store.wait(self._id, remaining)
+                return await self._store.wait(self._id, remaining if backoff is None else 0.0)
             except TimeoutError:
-                return None
+                if backoff is None:
+                    return None
+                backoff = None  # the store answered: the outage is over
             except LookupError as exc:
                 raise LookupError(self._unknown()) from exc
             except StoreUnavailableError as exc:

@@ -7,25 +7,21 @@ consumers elsewhere share the work; when nothing is ready it waits in the store'
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import anyio
 
+from .._model.errors import StoreUnavailableError
 from .._model.serializer import decode_call
 from .backoff import Backoff, Trouble
 from .outcomes import undecodable, unknown_task
 from .plan import IDLE_WAIT, claim_limit, full_wait
 
 if TYPE_CHECKING:
-    from ..._api.port import EnginePort
-    from .._model.registry import Registry
-    from .._stores.protocol import Store
     from .._stores.records import Claim, Outcome
-    from .book import Book
-    from .outbox import Outbox
+    from .leases import Leaser
     from .runs import Runner
-    from .wakeup import Wakeup
+    from .wiring import Wiring
 
 __all__ = ("Claimer",)
 
@@ -33,53 +29,24 @@ __all__ = ("Claimer",)
 class Claimer:
     """Runs the claim loop until :meth:`close`; ``done`` is set once it has returned.
 
+    A store that is unavailable is retried after a backoff; any other error of the store ends
+    the loop (and the consumer): retrying it would only hide it.
+
     Args:
-        store: where jobs come from.
-        registry: the task names this consumer runs.
-        port: the manager's free workers.
-        book: the jobs held.
-        outbox: takes the outcomes of jobs that cannot run.
+        wiring: the parts of the consumer; ``wiring.freed`` wakes the loop.
         runner: starts the jobs.
-        wake: set when a run ends (a worker may be free).
-        claimed: told the shortest lease of each batch claimed (the next lease tick may be due sooner).
-        consumer: this consumer's id.
-        queues: the queues to take from.
+        leaser: told the shortest lease of each batch claimed (the next tick may be due sooner);
+            tells the store's last known backlog.
         prefetch: jobs to hold beyond the free workers.
-        backlog: the store's last known backlog (from the lease ticks).
-        manager_gone: called once the manager no longer runs.
     """
 
-    def __init__(
-        self,
-        *,
-        store: Store,
-        registry: Registry,
-        port: EnginePort,
-        book: Book,
-        outbox: Outbox,
-        runner: Runner,
-        wake: Wakeup,
-        claimed: Callable[[float], None],
-        consumer: str,
-        queues: Sequence[str],
-        prefetch: int,
-        backlog: Callable[[], int],
-        manager_gone: Callable[[], None],
-    ) -> None:
+    def __init__(self, wiring: Wiring, runner: Runner, leaser: Leaser, *, prefetch: int) -> None:
         """Wire the loop; it claims nothing until :meth:`run`."""
-        self._store = store
-        self._registry = registry
-        self._port = port
-        self._book = book
-        self._outbox = outbox
+        self._wiring = wiring
         self._runner = runner
-        self.wake = wake
-        self._claimed = claimed
-        self._consumer = consumer
-        self._queues = list(queues)
+        self._leaser = leaser
         self._prefetch = prefetch
-        self._backlog = backlog
-        self._manager_gone = manager_gone
+        self.wake = wiring.freed
         self.closing = False
         self.done = anyio.Event()
         self._backoff = Backoff()
@@ -93,69 +60,82 @@ class Claimer:
 
     async def run(self) -> None:
         """Claim and start jobs until closed, or until the manager stops; carry the outcomes meanwhile."""
-        self._outbox.carry(self.wake)
+        outbox = self._wiring.outbox
+        outbox.carry(self.wake)
         try:
             await self._loop()
         finally:
-            self._outbox.carry(None)
+            outbox.carry(None)
             self.done.set()
 
     async def _loop(self) -> None:
-        port, book, wake = self._port, self._book, self.wake
+        wiring, wake = self._wiring, self.wake
+        port, book = wiring.port, wiring.book
         woken = False
         while not self.closing:
             if not port.running:
-                self._manager_gone()
+                wiring.manager_gone()
                 return
             wake.clear()
             self._runner.start_waiting()
             limit = claim_limit(port.free_workers(), self._prefetch, len(book.waiting))
-            outcomes = self._outbox.take_outcomes()
+            outcomes = wiring.outbox.take_outcomes()
             if limit == 0 and not outcomes:
-                woken = await wake.sleep(full_wait(self._backlog(), woken))
+                woken = await wake.sleep(full_wait(self._leaser.backlog, woken))
                 continue
             try:
                 claims = await self._exchange(outcomes, limit)
-            except Exception as exc:
+            except StoreUnavailableError as exc:
                 await self._failed(exc)
                 continue
             self._backoff.reset()
-            self._trouble.succeeded(self._consumer)
+            self._trouble.succeeded(wiring.consumer)
             if claims:
-                self._claimed(min(claim.lease for claim in claims))
+                self._leaser.claimed(min(claim.lease for claim in claims))
                 self._take(claims)
             woken = False
             if len(claims) < limit:
                 # Nothing more is ready: wait for the store, or for a run to end.
                 try:
-                    woken = await wake.during(self._store.wait_ready, self._queues, IDLE_WAIT)
-                except Exception as exc:
+                    woken = await wake.during(wiring.store.wait_ready, wiring.queues, IDLE_WAIT)
+                except StoreUnavailableError as exc:
                     await self._failed(exc)
 
     async def _exchange(self, outcomes: list[Outcome], limit: int) -> list[Claim]:
-        """Record ``outcomes`` and claim up to ``limit`` jobs, in one store call when there are outcomes."""
-        if not outcomes:
-            return await self._store.claim(self._consumer, self._queues, limit)
-        try:
-            recorded, claims = await self._store.complete_and_claim(outcomes, self._consumer, self._queues, limit)
-        except BaseException:
-            self._outbox.put_back(outcomes)
-            raise
-        self._outbox.settled(outcomes, recorded)
+        """Record ``outcomes`` and claim up to ``limit`` jobs, in one store call when there are outcomes.
+
+        Shielded, like every call to the store whose answer changes the book: once the store has
+        done it, the book learns it, even when the loop is cancelled meanwhile (its consumer broke
+        down). The jobs claimed then land in the book, to be given back on the way out, rather than
+        stay running in the store until their leases expire.
+        """
+        wiring = self._wiring
+        with anyio.CancelScope(shield=True):
+            if not outcomes:
+                claims = await wiring.store.claim(wiring.consumer, wiring.queues, limit)
+            else:
+                try:
+                    recorded, claims = await wiring.store.complete_and_claim(
+                        outcomes, wiring.consumer, wiring.queues, limit
+                    )
+                except BaseException:
+                    wiring.outbox.put_back(outcomes)
+                    raise
+                wiring.outbox.settled(outcomes, recorded)
         return claims
 
     def _take(self, claims: list[Claim]) -> None:
         """Enter each claimed job in the book; those that cannot run get their outcome, the rest start."""
-        book, outbox = self._book, self._outbox
-        serializer = self._store.serializer
+        book, outbox, registry = self._wiring.book, self._wiring.outbox, self._wiring.registry
+        serializer = self._wiring.store.serializer
         for claim in claims:
             held = book.hold(claim)
             if self.closing:
                 outbox.give_back(claim.hold, started=False)  # claimed while stopping: never started
                 continue
-            task = self._registry.get(claim.name)
+            task = registry.get(claim.name)
             if task is None:
-                outbox.record(unknown_task(claim, [known.name for known in self._registry]))
+                outbox.record(unknown_task(claim, [known.name for known in registry]))
                 continue
             try:
                 call = decode_call(serializer, claim.payload)
@@ -166,9 +146,9 @@ class Claimer:
             book.waiting.append(held)
         self._runner.start_waiting()
 
-    async def _failed(self, exc: Exception) -> None:
-        """A store call failed: wait a backoff delay, cut short only by :meth:`close` (not by runs ending)."""
-        self._trouble.failed(exc, self._consumer)
+    async def _failed(self, exc: StoreUnavailableError) -> None:
+        """The store was unavailable: wait a backoff delay, cut short only by :meth:`close` (not by runs ending)."""
+        self._trouble.failed(exc, self._wiring.consumer)
         deadline = anyio.current_time() + self._backoff.next()
         while not self.closing and (left := deadline - anyio.current_time()) > 0:
             self.wake.clear()

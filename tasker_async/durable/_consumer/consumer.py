@@ -13,7 +13,7 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any, Literal, Self
 
@@ -22,7 +22,7 @@ import anyio
 from ..._api.manager import AsyncManager
 from ..._api.port import engine_port
 from ...errors import ConfigError, ManagerNotRunningError
-from .._model.records import ConsumerInfo
+from .._model.records import ConsumerInfo, QueueStats
 from .._model.registry import Registry
 from .._stores.protocol import Store
 from .backoff import log
@@ -31,9 +31,10 @@ from .claims import Claimer
 from .leases import Leaser
 from .outbox import Outbox
 from .runs import Runner
-from .shutdown import drain, leave
+from .shutdown import drain, leave, what_broke
 from .stats import ConsumerStats
 from .wakeup import Wakeup
+from .wiring import Wiring
 
 __all__ = ("Consumer",)
 
@@ -63,6 +64,10 @@ class Consumer:
     the block ends by an exception). It holds at most the manager's free workers plus
     ``prefetch`` jobs it has not started, renews the leases of what it runs, heartbeats into
     the store, and stops by itself when the manager stops. Single-use.
+
+    While the store is unavailable (``StoreUnavailableError``) it keeps its running jobs and
+    tries again with a capped, jittered backoff; any other error of the store stops it, its
+    jobs given back, and :meth:`serve_forever` (or leaving the block) raises that error.
 
     Args:
         store: where jobs are stored (entered already).
@@ -96,7 +101,6 @@ class Consumer:
         self.queues = _checked_queues(queues)
         self.prefetch = _checked_prefetch(prefetch)
         self.id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
-        self._store = store
         self._port = port = engine_port(manager)
         self._state: State = "created"
         self._started_at = 0.0
@@ -106,36 +110,20 @@ class Consumer:
         self._failure: BaseException | None = None
         self._book = book = Book(port)
         self._outbox = outbox = Outbox(store, book, self.id)
-        wake = Wakeup()
-        self._runner = runner = Runner(
-            manager, port, book, outbox, store.serializer, ended=wake, manager_gone=self._manager_gone
-        )
-        self._leaser = Leaser(
-            store=store,
-            port=port,
-            book=book,
-            outbox=outbox,
-            runner=runner,
-            heartbeat=self._heartbeat,
-            queues=self.queues,
-            leases=lambda: [task.options.lease for task in registry if task.queue in self.queues],
-            manager_gone=self._manager_gone,
-        )
-        self._claimer = Claimer(
+        self._wiring = wiring = Wiring(
+            consumer=self.id,
             store=store,
             registry=registry,
             port=port,
             book=book,
             outbox=outbox,
-            runner=runner,
-            wake=wake,
-            claimed=self._leaser.claimed,
-            consumer=self.id,
             queues=self.queues,
-            prefetch=self.prefetch,
-            backlog=lambda: self._leaser.backlog,
+            freed=Wakeup(),
             manager_gone=self._manager_gone,
         )
+        self._runner = runner = Runner(wiring, manager)
+        self._leaser = leaser = Leaser(wiring, runner, heartbeat=self._heartbeat)
+        self._claimer = Claimer(wiring, runner, leaser, prefetch=self.prefetch)
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -254,14 +242,14 @@ class Consumer:
                 tg.start_soon(self._leaser.run)
                 tg.start_soon(self._outbox.run)
                 await self._requested.wait()
-                await drain(self._claimer, self._book, self._outbox, killing=lambda: self._state == "killing")
+                await drain(self._claimer, self._wiring, killing=lambda: self._state == "killing")
                 tg.cancel_scope.cancel()
         except Exception as exc:
-            log.error("consumer %s broke down; giving its jobs back", self.id, exc_info=exc)
-            self._failure = exc
+            self._failure = failure = what_broke(exc)
+            log.error("consumer %s broke down; giving its jobs back", self.id, exc_info=failure)
         finally:
             with anyio.CancelScope(shield=True):
-                await leave(self.id, self._store, self._port, self._book, self._outbox, self._runner)
+                await leave(self._wiring, self._runner)
             self._state = "stopped"
             self._finished.set()
 
@@ -282,6 +270,10 @@ class Consumer:
     def stats(self) -> ConsumerStats:
         """A snapshot of what the consumer holds and has done; O(1)."""
         return self._book.stats(len(self._outbox))
+
+    def queue_stats(self) -> Mapping[str, QueueStats]:
+        """Each served queue's counts as last read, each second at most ({} before the first, kept if one fails)."""
+        return self._leaser.counts.snapshot
 
     def __repr__(self) -> str:
         """Show the live counts, e.g. ``<Consumer host:12:ab12cd34 running queues=default running=3 ...>``."""

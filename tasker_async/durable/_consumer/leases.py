@@ -3,7 +3,8 @@
 Each tick (a third of the shortest lease held, at most ``plan.MAX_TICK``) renews every lease
 in one ``renew`` call, cancels the runs the store was asked to cancel, gives up the runs whose
 lease was lost, then takes back expired leases of dead consumers (``reclaim``), tells the
-manager's scaling policy the shared backlog, and now and then purges expired results.
+manager's scaling policy the shared backlog, reads the queues' counts for exporters (at most once a
+second), and now and then purges expired results.
 """
 
 from __future__ import annotations
@@ -11,70 +12,47 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import anyio
 
+from .._model.errors import StoreUnavailableError
 from .._stores.records import Outcome
 from .backoff import Trouble, log
+from .gauges import QueueCounts
 from .plan import PURGE_EVERY, lease_tick
 from .wakeup import Wakeup
 
 if TYPE_CHECKING:
-    from ..._api.port import EnginePort
     from .._model.records import ConsumerInfo
-    from .._stores.protocol import Store
     from .._stores.records import Lease, Renewal
-    from .book import Book
-    from .outbox import Outbox
     from .runs import Runner
+    from .wiring import Wiring
 
 __all__ = ("Leaser",)
 
 
 class Leaser:
-    """Runs the lease ticks until cancelled; ``backlog`` is the last backlog the store told.
+    """Runs the lease ticks until cancelled; ``backlog`` and ``counts`` are what the store last told of the queues.
 
     Tell :meth:`claimed` the leases of jobs claimed: the next tick may be due sooner.
 
     Args:
-        store: the store.
-        port: the manager, told the backlog.
-        book: the jobs held.
-        outbox: pending outcomes, dropped for a lost lease.
+        wiring: the parts of the consumer (the manager is told the backlog through its port;
+            pending outcomes of a lost lease are dropped from the outbox).
         runner: cancels runs.
         heartbeat: this consumer's info, as of now.
-        queues: the queues whose backlog counts.
-        leases: the ``lease`` of each registered task of these queues, in seconds.
-        manager_gone: called once the manager no longer runs.
     """
 
-    def __init__(
-        self,
-        *,
-        store: Store,
-        port: EnginePort,
-        book: Book,
-        outbox: Outbox,
-        runner: Runner,
-        heartbeat: Callable[[], ConsumerInfo],
-        queues: Sequence[str],
-        leases: Callable[[], list[float]],
-        manager_gone: Callable[[], None],
-    ) -> None:
+    def __init__(self, wiring: Wiring, runner: Runner, *, heartbeat: Callable[[], ConsumerInfo]) -> None:
         """Wire the ticks; nothing happens until :meth:`tick` or :meth:`run`."""
-        self._store = store
-        self._port = port
-        self._book = book
-        self._outbox = outbox
+        self._wiring = wiring
         self._runner = runner
         self._heartbeat = heartbeat
-        self._queues = list(queues)
-        self._leases = leases
-        self._manager_gone = manager_gone
         self.wake = Wakeup()
         self.backlog = 0
+        self.counts = QueueCounts(wiring.store, wiring.queues)
         self._next_purge = 0.0
         self._last_tick = -math.inf
         self._trouble = Trouble("renewing leases")
@@ -99,30 +77,36 @@ class Leaser:
     def _interval(self) -> float:
         # The registry's leases count too: the jobs of a consumer that died are taken back by
         # the others' ticks, which must come often enough for the shortest lease they may hold.
-        return lease_tick([*self._book.lease_times(), *self._leases()])
+        return lease_tick([*self._wiring.book.lease_times(), *self._wiring.leases()])
 
     async def tick(self) -> None:
-        """Renew, heartbeat and do the chores once; a store error is logged and the next tick tries again."""
+        """Renew, heartbeat and do the chores once.
+
+        Raises:
+            Exception: what the store raised, but for ``StoreUnavailableError`` (logged: the next
+                tick tries again).
+        """
         self._last_tick = anyio.current_time()
         consumer = self._heartbeat()
         try:
             await self._tick(consumer)
-        except Exception as exc:
+        except StoreUnavailableError as exc:
             self._trouble.failed(exc, consumer.id)
         else:
             self._trouble.succeeded(consumer.id)
-        if not self._port.running:
-            self._manager_gone()
+        if not self._wiring.port.running:
+            self._wiring.manager_gone()
 
     async def _tick(self, consumer: ConsumerInfo) -> None:
-        store = self._store
-        sent = self._book.leases()
+        store = self._wiring.store
+        sent = self._wiring.book.leases()
         renewal = await store.renew(consumer, sent)
         self._apply(renewal, sent, consumer.id)
         # After our own renewal, so a slow tick never takes back a lease of ours.
         await store.reclaim()
-        self.backlog = await store.backlog(self._queues)
-        self._port.set_backlog(self.backlog)
+        self.backlog = await store.backlog(self._wiring.queues)
+        self._wiring.port.set_backlog(self.backlog)
+        await self.counts.refresh()
         now = time.monotonic()
         if now >= self._next_purge:
             self._next_purge = now + PURGE_EVERY
@@ -134,7 +118,7 @@ class Leaser:
             return
         # Only the leases this renewal was about: a job lost and claimed again meanwhile holds a new one.
         by_id = {lease.job_id: lease for lease in sent}
-        book, outbox, runner = self._book, self._outbox, self._runner
+        book, outbox, runner = self._wiring.book, self._wiring.outbox, self._runner
         for job_id in renewal.lost:
             lease = by_id.get(job_id)
             held = None if lease is None else book.lose(lease)

@@ -2,8 +2,8 @@
 
 Runs end in done callbacks, which cannot await: they leave what to record here and wake the
 outbox, which sends everything pending in one ``complete`` call (and one ``release`` call per
-kind of give-back). A store error keeps it all for the next try, after a capped, jittered
-backoff; the jobs stay in the book (their leases renewed) until the store has them.
+kind of give-back). A store that is unavailable keeps it all for the next try, after a capped,
+jittered backoff; the jobs stay in the book (their leases renewed) until the store has them.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 
+from .._model.errors import StoreUnavailableError
 from .backoff import Backoff, Trouble
 from .wakeup import Wakeup
 
@@ -91,32 +92,41 @@ class Outbox:
     async def flush(self) -> None:
         """Send everything pending: one ``complete`` call, then one ``release`` call per kind.
 
+        Shielded: once the store has taken an outcome, the book learns it, even when the outbox is
+        cancelled meanwhile (a kill, or its consumer breaking down); an outcome sent again would be
+        refused and counted lost.
+
         Raises:
             Exception: what the store raised; whatever it had not taken stays pending.
         """
         outcomes = self.take_outcomes() if self.carrier is None else []
-        if outcomes:
-            try:
-                recorded = await self._store.complete(outcomes)
-            except BaseException:
-                self.put_back(outcomes)
-                raise
-            self.settled(outcomes, recorded)
-        for started in (True, False):
-            pending = self._returns[started]
-            leases = list(pending)
-            if leases:
-                await self._store.release(leases, started=started)
-                for lease in leases:
-                    pending.pop(lease, None)
-                    self._book.given_back(lease, started=started)
+        with anyio.CancelScope(shield=True):
+            if outcomes:
+                try:
+                    recorded = await self._store.complete(outcomes)
+                except BaseException:
+                    self.put_back(outcomes)
+                    raise
+                self.settled(outcomes, recorded)
+            for started in (True, False):
+                pending = self._returns[started]
+                leases = list(pending)
+                if leases:
+                    await self._store.release(leases, started=started)
+                    for lease in leases:
+                        pending.pop(lease, None)
+                        self._book.given_back(lease, started=started)
 
     def _sendable(self) -> bool:
         """Whether :meth:`flush` has something to send."""
         return bool(self._returns[True] or self._returns[False] or (self._outcomes and self.carrier is None))
 
     async def run(self) -> None:
-        """Flush whenever something is pending, retrying through store errors; runs until cancelled."""
+        """Flush whenever something is pending, retrying while the store is unavailable; runs until cancelled.
+
+        Raises:
+            Exception: any other error of the store (retrying it would only hide it).
+        """
         while True:
             self.wake.clear()
             if not self._sendable():
@@ -124,7 +134,7 @@ class Outbox:
                 continue
             try:
                 await self.flush()
-            except Exception as exc:
+            except StoreUnavailableError as exc:
                 self._trouble.failed(exc, self._consumer)
                 # Not cut short by new outcomes: the engine is what the outbox waits for.
                 await anyio.sleep(self.backoff.next())

@@ -6,17 +6,14 @@ import functools
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ...errors import ManagerNotRunningError, QueueFullError
+from ...errors import ManagerNotRunningError, QueueFullError, ResourceCreationError
 from .outcomes import GIVE_BACK, settle
 
 if TYPE_CHECKING:
     from ..._api.manager import AsyncManager
-    from ..._api.port import EnginePort
     from ..._core.handle import TaskHandle
-    from .._model.serializer import Serializer
-    from .book import Book, Fate, Held
-    from .outbox import Outbox
-    from .wakeup import Wakeup
+    from .book import Fate, Held
+    from .wiring import Wiring
 
 __all__ = ("Runner", "durable_job")
 
@@ -35,41 +32,23 @@ async def durable_job(
 class Runner:
     """Submits the book's prefetched jobs while the manager has free workers; settles each run that ends.
 
+    Each run's outcome (or its give-back) goes to the outbox; its end sets ``wiring.freed``, which
+    wakes the claim loop (a worker came free).
+
     Args:
+        wiring: the parts of the consumer.
         manager: runs the jobs.
-        port: tells how many workers are free.
-        book: the jobs held.
-        outbox: takes each run's outcome, or its give-back.
-        serializer: the store's, for results.
-        ended: wakes the claim loop (a worker came free).
-        manager_gone: called when the manager refuses a job because it stopped.
     """
 
-    def __init__(
-        self,
-        manager: AsyncManager[Any],
-        port: EnginePort,
-        book: Book,
-        outbox: Outbox,
-        serializer: Serializer,
-        *,
-        ended: Wakeup,
-        manager_gone: Callable[[], None],
-    ) -> None:
+    def __init__(self, wiring: Wiring, manager: AsyncManager[Any]) -> None:
         """Wire the runner; it submits nothing until :meth:`start_waiting`."""
+        self._wiring = wiring
         self._manager = manager
-        self._port = port
-        self._book = book
-        self._outbox = outbox
-        self._serializer = serializer
-        self._ended = ended
-        self._manager_gone = manager_gone
         self.closed = False  # set on a stop or kill: nothing more starts
 
     def start_waiting(self) -> None:
         """Submit prefetched jobs, oldest first, while the manager has a free worker for each."""
-        book = self._book
-        port = self._port
+        book, port = self._wiring.book, self._wiring.port
         while book.waiting and not self.closed and port.free_workers() > 0:
             self._submit(book.waiting.popleft())
 
@@ -81,27 +60,30 @@ class Runner:
             handle = self._manager.submit_nowait(
                 durable_job, task.fn, call.args, call.kwargs, priority=claim.priority, once=claim.once
             )
-        except QueueFullError:
-            self._outbox.give_back(claim.hold, started=False)
+        except (QueueFullError, ResourceCreationError):
+            # No room, or no resource can be made for now (the creation breaker is open): another
+            # consumer may run it, or this one once its manager can again.
+            self._wiring.outbox.give_back(claim.hold, started=False)
             return
         except ManagerNotRunningError:
-            self._outbox.give_back(claim.hold, started=False)
-            self._manager_gone()
+            self._wiring.outbox.give_back(claim.hold, started=False)
+            self._wiring.manager_gone()
             return
-        self._book.started(held, handle)
+        self._wiring.book.started(held, handle)
         handle.add_done_callback(functools.partial(self._settle, held))
 
     def _settle(self, held: Held, handle: TaskHandle[Any]) -> None:
-        self._book.ended()
-        settlement = settle(held.claim, handle, held.fate, self._serializer)
+        wiring = self._wiring
+        wiring.book.ended()
+        settlement = settle(held.claim, handle, held.fate, wiring.store.serializer)
         if settlement == GIVE_BACK:
-            self._outbox.give_back(held.claim.hold, started=True)
+            wiring.outbox.give_back(held.claim.hold, started=True)
         elif settlement is not None:
-            self._outbox.record(settlement)
+            wiring.outbox.record(settlement)
         # The worker that ran it is free now: the next prefetched job starts at once, not
         # after the claim loop's store call in flight returns.
         self.start_waiting()
-        self._ended.set()
+        wiring.freed.set()
 
     @staticmethod
     def cancel(held: Held, fate: Fate) -> bool:

@@ -11,22 +11,27 @@ import anyio.lowlevel
 from .backoff import log
 
 if TYPE_CHECKING:
-    from ..._api.port import EnginePort
-    from .._stores.protocol import Store
-    from .book import Book
     from .claims import Claimer
-    from .outbox import Outbox
     from .runs import Runner
+    from .wiring import Wiring
 
-__all__ = ("drain", "leave")
+__all__ = ("drain", "leave", "what_broke")
 
 
-async def drain(claimer: Claimer, book: Book, outbox: Outbox, *, killing: Callable[[], bool]) -> None:
+def what_broke(exc: Exception) -> Exception:
+    """The error that broke a consumer's loops, out of the task group's wrapping when it is the only one."""
+    while isinstance(exc, ExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc
+
+
+async def drain(claimer: Claimer, wiring: Wiring, *, killing: Callable[[], bool]) -> None:
     """Stop claiming and give back what has not started; then, unless ``killing()``, wait until all is recorded.
 
     The other loops (lease ticks, the outbox) go on meanwhile: running jobs keep their leases,
     cancellation requests still reach them, and their outcomes are recorded as they end.
     """
+    book, outbox = wiring.book, wiring.outbox
     claimer.close()
     await claimer.done.wait()  # a claim in flight lands in the book, not in the void
     for held in list(book.waiting):
@@ -35,12 +40,13 @@ async def drain(claimer: Claimer, book: Book, outbox: Outbox, *, killing: Callab
     await book.changed.wait_until(lambda: not book or killing())
 
 
-async def leave(consumer: str, store: Store, port: EnginePort, book: Book, outbox: Outbox, runner: Runner) -> None:
+async def leave(wiring: Wiring, runner: Runner) -> None:
     """Give back whatever still runs (a kill, or loops that broke), record what is pending once, leave the store.
 
     Run shielded, with the loops over: one try each, as the process may be on its way out;
     whatever the store does not take now it takes back when the leases expire.
     """
+    consumer, book, outbox = wiring.consumer, wiring.book, wiring.outbox
     for held in list(book.held.values()):
         if runner.cancel(held, "kill"):
             outbox.give_back(held.claim.hold, started=True)
@@ -59,8 +65,8 @@ async def leave(consumer: str, store: Store, port: EnginePort, book: Book, outbo
                 len(outbox),
                 exc,
             )
-    port.set_backlog(0)
+    wiring.port.set_backlog(0)
     try:
-        await store.leave(consumer)
+        await wiring.store.leave(consumer)
     except Exception as exc:
         log.warning("consumer %s could not leave the store: %r", consumer, exc)

@@ -48,66 +48,65 @@ class MemoryStore:
     ) -> None:
         """Nothing to disconnect; the data stays with the object."""
 
+    async def _now(self) -> float:
+        """Pass the one checkpoint of an operation, then read the store's clock.
+
+        Everything an operation does after this, up to its return, is synchronous: no other
+        task sees it half done.
+        """
+        await checkpoint()
+        return time.time()
+
     async def enqueue(self, job: NewJob) -> str:
         """Store ``job`` and return its id; a key (or an id) already in use returns that job's id, storing nothing."""
-        await checkpoint()
-        return self._table.enqueue(job, time.time())
+        return self._table.enqueue(job, await self._now())
 
     async def claim(self, consumer: str, queues: Sequence[str], limit: int) -> list[Claim]:
         """Take up to ``limit`` ready jobs of ``queues`` for ``consumer``, priority lane first."""
-        await checkpoint()
-        return self._table.claim(consumer, queues, limit, time.time())
+        return self._table.claim(consumer, queues, limit, await self._now())
 
     async def renew(self, consumer: ConsumerInfo, leases: Sequence[Lease]) -> Renewal:
         """Record the heartbeat (at the store's clock) and extend the leases still held."""
-        await checkpoint()
-        now = time.time()
+        now = await self._now()
         self._consumers[consumer.id] = dataclasses.replace(consumer, heartbeat_at=now)
         return self._table.renew(leases, now)
 
     async def complete(self, outcomes: Sequence[Outcome]) -> list[bool]:
         """Record each outcome whose lease is still held; True where recorded."""
-        await checkpoint()
-        return self._table.complete(outcomes, time.time())
+        return self._table.complete(outcomes, await self._now())
 
     async def complete_and_claim(
         self, outcomes: Sequence[Outcome], consumer: str, queues: Sequence[str], limit: int
     ) -> tuple[list[bool], list[Claim]]:
         """``complete`` then ``claim`` in one step."""
-        await checkpoint()
-        now = time.time()
+        now = await self._now()
         return self._table.complete(outcomes, now), self._table.claim(consumer, queues, limit, now)
 
     async def release(self, leases: Sequence[Lease], *, started: bool) -> None:
         """Give held jobs back: unstarted ones keep their place and their delivery is taken back."""
-        await checkpoint()
-        self._table.release(leases, started=started, now=time.time())
+        self._table.release(leases, started=started, now=await self._now())
 
     async def cancel(self, job_id: str) -> bool:
         """Cancel a queued or delayed job at once; ask the holder of a running one. False if finished or unknown."""
-        await checkpoint()
-        return self._table.cancel(job_id, time.time())
+        return self._table.cancel(job_id, await self._now())
 
     async def reclaim(self) -> int:
         """Take back the running jobs whose lease has expired; return how many."""
-        await checkpoint()
-        return self._table.reclaim(time.time())
+        return self._table.reclaim(await self._now())
 
     async def requeue_dead(self, job_id: str) -> bool:
         """Give a dead job another round: deliveries from zero, ready now. False if it is not dead."""
-        await checkpoint()
-        return self._table.requeue_dead(job_id, time.time())
+        return self._table.requeue_dead(job_id, await self._now())
 
     async def purge(self) -> int:
         """Delete the jobs finished longer than their ``result_ttl`` ago (never dead ones)."""
-        await checkpoint()
-        return self._table.purge(time.time())
+        return self._table.purge(await self._now())
 
     async def info(self, job_id: str) -> JobInfo | None:
         """The job's snapshot, or None if it is unknown (or purged)."""
-        await checkpoint()
+        now = await self._now()
         job = self._table.jobs.get(job_id)
-        return None if job is None else job.snapshot(time.time())
+        return None if job is None else job.snapshot(now)
 
     async def wait(self, job_id: str, timeout: float | None) -> Finished:
         """Wait until the job is finished.
@@ -144,8 +143,7 @@ class MemoryStore:
 
     async def stats(self, queue: str) -> QueueStats:
         """The counts of ``queue`` and the consumers heard from within ``CONSUMER_STALE_AFTER``."""
-        await checkpoint()
-        now = time.time()
+        now = await self._now()
         for stale in [c.id for c in self._consumers.values() if not is_live(c.heartbeat_at, now)]:
             del self._consumers[stale]
         return QueueStats(
@@ -159,8 +157,7 @@ class MemoryStore:
 
     async def backlog(self, queues: Sequence[str]) -> int:
         """Ready jobs in ``queues``, both lanes."""
-        await checkpoint()
-        return self._table.ready(queues, time.time())
+        return self._table.ready(queues, await self._now())
 
     async def queue_names(self) -> list[str]:
         """The queues that hold any job, sorted."""

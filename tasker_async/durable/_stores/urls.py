@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from urllib.parse import SplitResult, unquote, urlsplit
+from urllib.parse import SplitResult, parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 from ...errors import ConfigError
 from .._model.serializer import Serializer
@@ -11,7 +11,14 @@ from .protocol import Store
 __all__ = ("SUPPORTED", "open_store")
 
 # The URL forms open_store takes, as its errors list them.
-SUPPORTED = ("memory://", "sqlite:///relative.db", "sqlite:////absolute.db")
+SUPPORTED = (
+    "memory://",
+    "sqlite:///relative.db",
+    "sqlite:////absolute.db",
+    "postgresql://user@host:port/database",
+    "redis://host:port/db",
+    "rediss://host:port/db",
+)
 
 
 def _unsupported(detail: str) -> ConfigError:
@@ -34,17 +41,50 @@ def _sqlite_path(url: str, parts: SplitResult) -> str:
     return path
 
 
-def open_store(url: str, *, serializer: Serializer | None = None) -> Store:
+def _redis(parts: SplitResult, serializer: Serializer | None) -> Store:
+    """A ``RedisStore``; the ``prefix`` query parameter is the store's, the rest goes to redis-py."""
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    prefixes = [value for name, value in query if name == "prefix"]
+    rest = urlunsplit(parts._replace(query=urlencode([(n, v) for n, v in query if n != "prefix"])))
+    from .redis import RedisStore
+
+    if prefixes:
+        return RedisStore(rest, serializer=serializer, prefix=prefixes[-1])
+    return RedisStore(rest, serializer=serializer)
+
+
+def _postgres(parts: SplitResult, serializer: Serializer | None) -> Store:
+    """A ``PostgresStore`` on the URL; its ``schema`` query parameter (taken out) names the tables' schema."""
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    schemas = [value for name, value in query if name == "schema"]
+    rest = urlencode([(name, value) for name, value in query if name != "schema"])
+    dsn = urlunsplit(parts._replace(query=rest))
+    from .postgres import PostgresStore
+
+    if schemas:
+        return PostgresStore(dsn, schema=schemas[-1], serializer=serializer)
+    return PostgresStore(dsn, serializer=serializer)
+
+
+def open_store(url: str, *, serializer: Serializer | None = None, create: bool = True) -> Store:
     """The store ``url`` names, not yet entered: enter it with ``async with``.
 
     - ``memory://``: a new ``MemoryStore`` (this process only; each call makes a separate one).
     - ``sqlite:///relative.db`` (relative to the working directory) or
       ``sqlite:////absolute.db``: an ``SQLiteStore`` on that file. The path is
       percent-decoded (``%20`` for a space, ``%3F`` for ``?``, ``%23`` for ``#``).
+    - ``postgresql://user:password@host:port/database`` (or ``postgres://``): a ``PostgresStore``
+      (the ``postgres`` extra); ``?schema=NAME`` puts its tables in that schema, other query
+      parameters go to the driver.
+    - ``redis://[user:password@]host[:port][/db]`` or ``rediss://...`` (TLS): a ``RedisStore`` (needs
+      the ``redis`` extra); ``?prefix=name`` sets its key prefix, other query parameters go to redis-py.
 
     Args:
         url: the store's URL.
         serializer: how the store encodes arguments and results (default JSON).
+        create: make the store when there is none yet (an SQLite file and its tables). False, to
+            look at a store without making one where there is none: entering the store then raises
+            ``StoreUnavailableError`` and leaves nothing behind. (``memory://`` is always a new store.)
 
     Raises:
         ConfigError: the scheme is not supported (the message lists those that are), or the
@@ -65,7 +105,11 @@ def open_store(url: str, *, serializer: Serializer | None = None) -> Store:
         path = _sqlite_path(url, parts)
         from .sqlite import SQLiteStore
 
-        return SQLiteStore(path, serializer=serializer)
+        return SQLiteStore(path, serializer=serializer, create=create)
+    if parts.scheme in ("redis", "rediss"):
+        return _redis(parts, serializer)
+    if parts.scheme in ("postgresql", "postgres"):
+        return _postgres(parts, serializer)
     if not parts.scheme:
         raise _unsupported(f"a store URL starts with its scheme, got {url!r}")
     # The rest of the URL is not shown: it may hold a password.

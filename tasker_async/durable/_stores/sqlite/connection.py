@@ -7,7 +7,7 @@ import sqlite3
 from pathlib import Path
 
 from ..._model.errors import StoreUnavailableError
-from .schema import SchemaError, configure, ensure_schema
+from .schema import SchemaError, configure, ensure_schema, stored_version
 
 __all__ = ("open_connection", "unavailable")
 
@@ -31,7 +31,7 @@ def unavailable(path: str, exc: sqlite3.Error, busy_timeout: float) -> StoreUnav
     return StoreUnavailableError(f"SQLite store at {path} is unavailable: {_reason(exc, busy_timeout)} [{exc}]")
 
 
-def _path_problem(path: Path) -> str | None:
+def _path_problem(path: Path, create: bool) -> str | None:
     """What keeps the store from using ``path``, as far as the file system tells before SQLite tries."""
     directory = path.parent
     if not directory.exists():
@@ -40,6 +40,8 @@ def _path_problem(path: Path) -> str | None:
         return f"{directory} is not a directory"
     if path.is_dir():
         return "it is a directory"
+    if not create and not path.exists():
+        return "the file does not exist (there is no store there)"
     if path.exists() and not os.access(path, os.R_OK | os.W_OK):
         return "the file is read-only (the store writes to it)"
     if not os.access(directory, os.W_OK | os.X_OK):
@@ -47,23 +49,31 @@ def _path_problem(path: Path) -> str | None:
     return None
 
 
-def open_connection(path: str, busy_timeout: float) -> tuple[sqlite3.Connection, int]:
-    """Open the file at ``path``, creating it and its tables on first use.
+def open_connection(path: str, busy_timeout: float, *, create: bool = True) -> tuple[sqlite3.Connection, int]:
+    """Open the file at ``path`` (an absolute path), creating it and its tables on first use if ``create``.
 
     Returns the connection and its ``data_version``. The connection is in autocommit mode (every
     transaction is explicit) and may move between threads: the store never lets two use it at once.
 
     Raises:
-        StoreUnavailableError: the file cannot be used; the message names it and says why.
+        StoreUnavailableError: the file cannot be used, or (without ``create``) holds no store; the
+            message names it and says why.
     """
-    problem = _path_problem(Path(path))
+    problem = _path_problem(Path(path), create)
     if problem is not None:
         raise StoreUnavailableError(f"cannot open SQLite store at {path}: {problem}")
+    # Without create, SQLite itself must not make the file either: open it read-write, never create.
+    target = path if create else f"{Path(path).as_uri()}?mode=rw"
     try:
-        conn = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None, check_same_thread=False)
+        conn = sqlite3.connect(
+            target, timeout=busy_timeout, isolation_level=None, check_same_thread=False, uri=not create
+        )
     except sqlite3.Error as exc:
         raise StoreUnavailableError(f"cannot open SQLite store at {path}: {_reason(exc, busy_timeout)}") from exc
     try:
+        if not create and stored_version(conn) is None:
+            # Checked before ``configure``, which would switch the file to write-ahead logging.
+            raise SchemaError("the file holds no tasker_async store (none of its tables)")
         configure(conn)
         ensure_schema(conn)
         version = int(conn.execute("PRAGMA data_version").fetchone()[0])

@@ -6,7 +6,7 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-__all__ = ("SCHEMA_VERSION", "SchemaError", "configure", "ensure_schema", "write")
+__all__ = ("SCHEMA_VERSION", "SchemaError", "configure", "ensure_schema", "stored_version", "write")
 
 # Raised whenever the tables below change shape; a file made by another version is refused, not guessed at.
 SCHEMA_VERSION = 1
@@ -106,7 +106,8 @@ def configure(conn: sqlite3.Connection) -> None:
     conn.execute("PRAGMA foreign_keys = OFF")
 
 
-def _stored_version(conn: sqlite3.Connection) -> int | None:
+def stored_version(conn: sqlite3.Connection) -> int | None:
+    """The schema version the file's tables carry; None when it has none (a new or foreign file)."""
     exists = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").fetchone()
     if exists is None:
         return None
@@ -119,7 +120,7 @@ def ensure_schema(conn: sqlite3.Connection) -> None:
 
     A file already set up is only read, so opening a store does not wait for another process's write.
     """
-    version = _stored_version(conn)
+    version = stored_version(conn)
     if version is None:
         with write(conn):
             for statement in _TABLES:
@@ -127,7 +128,7 @@ def ensure_schema(conn: sqlite3.Connection) -> None:
             conn.execute(
                 "INSERT OR IGNORE INTO meta (name, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
             )
-        version = _stored_version(conn)
+        version = stored_version(conn)
     if version != SCHEMA_VERSION:
         raise SchemaError(
             f"its tables have schema version {version}, and this version of tasker_async reads {SCHEMA_VERSION}"

@@ -42,10 +42,17 @@ class SQLiteStore:
         serializer: how clients encode arguments and results (JSON by default).
         busy_timeout: seconds an operation waits for another connection's write lock before it raises
             ``StoreUnavailableError``.
+        create: make the file and its tables when there are none (False: entering a file that holds
+            no store raises ``StoreUnavailableError`` and leaves it as it was, e.g. to read a status).
     """
 
     def __init__(
-        self, path: str | os.PathLike[str], *, serializer: Serializer | None = None, busy_timeout: float = 5.0
+        self,
+        path: str | os.PathLike[str],
+        *,
+        serializer: Serializer | None = None,
+        busy_timeout: float = 5.0,
+        create: bool = True,
     ) -> None:
         if isinstance(busy_timeout, bool) or not isinstance(busy_timeout, int | float) or not busy_timeout >= 0:
             raise ConfigError(f"busy_timeout must be a number of seconds >= 0, got {busy_timeout!r}")
@@ -54,6 +61,7 @@ class SQLiteStore:
         self.serializer: Serializer = serializer if serializer is not None else JSONSerializer()
         self.path = os.path.abspath(os.fspath(path))
         self.busy_timeout = float(busy_timeout)
+        self.create = bool(create)
         self._conn: sqlite3.Connection | None = None
         self._limiter: anyio.CapacityLimiter | None = None
         self._watch: Watch | None = None
@@ -64,11 +72,12 @@ class SQLiteStore:
         return f"SQLiteStore({self.path!r}, {state}, {self._watch!r})"
 
     async def __aenter__(self) -> Self:
-        """Open the file (creating it and its tables on first use).
+        """Open the file (creating it and its tables on first use, unless ``create`` is False).
 
         Raises:
             StoreUnavailableError: the file cannot be used (its directory is missing, it is read-only, it is
-                not a database, or it stayed locked); the message names it and says why.
+                not a database, or it stayed locked), or without ``create`` it holds no store; the message
+                names it and says why.
         """
         if self._limiter is not None:
             raise RuntimeError(f"{self!r} is open already: enter a store once")
@@ -84,7 +93,7 @@ class SQLiteStore:
     def _open(self) -> int:
         # Runs in the worker thread: the connection is kept even if the caller is cancelled meanwhile, so that
         # the cleanup of ``__aenter__`` closes it.
-        self._conn, version = open_connection(self.path, self.busy_timeout)
+        self._conn, version = open_connection(self.path, self.busy_timeout, create=self.create)
         return version
 
     async def __aexit__(

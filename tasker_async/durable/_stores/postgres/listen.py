@@ -1,0 +1,139 @@
+"""How the PostgreSQL store's waiters learn of changes: one ``LISTEN`` connection per store object, fanned out.
+
+Enqueues and requeues ``NOTIFY`` the ready channel with the job's queue; outcomes, cancels and take-backs
+``NOTIFY`` the done channel with the job's id. Every waiter of a store object (clients waiting on results,
+an idle consumer waiting for work) parks on an event here; the single listener connection wakes the ones a
+notification concerns, so a thousand waiting clients hold one connection, not a thousand.
+
+Notifications are not stored: while the listener is down (the server restarted, or is unreachable), waiters
+fall back to polling, and when it connects again every waiter looks once more, having perhaps missed one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import anyio
+import asyncpg
+
+from .errors import UNAVAILABLE
+from .schema import Names
+
+__all__ = ("Listener",)
+
+# Seconds between two attempts to connect the listener while the server is unreachable.
+RECONNECT_EVERY = 1.0
+
+
+class Listener:
+    """The listener connection of one store object and the waiters it serves.
+
+    Args:
+        connect: opens a new connection (not one of the pool: it stays in ``LISTEN``).
+        names: the store's schema, whose channels it listens on.
+    """
+
+    def __init__(self, connect: Callable[[], Awaitable[asyncpg.Connection[Any]]], names: Names) -> None:
+        self._connect = connect
+        self._names = names
+        self._conn: asyncpg.Connection[Any] | None = None
+        self._lock = anyio.Lock()
+        self._next_try = 0.0
+        self._closed = False
+        self._jobs: dict[str, set[anyio.Event]] = {}
+        self._ready: dict[anyio.Event, frozenset[str]] = {}
+
+    def __repr__(self) -> str:
+        state = "listening" if self.listening else "not listening"
+        return f"Listener({state}, job_waiters={sum(map(len, self._jobs.values()))}, ready_waiters={len(self._ready)})"
+
+    @property
+    def listening(self) -> bool:
+        """Whether notifications reach the waiters now."""
+        return self._conn is not None and not self._conn.is_closed()
+
+    async def ensure(self) -> bool:
+        """Connect the listener if it is down (at most once per ``RECONNECT_EVERY``); whether it listens."""
+        if self.listening or self._closed or anyio.current_time() < self._next_try:
+            return self.listening
+        async with self._lock:
+            if self.listening or self._closed:
+                return self.listening
+            self._next_try = anyio.current_time() + RECONNECT_EVERY
+            try:
+                conn = await self._connect()
+            except UNAVAILABLE:
+                return False
+            try:
+                await conn.add_listener(self._names.ready, self._on_ready)
+                await conn.add_listener(self._names.done, self._on_done)
+            except UNAVAILABLE:
+                conn.terminate()
+                return False
+            except BaseException:
+                conn.terminate()
+                raise
+            conn.add_termination_listener(self._on_lost)
+            self._conn = conn
+        # Notifications sent while nobody listened are lost: every waiter looks again.
+        self._wake_all()
+        return True
+
+    @contextmanager
+    def job(self, job_id: str) -> Iterator[anyio.Event]:
+        """An event set when ``job_id`` may have finished; registered for the ``with`` block."""
+        event = anyio.Event()
+        waiters = self._jobs.setdefault(job_id, set())
+        waiters.add(event)
+        try:
+            yield event
+        finally:
+            waiters.discard(event)
+            if not waiters and self._jobs.get(job_id) is waiters:
+                del self._jobs[job_id]
+
+    @contextmanager
+    def ready(self, queues: frozenset[str]) -> Iterator[anyio.Event]:
+        """An event set when a job of ``queues`` may have become ready; registered for the ``with`` block."""
+        event = anyio.Event()
+        self._ready[event] = queues
+        try:
+            yield event
+        finally:
+            del self._ready[event]
+
+    def _on_ready(self, conn: object, pid: int, channel: str, payload: object) -> None:
+        for event, queues in self._ready.items():
+            if payload in queues:
+                event.set()
+
+    def _on_done(self, conn: object, pid: int, channel: str, payload: object) -> None:
+        for job_id in str(payload).split(","):
+            for event in self._jobs.get(job_id, ()):
+                event.set()
+
+    def _on_lost(self, conn: object) -> None:
+        if conn is self._conn:
+            self._conn = None
+        self._wake_all()
+
+    def _wake_all(self) -> None:
+        for waiters in self._jobs.values():
+            for event in waiters:
+                event.set()
+        for event in self._ready:
+            event.set()
+
+    async def close(self) -> None:
+        """Close the listener connection, even when the caller is cancelled; wake every waiter."""
+        self._closed = True
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with anyio.CancelScope(shield=True):
+                with anyio.move_on_after(5.0):
+                    await conn.close()
+                if not conn.is_closed():
+                    conn.terminate()
+        self._wake_all()

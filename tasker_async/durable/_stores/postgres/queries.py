@@ -1,0 +1,237 @@
+"""The PostgreSQL store's hot transitions: enqueue, claim, renew and complete, each one statement where it can be.
+
+A statement in autocommit is its own transaction, so the common paths cost one round trip: a claim is one
+``UPDATE ... RETURNING`` over a ``FOR UPDATE SKIP LOCKED`` pick (consumers never wait on one another's rows),
+a batch of outcomes or renewals is one ``UPDATE ... FROM unnest(...)``, and the ``NOTIFY`` that wakes the
+waiters rides in the same statement (``pg_notify`` is sent when the transaction commits). Clocks are this
+process's (``time.time()``), as in every store; the rules are those of ``rules.py``.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from ..._model.records import ConsumerInfo
+from ..protocol import CONSUMER_STALE_AFTER
+from ..records import Claim, Lease, NewJob, Outcome, Renewal
+from ..rules import key_in_use
+from ..sqlite.rows import CLAIM_COLUMNS, claim_of, error_columns, queues_text
+from .schema import Names
+
+if TYPE_CHECKING:
+    from .schema import Conn
+
+__all__ = ("claim", "complete", "complete_and_claim", "enqueue", "renew")
+
+_INSERT = (
+    "INSERT INTO {jobs} (id, name, queue, payload, priority, key, state, ready_at, lease, max_deliveries, once,"
+    " result_ttl, created_at) VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7, $8, $9, $10, $11, $12)"
+    " ON CONFLICT (id) DO NOTHING RETURNING queue"
+)
+
+
+def _insert_args(job: NewJob, now: float) -> tuple[object, ...]:
+    return (
+        job.id,
+        job.name,
+        job.queue,
+        job.payload,
+        job.priority,
+        job.key,
+        now + max(0.0, job.delay),
+        job.lease,
+        job.max_deliveries,
+        job.once,
+        job.result_ttl,
+        now,
+    )
+
+
+async def enqueue(conn: Conn, names: Names, job: NewJob) -> str:
+    """Store ``job`` unless its key or its id is in use; return the id of the job that holds its place.
+
+    Without a key: one statement. With one: a transaction that takes an advisory lock on the key first, so
+    that of two submitters of one key the second sees the first's job (the unique index backs this up).
+    """
+    insert = f"WITH ins AS ({_INSERT.format(jobs=names.jobs)}) SELECT pg_notify($13, queue) FROM ins"
+    if job.key is None:
+        await conn.execute(insert, *_insert_args(job, time.time()), names.ready)
+        return job.id
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"tasker_async.key.{names.schema}.{job.key}")
+        now = time.time()
+        row = await conn.fetchrow(
+            f"SELECT id, state, finished_at, result_ttl FROM {names.jobs} WHERE key = $1 ORDER BY seq DESC LIMIT 1",
+            job.key,
+        )
+        if row is not None and key_in_use(row[1], row[2], row[3], now):
+            return str(row[0])
+        await conn.execute(insert, *_insert_args(job, now), names.ready)
+    return job.id
+
+
+def _taken(names: Names, consumer: str, now: str, queues: Sequence[str], limit: str) -> str:
+    """Two CTEs, ``picked`` and ``taken``: the claim of up to ``limit`` ready jobs (the arguments are placeholders).
+
+    One ordered range of the ready index per queue, each cut to the limit, then merged: a claim reads O(limit)
+    index entries however long the queues are (``queue = ANY(...)`` would sort every queued job of them).
+    """
+    columns = ", ".join(f"j.{column.strip()}" for column in CLAIM_COLUMNS.split(","))
+    lanes = " UNION ALL ".join(
+        # Each a subquery of its own: FOR UPDATE is refused in a branch of a UNION, not below one.
+        f"SELECT * FROM (SELECT id, priority, ready_at, seq FROM {names.jobs} WHERE state = 'queued'"
+        f" AND queue = {queue} AND ready_at <= {now} ORDER BY priority DESC, ready_at, seq LIMIT {limit}"
+        f" FOR UPDATE SKIP LOCKED) AS lane{index}"
+        for index, queue in enumerate(queues)
+    )
+    return (
+        f"picked AS (SELECT id FROM ({lanes}) AS lanes ORDER BY priority DESC, ready_at, seq LIMIT {limit}),"
+        f" taken AS (UPDATE {names.jobs} j SET state = 'running', token = replace(gen_random_uuid()::text, '-', ''),"
+        f" consumer = {consumer}, deliveries = j.deliveries + 1, started_at = {now}, lease_until = {now} + j.lease"
+        f" FROM picked WHERE j.id = picked.id RETURNING {columns})"
+    )
+
+
+# A CTE, ``done``: each outcome whose lease is still held ($1-$7, one array per column), finished at $8.
+_DONE = (
+    "o AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::text[], $6::text[],"
+    " $7::text[]) AS o(id, token, state, result, error_type, error_message, error_traceback)),"
+    " done AS (UPDATE {jobs} j SET state = o.state, result = o.result, error_type = o.error_type,"
+    " error_message = o.error_message, error_traceback = o.error_traceback, finished_at = $8, token = NULL,"
+    " lease_until = NULL FROM o WHERE j.id = o.id AND j.token = o.token AND j.state = 'running'"
+    " RETURNING j.id, o.token)"
+)
+
+
+@functools.lru_cache(maxsize=256)
+def _claim_sql(names: Names, queue_count: int) -> str:
+    queues = [f"${index}" for index in range(4, 4 + queue_count)]
+    return f"WITH {_taken(names, '$1', '$2', queues, '$3')} SELECT * FROM taken"
+
+
+def _complete_sql(names: Names) -> str:
+    return f"WITH {_DONE.format(jobs=names.jobs)} SELECT id, token, pg_notify($9, id)::text FROM done"
+
+
+@functools.lru_cache(maxsize=256)
+def _exchange_sql(names: Names, queue_count: int) -> str:
+    # One statement, so one round trip and one commit: the outcomes' rows are running and the claimed ones
+    # queued, so the two updates never touch the same row. Recorded outcomes come back as rows whose first
+    # column is true (id and token filled in), claims as rows whose first column is false.
+    queues = [f"${index}" for index in range(12, 12 + queue_count)]
+    nulls = "NULL::text, NULL::text, NULL::bytea, NULL::boolean, NULL::boolean, NULL::int, NULL::int, NULL::float8"
+    return (
+        f"WITH {_DONE.format(jobs=names.jobs)}, {_taken(names, '$10', '$8', queues, '$11')},"
+        # Materialized, so that each NOTIFY is sent although the query reads no column of it.
+        " notified AS MATERIALIZED (SELECT id, token, pg_notify($9, id)::text AS sent FROM done)"
+        f" SELECT true, id, {nulls}, token, NULL::float8, NULL::bigint FROM notified"
+        " UNION ALL SELECT false, * FROM taken"
+    )
+
+
+async def claim(conn: Conn, names: Names, consumer: str, queues: Sequence[str], limit: int, now: float) -> list[Claim]:
+    """Take up to ``limit`` ready jobs of ``queues``, priority lane first, then ready order: one statement."""
+    if limit <= 0 or not queues:
+        return []
+    wanted = sorted(set(queues))
+    rows = await conn.fetch(_claim_sql(names, len(wanted)), consumer, now, limit, *wanted)
+    return _claims([tuple(row) for row in rows])
+
+
+def _claims(rows: list[tuple[object, ...]]) -> list[Claim]:
+    # RETURNING follows no order: put the claims back in the order they were taken.
+    rows.sort(key=lambda row: (-int(bool(row[4])), row[10], row[11]))
+    return [claim_of(row) for row in rows]
+
+
+class _Batch:
+    """Outcomes as the ``_DONE`` arrays, and which of them counts (the same lease twice: the first)."""
+
+    def __init__(self, outcomes: Sequence[Outcome]) -> None:
+        self.outcomes = outcomes
+        self.first: dict[tuple[str, str], int] = {}
+        for index, outcome in enumerate(outcomes):
+            self.first.setdefault((outcome.lease.job_id, outcome.lease.token), index)
+        self.columns: list[list[object]] = [[] for _ in range(7)]
+        for index in sorted(self.first.values()):
+            outcome = outcomes[index]
+            result = outcome.result if outcome.state == "succeeded" else None
+            error = outcome.error if outcome.state in ("failed", "dead") else None
+            values = (outcome.lease.job_id, outcome.lease.token, outcome.state, result, *error_columns(error))
+            for column, value in zip(self.columns, values, strict=True):
+                column.append(value)
+
+    def recorded(self, held: set[tuple[str, str]]) -> list[bool]:
+        """For each outcome, whether it was recorded, given the (id, token) pairs the statement updated."""
+        return [
+            self.first[(outcome.lease.job_id, outcome.lease.token)] == index
+            and (outcome.lease.job_id, outcome.lease.token) in held
+            for index, outcome in enumerate(self.outcomes)
+        ]
+
+
+async def complete(conn: Conn, names: Names, outcomes: Sequence[Outcome], now: float) -> list[bool]:
+    """Record each outcome whose lease is still held (token matches, job running): one statement."""
+    if not outcomes:
+        return []
+    batch = _Batch(outcomes)
+    rows = await conn.fetch(_complete_sql(names), *batch.columns, now, names.done)
+    return batch.recorded({(row[0], row[1]) for row in rows})
+
+
+async def complete_and_claim(
+    conn: Conn,
+    names: Names,
+    outcomes: Sequence[Outcome],
+    consumer: str,
+    queues: Sequence[str],
+    limit: int,
+) -> tuple[list[bool], list[Claim]]:
+    """``complete`` then ``claim`` as one statement: one round trip, one commit."""
+    now = time.time()
+    if not outcomes:
+        return [], await claim(conn, names, consumer, queues, limit, now)
+    if limit <= 0 or not queues:
+        return await complete(conn, names, outcomes, now), []
+    batch = _Batch(outcomes)
+    wanted = sorted(set(queues))
+    args = (*batch.columns, now, names.done, consumer, limit, *wanted)
+    rows = [tuple(row) for row in await conn.fetch(_exchange_sql(names, len(wanted)), *args)]
+    held = {(str(row[1]), str(row[10])) for row in rows if row[0]}
+    return batch.recorded(held), _claims([row[1:] for row in rows if not row[0]])
+
+
+def _renew_sql(names: Names) -> str:
+    return (
+        f"WITH beat AS (INSERT INTO {names.consumers} (id, host, pid, started_at, capacity, running, heartbeat_at,"
+        " queues) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO UPDATE SET host = EXCLUDED.host,"
+        " pid = EXCLUDED.pid, started_at = EXCLUDED.started_at, capacity = EXCLUDED.capacity,"
+        " running = EXCLUDED.running, heartbeat_at = EXCLUDED.heartbeat_at, queues = EXCLUDED.queues),"
+        # Consumers that died without leaving would otherwise stay in the table for good.
+        f" gone AS (DELETE FROM {names.consumers} WHERE $7 - heartbeat_at >= $9 AND id <> $1),"
+        f" held AS (UPDATE {names.jobs} j SET lease_until = $7 + j.lease FROM unnest($10::text[], $11::text[])"
+        " AS l(id, token) WHERE j.id = l.id AND j.token = l.token AND j.state = 'running'"
+        " RETURNING j.id, l.token, j.cancel_requested)"
+        " SELECT id, token, cancel_requested FROM held"
+    )
+
+
+async def renew(conn: Conn, names: Names, consumer: ConsumerInfo, leases: Sequence[Lease]) -> Renewal:
+    """Record the heartbeat (at this clock) and extend the leases still held: one statement."""
+    info = (consumer.id, consumer.host, consumer.pid, consumer.started_at, consumer.capacity, consumer.running)
+    rows = await conn.fetch(
+        _renew_sql(names),
+        *info,
+        time.time(),
+        queues_text(consumer.queues),
+        CONSUMER_STALE_AFTER,
+        [lease.job_id for lease in leases],
+        [lease.token for lease in leases],
+    )
+    held = {(row[0], row[1]) for row in rows}
+    lost = {lease.job_id for lease in leases if (lease.job_id, lease.token) not in held}
+    cancelled = {row[0] for row in rows if row[2]}
+    return Renewal(frozenset(lost), frozenset(cancelled))

@@ -1,0 +1,286 @@
+"""``PostgresStore``: the store protocol on a PostgreSQL server that any number of machines share."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Self, TypeVar, TypeVarTuple, Unpack
+
+import anyio
+import asyncpg
+
+from ....errors import ConfigError
+from ..._model.records import ConsumerInfo, JobInfo, QueueStats
+from ..._model.serializer import JSONSerializer, Serializer
+from ..records import Claim, Finished, Lease, NewJob, Outcome, Renewal
+from . import queries, reads, takeback
+from .errors import UNAVAILABLE, describe, unavailable
+from .listen import Listener
+from .schema import Names, SchemaError, ensure_schema
+
+if TYPE_CHECKING:
+    from .schema import Conn
+
+__all__ = ("PostgresStore",)
+
+T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
+
+# Seconds a waiter sleeps at most between two looks, should a notification go astray: the safety net.
+SAFETY_POLL = 1.0
+# Seconds between looks while the listener is down (the server restarts, or is unreachable).
+OUTAGE_POLL = 0.25
+
+
+async def _keep_session(conn: asyncpg.Connection[Any]) -> None:
+    """What a connection needs when it goes back to the pool: no transaction left open, nothing else.
+
+    The store's statements leave no session state behind (no ``LISTEN``, no cursor, no setting, and only
+    transaction-scoped locks), so the driver's default reset, a round trip per operation, is not needed.
+    """
+    if conn.is_in_transaction():
+        await conn.execute("ROLLBACK")
+
+
+class PostgresStore:
+    r"""A store on a PostgreSQL server (13 or later): for many machines, transactional.
+
+    Each store object keeps a small pool of connections for its operations (each one statement, or one short
+    transaction) and one more connection that ``LISTEN``\\ s: enqueues wake idle consumers and outcomes wake the
+    clients waiting on them at once, however many wait, with a slow poll as a safety net. Claims take rows with
+    ``FOR UPDATE SKIP LOCKED``, so consumers never queue behind one another. The tables are created on first
+    use (under an advisory lock) in their own schema, so several applications can share a database.
+
+    Args:
+        dsn: a ``postgresql://user:password@host:port/database`` URL (or a libpq key-value string).
+        schema: the schema that holds the store's tables (a plain identifier).
+        serializer: how clients encode arguments and results (JSON by default).
+        pool_size: the most connections the object's operations use at once (the listener comes on top).
+        connect_timeout: seconds a connection attempt may take before the store counts the server unreachable.
+
+    Raises:
+        ConfigError: an option is out of range.
+    """
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        schema: str = "tasker_async",
+        serializer: Serializer | None = None,
+        pool_size: int = 4,
+        connect_timeout: float = 5.0,
+    ) -> None:
+        if not isinstance(dsn, str) or not dsn:
+            raise ConfigError(f"dsn must be a non-empty str, got {dsn!r}")
+        try:
+            self._names = Names(schema)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        if isinstance(pool_size, bool) or not isinstance(pool_size, int) or pool_size < 1:
+            raise ConfigError(f"pool_size must be an int >= 1, got {pool_size!r}")
+        if isinstance(connect_timeout, bool) or not isinstance(connect_timeout, int | float) or not connect_timeout > 0:
+            raise ConfigError(f"connect_timeout must be a number of seconds > 0, got {connect_timeout!r}")
+        if math.isinf(connect_timeout):
+            raise ConfigError("connect_timeout must be finite: an unreachable server must be noticed")
+        self.serializer: Serializer = serializer if serializer is not None else JSONSerializer()
+        self.dsn = dsn
+        self.schema = schema
+        self.pool_size = pool_size
+        self.connect_timeout = float(connect_timeout)
+        self._where = describe(dsn)
+        self._pool: asyncpg.Pool[Any] | None = None
+        self._listener: Listener | None = None
+        self._entered = False
+
+    def __repr__(self) -> str:
+        state = "open" if self._pool is not None else "closed"
+        return f"PostgresStore({self._where!r}, schema={self.schema!r}, {state}, {self._listener!r})"
+
+    async def _connect(self) -> asyncpg.Connection[Any]:
+        return await asyncpg.connect(self.dsn, timeout=self.connect_timeout)
+
+    async def __aenter__(self) -> Self:
+        """Connect, and create the schema and its tables on first use.
+
+        Raises:
+            StoreUnavailableError: the server cannot be reached, or its schema has another version.
+        """
+        if self._entered:
+            raise RuntimeError(f"{self!r} is open already: enter a store once")
+        self._entered = True
+        try:
+            self._pool = await asyncpg.create_pool(
+                self.dsn, min_size=0, max_size=self.pool_size, timeout=self.connect_timeout, reset=_keep_session
+            )
+            async with self._connection() as conn:
+                await ensure_schema(conn, self._names)
+        except SchemaError as exc:
+            await self._close()
+            raise unavailable(self._where, exc) from exc
+        except BaseException:
+            await self._close()
+            raise
+        self._listener = Listener(self._connect, self._names)
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        """Close the connections (after the operations in progress), even when the caller is cancelled."""
+        await self._close()
+
+    async def _close(self) -> None:
+        listener, self._listener = self._listener, None
+        pool, self._pool = self._pool, None
+        with anyio.CancelScope(shield=True):
+            if listener is not None:
+                await listener.close()
+            if pool is not None:
+                with anyio.move_on_after(5.0):
+                    await pool.close()
+                pool.terminate()
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[Conn]:
+        """A connection of the pool; the server's being unreachable becomes ``StoreUnavailableError``."""
+        pool = self._pool
+        if pool is None:
+            raise RuntimeError(f"{self!r} is not open: use it as `async with PostgresStore(dsn) as store:`")
+        try:
+            conn = await pool.acquire()
+        except UNAVAILABLE as exc:
+            raise unavailable(self._where, exc) from exc
+        try:
+            yield conn
+        except UNAVAILABLE as exc:
+            # Its session is gone or in an unknown state: closed here, so the pool opens a fresh one next time
+            # (resetting it would fail on the broken socket and hide this error).
+            with contextlib.suppress(asyncpg.InterfaceError):  # the pool may have let go of it already
+                conn.terminate()
+            raise unavailable(self._where, exc) from exc
+        finally:
+            # A connection that cannot be reset is closed by the pool itself: what the caller did stands.
+            with anyio.CancelScope(shield=True), contextlib.suppress(*UNAVAILABLE):
+                await pool.release(conn)
+
+    async def _run(self, fn: Callable[[Conn, Names, Unpack[Ts]], Awaitable[T]], *args: *Ts) -> T:
+        async with self._connection() as conn:
+            return await fn(conn, self._names, *args)
+
+    def _listening(self) -> Listener:
+        if self._listener is None:
+            raise RuntimeError(f"{self!r} is not open: use it as `async with PostgresStore(dsn) as store:`")
+        return self._listener
+
+    # -- the protocol
+
+    async def enqueue(self, job: NewJob) -> str:
+        """Store ``job`` and return its id; a key (or an id) already in use returns that job's id, storing nothing.
+
+        Durable on return: the commit is synced by the server.
+        """
+        return await self._run(queries.enqueue, job)
+
+    async def claim(self, consumer: str, queues: Sequence[str], limit: int) -> list[Claim]:
+        """Take up to ``limit`` ready jobs of ``queues`` for ``consumer``, priority lane first, in one statement."""
+        return await self._run(queries.claim, consumer, queues, limit, time.time())
+
+    async def renew(self, consumer: ConsumerInfo, leases: Sequence[Lease]) -> Renewal:
+        """Record the heartbeat (at this machine's clock) and extend the leases still held."""
+        return await self._run(queries.renew, consumer, leases)
+
+    async def complete(self, outcomes: Sequence[Outcome]) -> list[bool]:
+        """Record each outcome whose lease is still held; True where recorded."""
+        return await self._run(queries.complete, outcomes, time.time())
+
+    async def complete_and_claim(
+        self, outcomes: Sequence[Outcome], consumer: str, queues: Sequence[str], limit: int
+    ) -> tuple[list[bool], list[Claim]]:
+        """``complete`` then ``claim`` in one transaction: one commit."""
+        return await self._run(queries.complete_and_claim, outcomes, consumer, queues, limit)
+
+    async def release(self, leases: Sequence[Lease], *, started: bool) -> None:
+        """Give held jobs back: unstarted ones keep their place and their delivery is taken back."""
+        if leases:
+            await self._run(takeback.release, leases, started)
+
+    async def cancel(self, job_id: str) -> bool:
+        """Cancel a queued or delayed job at once; ask the holder of a running one. False if finished or unknown."""
+        return await self._run(takeback.cancel, job_id)
+
+    async def reclaim(self) -> int:
+        """Take back the running jobs whose lease has expired; return how many."""
+        return await self._run(takeback.reclaim)
+
+    async def requeue_dead(self, job_id: str) -> bool:
+        """Give a dead job another round: deliveries from zero, ready now. False if it is not dead."""
+        return await self._run(takeback.requeue_dead, job_id)
+
+    async def purge(self) -> int:
+        """Delete the jobs finished longer than their ``result_ttl`` ago (never dead ones), in small batches."""
+        return await self._run(takeback.purge)
+
+    async def info(self, job_id: str) -> JobInfo | None:
+        """The job's snapshot, or None if it is unknown (or purged)."""
+        return await self._run(reads.info, job_id)
+
+    async def wait(self, job_id: str, timeout: float | None) -> Finished:
+        """Wait until the job is finished: woken by the server's notification, with a slow poll as a safety net.
+
+        Raises:
+            TimeoutError: ``timeout`` seconds passed first.
+            LookupError: the job is unknown (or purged).
+        """
+        listener = self._listening()
+        deadline = math.inf if timeout is None else anyio.current_time() + timeout
+        while True:
+            listening = await listener.ensure()
+            # Registered before the look, so a notification sent in between is not missed.
+            with listener.job(job_id) as event:
+                finished = await self._run(reads.finished, job_id)
+                if finished is not None:
+                    return finished
+                if anyio.current_time() >= deadline:
+                    raise TimeoutError(f"job {job_id!r} did not finish within {timeout:g} s")
+                poll = SAFETY_POLL if listening else OUTAGE_POLL
+                with anyio.CancelScope(deadline=min(deadline, anyio.current_time() + poll)):
+                    await event.wait()
+
+    async def wait_ready(self, queues: Sequence[str], timeout: float) -> None:
+        """Return once jobs of ``queues`` are ready (at once if some are), or after ``timeout`` seconds at most."""
+        listener = self._listening()
+        deadline = anyio.current_time() + timeout
+        names = frozenset(queues)
+        while True:
+            listening = await listener.ensure()
+            with listener.ready(names) as event:
+                earliest = await self._run(reads.earliest_ready, queues)
+                wall, clock = time.time(), anyio.current_time()
+                if (earliest is not None and earliest <= wall) or clock >= deadline:
+                    return
+                # Wake on an enqueue, and also when the earliest delayed job's time comes.
+                until = deadline if earliest is None else min(deadline, clock + (earliest - wall))
+                poll = SAFETY_POLL if listening else OUTAGE_POLL
+                with anyio.CancelScope(deadline=min(until, clock + poll)):
+                    await event.wait()
+
+    async def stats(self, queue: str) -> QueueStats:
+        """The counts of ``queue`` and the consumers heard from within ``CONSUMER_STALE_AFTER``."""
+        return await self._run(reads.stats, queue)
+
+    async def backlog(self, queues: Sequence[str]) -> int:
+        """Ready jobs in ``queues``, both lanes."""
+        return await self._run(reads.backlog, queues)
+
+    async def queue_names(self) -> list[str]:
+        """The queues that hold any job, sorted."""
+        return await self._run(reads.queue_names)
+
+    async def leave(self, consumer: str) -> None:
+        """Forget ``consumer``'s heartbeat."""
+        await self._run(takeback.leave, consumer)

@@ -1,0 +1,156 @@
+"""Turning script replies (bytes) into the store's records, and records into script arguments."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any, cast
+
+from ..._model.records import ConsumerInfo, ErrorInfo, JobInfo, JobState
+from ..records import Claim, Lease, NewJob, Outcome
+from ..rules import is_live, visible_state
+
+__all__ = (
+    "claims",
+    "consumer_args",
+    "consumers",
+    "job_info",
+    "lease_args",
+    "new_job_args",
+    "outcome_args",
+    "text",
+)
+
+
+def text(value: Any) -> str:
+    """A reply element as text."""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _flag(value: bool) -> str:
+    return "1" if value else "0"
+
+
+def _time(value: bytes | None) -> float | None:
+    return float(value) if value else None
+
+
+def new_job_args(job: NewJob) -> list[Any]:
+    """``enqueue``'s arguments for ``job``."""
+    return [
+        job.id,
+        job.name,
+        job.queue,
+        job.payload,
+        _flag(job.priority),
+        _flag(job.key is not None),
+        job.key or "",
+        repr(float(job.delay)),
+        _flag(job.once),
+        job.max_deliveries,
+        repr(float(job.lease)),
+        repr(float(job.result_ttl)),
+    ]
+
+
+def lease_args(leases: Sequence[Lease]) -> list[Any]:
+    """A count, then each lease's job id and token."""
+    args: list[Any] = [len(leases)]
+    for lease in leases:
+        args += [lease.job_id, lease.token]
+    return args
+
+
+def outcome_args(outcomes: Sequence[Outcome]) -> list[Any]:
+    """A count, then nine arguments per outcome (see ``complete`` in jobs.lua)."""
+    args: list[Any] = [len(outcomes)]
+    for outcome in outcomes:
+        error = outcome.error
+        args += [outcome.lease.job_id, outcome.lease.token, outcome.state]
+        args += [_flag(outcome.result is not None), outcome.result if outcome.result is not None else b""]
+        args += [_flag(error is not None)]
+        args += [error.type, error.message, error.traceback] if error is not None else ["", "", ""]
+    return args
+
+
+def claims(reply: list[list[Any]]) -> list[Claim]:
+    """``claim``'s reply as claims."""
+    return [
+        Claim(
+            id=text(row[0]),
+            name=text(row[1]),
+            queue=text(row[2]),
+            payload=bytes(row[3]),
+            priority=row[4] == b"1",
+            once=row[5] == b"1",
+            deliveries=int(row[6]),
+            max_deliveries=int(row[7]),
+            lease=float(row[8]),
+            token=text(row[9]),
+        )
+        for row in reply
+    ]
+
+
+def job_info(flat: list[bytes], now: float) -> tuple[JobInfo, bytes | None] | None:
+    """A job hash (HGETALL's flat reply) as a snapshot at ``now`` and its result; None if there is no job."""
+    if not flat:
+        return None
+    fields = {text(flat[k]): flat[k + 1] for k in range(0, len(flat), 2)}
+    etype = fields.get("etype")
+    error = None if etype is None else ErrorInfo(text(etype), text(fields["emsg"]), text(fields["etb"]))
+    state = cast(JobState, text(fields["state"]))
+    key = fields.get("key")
+    info = JobInfo(
+        id=text(fields["id"]),
+        name=text(fields["name"]),
+        queue=text(fields["queue"]),
+        state=visible_state(state, float(fields["ready_at"]), now),
+        deliveries=int(fields["deliveries"]),
+        priority=fields["priority"] == b"1",
+        key=None if key is None else text(key),
+        created_at=float(fields["created_at"]),
+        started_at=_time(fields["started_at"]),
+        finished_at=_time(fields["finished_at"]),
+        error=error,
+        consumer=text(fields["consumer"]) or None,
+    )
+    return info, fields.get("result")
+
+
+def consumer_args(consumer: ConsumerInfo) -> list[Any]:
+    """``renew``'s consumer id and its record (JSON; the heartbeat time is the engine's)."""
+    record = {
+        "host": consumer.host,
+        "pid": consumer.pid,
+        "started_at": consumer.started_at,
+        "capacity": consumer.capacity,
+        "running": consumer.running,
+        "queues": list(consumer.queues),
+    }
+    return [consumer.id, json.dumps(record)]
+
+
+def consumers(records: list[bytes], heartbeats: list[bytes], now: float) -> tuple[ConsumerInfo, ...]:
+    """The consumers heard from recently, by id."""
+    beats = {text(heartbeats[k]): float(heartbeats[k + 1]) for k in range(0, len(heartbeats), 2)}
+    live: list[ConsumerInfo] = []
+    for k in range(0, len(records), 2):
+        cid = text(records[k])
+        beat = beats.get(cid)
+        if beat is None or not is_live(beat, now):
+            continue
+        record = json.loads(records[k + 1])
+        live.append(
+            ConsumerInfo(
+                id=cid,
+                host=record["host"],
+                pid=int(record["pid"]),
+                started_at=float(record["started_at"]),
+                capacity=int(record["capacity"]),
+                running=int(record["running"]),
+                heartbeat_at=beat,
+                queues=tuple(record["queues"]),
+            )
+        )
+    return tuple(sorted(live, key=lambda c: c.id))

@@ -1,0 +1,70 @@
+"""The Lua scripts of ``RedisStore``: ``jobs.lua`` holds the state machine, each entry point calls one step."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
+
+from ..._model.errors import DeadLetterError, JobLostError
+from ..._model.records import qualified_name
+from ..protocol import LOST_MESSAGE
+
+__all__ = ("Scripts",)
+
+# What each script returns, after jobs.lua has defined its functions; ARGV[1] is always the key prefix.
+_ENTRIES = {
+    "enqueue": "return enqueue(2)",
+    "claim": "return claim(2)",
+    "complete": "return complete(2)",
+    "complete_and_claim": "return {complete(2), claim(3 + 9 * tonumber(ARGV[2]))}",
+    "renew": "return renew(2)",
+    "release": "return release(2)",
+    "cancel": "return cancel(ARGV[2])",
+    "reclaim": "return reclaim()",
+    "requeue_dead": "return requeue_dead(ARGV[2])",
+    "purge": "return purge()",
+    "info": "return {NOWS, redis.call('HGETALL', jk(ARGV[2]))}",
+    "stats": "return stats(ARGV[2])",
+    # Ready jobs, and the seconds until the next delayed one is due ('' when none is).
+    "ready": "local c = counts(2, #ARGV - 1) local w = '' if c[4] ~= '' then w = num(tonumber(c[4]) - NOW) end "
+    "return {c[1] + c[2], w}",
+}
+
+
+def _lua_string(text: str) -> str:
+    """``text`` as a Lua long-bracket literal (no escapes are interpreted inside one)."""
+    level = "=" * 4
+    if f"]{level}]" in text:
+        raise ValueError(f"cannot quote {text!r} for Lua")
+    return f"[{level}[{text}]{level}]"
+
+
+def _source(entry: str) -> str:
+    constants = {
+        "LOST_TYPE": qualified_name(JobLostError),
+        "LOST_MESSAGE": LOST_MESSAGE,
+        "DEAD_TYPE": qualified_name(DeadLetterError),
+    }
+    header = "".join(f"local {name} = {_lua_string(value)}\n" for name, value in constants.items())
+    body = resources.files(__package__).joinpath("jobs.lua").read_text(encoding="utf-8")
+    return f"{header}{body}\n{entry}\n"
+
+
+@dataclass(frozen=True, slots=True)
+class Scripts:
+    """One registered script per store operation (sent by SHA, loaded again after a server restart)."""
+
+    scripts: dict[str, AsyncScript]
+
+    @classmethod
+    def register(cls, client: Redis) -> Scripts:
+        """Register every script on ``client`` (nothing is sent until a script first runs)."""
+        return cls({name: client.register_script(_source(entry)) for name, entry in _ENTRIES.items()})
+
+    async def run(self, name: str, args: list[Any]) -> Any:
+        """Run script ``name`` with ``args`` (the key prefix first)."""
+        return await self.scripts[name](keys=[], args=args)

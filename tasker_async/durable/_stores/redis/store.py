@@ -1,0 +1,259 @@
+"""``RedisStore``: the store protocol on a Redis (>= 6.2) or Valkey server, one Lua script per operation."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Any, Self
+from urllib.parse import urlsplit
+
+import anyio
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from ..._model.errors import StoreUnavailableError
+from ..._model.records import FINISHED, ConsumerInfo, JobInfo, QueueStats
+from ..._model.serializer import JSONSerializer, Serializer
+from ..records import Claim, Finished, Lease, NewJob, Outcome, Renewal
+from . import codec
+from .scripts import Scripts
+from .watch import Watch
+
+__all__ = ("RedisStore",)
+
+# A waiter checks the engine again this often even without a message (a safety net, not a poll loop).
+_RECHECK = 5.0
+
+
+class RedisStore:
+    """A store on a Redis or Valkey server: many processes on many machines share it.
+
+    Every operation is one Lua script, so each is atomic on the server; waiting for a result or
+    for ready jobs listens on pub/sub. Durability is the server's: with ``appendonly yes`` and
+    ``appendfsync always`` a job is on disk when ``enqueue`` returns (``everysec`` leaves a one-second
+    window). Redis Cluster is not supported (the scripts build their keys); a primary with replicas is.
+
+    Args:
+        url: ``redis://[user:password@]host[:port][/db]`` or ``rediss://...`` (TLS).
+        serializer: how clients encode arguments and results (JSON by default).
+        prefix: the prefix of every key and channel, so several stores can share one database.
+        timeout: seconds to wait for the server on connect and on each call before the call fails
+            with ``StoreUnavailableError``.
+    """
+
+    def __init__(
+        self, url: str, *, serializer: Serializer | None = None, prefix: str = "tasker", timeout: float = 5.0
+    ) -> None:
+        self.serializer: Serializer = serializer if serializer is not None else JSONSerializer()
+        self._url = url
+        self._prefix = prefix
+        self._timeout = timeout
+        parts = urlsplit(url)
+        # The password never shows in messages.
+        self._where = f"{parts.scheme}://{parts.hostname}:{parts.port or 6379}{parts.path}"
+        self._client: Redis | None = None
+        self._scripts: Scripts | None = None
+        self._watch: Watch | None = None
+        # Writes that record outcomes or give jobs back, while they are on their way (see ``renew``).
+        self._in_flight: set[anyio.Event] = set()
+
+    def __repr__(self) -> str:
+        return f"RedisStore({self._where!r}, prefix={self._prefix!r})"
+
+    async def __aenter__(self) -> Self:
+        """Connect, and start listening for finished and ready jobs."""
+        client = Redis.from_url(
+            self._url, socket_timeout=self._timeout, socket_connect_timeout=self._timeout, decode_responses=False
+        )
+        try:
+            await client.ping()
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            await client.aclose()
+            raise self._unavailable(exc) from exc
+        self._client = client
+        self._scripts = Scripts.register(client)
+        self._watch = Watch(client, self._prefix)
+        self._watch.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        """Stop listening and disconnect."""
+        with anyio.CancelScope(shield=True):
+            if self._watch is not None:
+                await self._watch.close()
+            if self._client is not None:
+                await self._client.aclose()
+        self._client = self._scripts = self._watch = None
+
+    def _unavailable(self, exc: BaseException) -> StoreUnavailableError:
+        return StoreUnavailableError(f"Redis store at {self._where} is unavailable: {exc}")
+
+    async def _run(self, name: str, *args: Any) -> Any:
+        if self._scripts is None:
+            raise RuntimeError("enter the RedisStore (async with) before using it")
+        try:
+            return await self._scripts.run(name, [self._prefix, *args])
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            raise self._unavailable(exc) from exc
+
+    async def _write(self, name: str, *args: Any) -> Any:
+        """Run a script that ends holds, known to ``renew`` until it has returned."""
+        done = anyio.Event()
+        self._in_flight.add(done)
+        try:
+            return await self._run(name, *args)
+        finally:
+            self._in_flight.discard(done)
+            done.set()
+
+    async def enqueue(self, job: NewJob) -> str:
+        """Store ``job`` and return its id; a key (or an id) already in use returns that job's id, storing nothing."""
+        return codec.text(await self._run("enqueue", *codec.new_job_args(job)))
+
+    async def claim(self, consumer: str, queues: Sequence[str], limit: int) -> list[Claim]:
+        """Take up to ``limit`` ready jobs of ``queues`` for ``consumer``, priority lane first."""
+        if limit <= 0:
+            return []
+        return codec.claims(await self._run("claim", consumer, limit, len(queues), *queues))
+
+    async def renew(self, consumer: ConsumerInfo, leases: Sequence[Lease]) -> Renewal:
+        """Record the heartbeat (at the engine's clock) and extend the leases still held."""
+        # Calls go out on several connections, so a renewal could overtake an outcome sent before it
+        # and report that job's lease lost. It waits for the earlier writes: calls of one store object
+        # then take effect in the order they were made, as on an engine with one connection.
+        for earlier in list(self._in_flight):
+            await earlier.wait()
+        lost, cancelled = await self._run("renew", *codec.consumer_args(consumer), *codec.lease_args(leases))
+        return Renewal(frozenset(map(codec.text, lost)), frozenset(map(codec.text, cancelled)))
+
+    async def complete(self, outcomes: Sequence[Outcome]) -> list[bool]:
+        """Record each outcome whose lease is still held; True where recorded. Waiters learn of each."""
+        if not outcomes:
+            return []
+        return [flag == 1 for flag in await self._write("complete", *codec.outcome_args(outcomes))]
+
+    async def complete_and_claim(
+        self, outcomes: Sequence[Outcome], consumer: str, queues: Sequence[str], limit: int
+    ) -> tuple[list[bool], list[Claim]]:
+        """``complete`` then ``claim`` in one script: one round trip, one write to the append-only file."""
+        args = [*codec.outcome_args(outcomes), consumer, max(0, limit), len(queues), *queues]
+        recorded, taken = await self._write("complete_and_claim", *args)
+        return [flag == 1 for flag in recorded], codec.claims(taken)
+
+    async def release(self, leases: Sequence[Lease], *, started: bool) -> None:
+        """Give held jobs back: unstarted ones keep their place and their delivery is taken back."""
+        if leases:
+            await self._write("release", "1" if started else "0", *codec.lease_args(leases))
+
+    async def cancel(self, job_id: str) -> bool:
+        """Cancel a queued or delayed job at once; flag a running one for its holder. False if finished or unknown."""
+        return bool(await self._run("cancel", job_id))
+
+    async def reclaim(self) -> int:
+        """Take back the running jobs whose lease has expired; return how many."""
+        return int(await self._run("reclaim"))
+
+    async def requeue_dead(self, job_id: str) -> bool:
+        """Give a dead job another round: deliveries from zero, ready now. False if it is not dead."""
+        return bool(await self._run("requeue_dead", job_id))
+
+    async def purge(self) -> int:
+        """Delete the jobs finished longer than their ``result_ttl`` ago (never dead ones)."""
+        return int(await self._run("purge"))
+
+    async def _snapshot(self, job_id: str) -> tuple[JobInfo, bytes | None] | None:
+        now, flat = await self._run("info", job_id)
+        return codec.job_info(flat, float(now))
+
+    async def info(self, job_id: str) -> JobInfo | None:
+        """The job's snapshot, or None if it is unknown (or purged)."""
+        found = await self._snapshot(job_id)
+        return None if found is None else found[0]
+
+    async def wait(self, job_id: str, timeout: float | None) -> Finished:
+        """Wait until the job is finished, woken by pub/sub.
+
+        Raises:
+            TimeoutError: ``timeout`` seconds passed first.
+            LookupError: the job is unknown (or purged).
+        """
+        watch = self._require_watch()
+        deadline = math.inf if timeout is None else anyio.current_time() + timeout
+        while True:
+            with watch.done(job_id) as event:
+                # The engine is asked first, so a finished job is returned even with a zero timeout.
+                found = await self._snapshot(job_id)
+                if found is None:
+                    raise LookupError(f"no job {job_id!r}: it is unknown, or was purged")
+                if found[0].state in FINISHED:
+                    return Finished(*found)
+                left = deadline - anyio.current_time()
+                if left <= 0:
+                    raise TimeoutError(f"job {job_id!r} did not finish within {timeout} s")
+                with anyio.move_on_after(min(left, _RECHECK)):
+                    await event.wait()
+
+    async def wait_ready(self, queues: Sequence[str], timeout: float) -> None:
+        """Return once jobs of ``queues`` are ready (at once if some are), or after ``timeout`` seconds at most."""
+        watch = self._require_watch()
+        with anyio.move_on_after(timeout):
+            while True:
+                with watch.ready() as event:
+                    ready, due_in = await self._run("ready", *queues)
+                    if int(ready) > 0:
+                        return
+                    # Wake on a message, and also when the earliest delayed job's time comes.
+                    until = max(0.0, float(due_in)) if due_in else math.inf
+                    with anyio.move_on_after(min(until, _RECHECK)):
+                        await event.wait()
+
+    def _require_watch(self) -> Watch:
+        if self._watch is None:
+            raise RuntimeError("enter the RedisStore (async with) before using it")
+        return self._watch
+
+    async def stats(self, queue: str) -> QueueStats:
+        """The counts of ``queue`` and the consumers heard from within ``CONSUMER_STALE_AFTER``."""
+        ready1, ready0, delayed, running, dead, now, records, beats = await self._run("stats", queue)
+        return QueueStats(
+            ready_priority=int(ready1),
+            ready_main=int(ready0),
+            delayed=int(delayed),
+            running=int(running),
+            dead=int(dead),
+            consumers=codec.consumers(records, beats, float(now)),
+        )
+
+    async def backlog(self, queues: Sequence[str]) -> int:
+        """Ready jobs in ``queues``, both lanes."""
+        ready, _ = await self._run("ready", *queues)
+        return int(ready)
+
+    async def queue_names(self) -> list[str]:
+        """The queues that hold any job, sorted."""
+        client = self._require_client()
+        try:
+            held = await client.hgetall(f"{self._prefix}:queues")
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            raise self._unavailable(exc) from exc
+        return sorted(codec.text(name) for name, count in held.items() if int(count) > 0)
+
+    async def leave(self, consumer: str) -> None:
+        """Forget ``consumer``'s heartbeat."""
+        client = self._require_client()
+        try:
+            async with client.pipeline(transaction=True) as pipe:
+                pipe.hdel(f"{self._prefix}:consumers", consumer)
+                pipe.hdel(f"{self._prefix}:heartbeats", consumer)
+                await pipe.execute()
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            raise self._unavailable(exc) from exc
+
+    def _require_client(self) -> Redis:
+        if self._client is None:
+            raise RuntimeError("enter the RedisStore (async with) before using it")
+        return self._client

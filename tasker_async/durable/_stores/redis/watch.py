@@ -1,0 +1,111 @@
+"""One pub/sub listener per store object: wakes the local waiters for results and for ready jobs."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections.abc import Iterator
+
+import anyio
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+__all__ = ("Watch",)
+
+# Backoff between attempts to subscribe again after the server went away.
+_RETRY_FIRST = 0.05
+_RETRY_CAP = 1.0
+
+
+class Watch:
+    """Listens on the ``done`` and ``ready`` channels and sets the matching local events.
+
+    Waiters register an event, then check the engine, then wait: a message sent after the check
+    sets the event. After every (re)subscription every waiter is woken to check again, since
+    messages sent while the listener was away are lost.
+    """
+
+    def __init__(self, client: Redis, prefix: str) -> None:
+        self._client = client
+        self._done_channel = f"{prefix}:done".encode()
+        self._ready_channel = f"{prefix}:ready".encode()
+        self._done: dict[str, set[anyio.Event]] = {}
+        self._ready: set[anyio.Event] = set()
+        self._task: asyncio.Task[None] | None = None
+        self.subscribed = anyio.Event()
+
+    def start(self) -> None:
+        """Start listening (in a task of the running loop: redis-py's asyncio client needs asyncio)."""
+        self._task = asyncio.get_running_loop().create_task(self._listen())
+
+    async def close(self) -> None:
+        """Stop listening."""
+        task, self._task = self._task, None
+        # redis-py may swallow a cancellation that lands while it reads (the task then waits on
+        # the socket again): cancel again until the task has ended.
+        while task is not None and not task.done():
+            task.cancel()
+            await asyncio.wait({task}, timeout=0.05)
+        if task is not None and not task.cancelled():
+            task.exception()  # retrieved, so asyncio does not report it
+
+    @contextlib.contextmanager
+    def done(self, job_id: str) -> Iterator[anyio.Event]:
+        """An event set when ``job_id`` may have finished, registered while the block runs."""
+        event = anyio.Event()
+        self._done.setdefault(job_id, set()).add(event)
+        try:
+            yield event
+        finally:
+            events = self._done.get(job_id)
+            if events is not None:
+                events.discard(event)
+                if not events:
+                    del self._done[job_id]
+
+    @contextlib.contextmanager
+    def ready(self) -> Iterator[anyio.Event]:
+        """An event set when jobs may have become ready, registered while the block runs."""
+        event = anyio.Event()
+        self._ready.add(event)
+        try:
+            yield event
+        finally:
+            self._ready.discard(event)
+
+    def _wake_all(self) -> None:
+        for events in self._done.values():
+            for event in events:
+                event.set()
+        for event in self._ready:
+            event.set()
+
+    def _deliver(self, channel: bytes, data: bytes) -> None:
+        if channel == self._done_channel:
+            for event in self._done.get(data.decode(), ()):
+                event.set()
+        elif channel == self._ready_channel:
+            for event in self._ready:
+                event.set()
+
+    async def _listen(self) -> None:
+        delay = _RETRY_FIRST
+        while True:
+            pubsub = self._client.pubsub()
+            try:
+                await pubsub.subscribe(self._done_channel, self._ready_channel)
+                self._wake_all()
+                self.subscribed.set()
+                delay = _RETRY_FIRST
+                async for message in pubsub.listen():
+                    if message["type"] == "message":
+                        self._deliver(message["channel"], message["data"])
+            except (RedisError, OSError):
+                pass  # the server went away: subscribe again after a pause
+            finally:
+                with anyio.CancelScope(shield=True):
+                    with contextlib.suppress(RedisError, OSError):
+                        await pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
+            await anyio.sleep(delay * (0.5 + random.random()))
+            delay = min(_RETRY_CAP, delay * 2)
