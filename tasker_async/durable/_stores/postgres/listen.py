@@ -11,13 +11,13 @@ fall back to polling, and when it connects again every waiter looks once more, h
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
 import asyncpg
 
+from ..waiting import Waiters
 from .errors import UNAVAILABLE
 from .schema import Names
 
@@ -42,12 +42,12 @@ class Listener:
         self._lock = anyio.Lock()
         self._next_try = 0.0
         self._closed = False
-        self._jobs: dict[str, set[anyio.Event]] = {}
-        self._ready: dict[anyio.Event, frozenset[str]] = {}
+        # The events of the store object's waiters, which the notifications set.
+        self.waiters = Waiters()
 
     def __repr__(self) -> str:
         state = "listening" if self.listening else "not listening"
-        return f"Listener({state}, job_waiters={sum(map(len, self._jobs.values()))}, ready_waiters={len(self._ready)})"
+        return f"Listener({state}, {self.waiters!r})"
 
     @property
     def listening(self) -> bool:
@@ -78,53 +78,19 @@ class Listener:
             conn.add_termination_listener(self._on_lost)
             self._conn = conn
         # Notifications sent while nobody listened are lost: every waiter looks again.
-        self._wake_all()
+        self.waiters.wake_all()
         return True
 
-    @contextmanager
-    def job(self, job_id: str) -> Iterator[anyio.Event]:
-        """An event set when ``job_id`` may have finished; registered for the ``with`` block."""
-        event = anyio.Event()
-        waiters = self._jobs.setdefault(job_id, set())
-        waiters.add(event)
-        try:
-            yield event
-        finally:
-            waiters.discard(event)
-            if not waiters and self._jobs.get(job_id) is waiters:
-                del self._jobs[job_id]
-
-    @contextmanager
-    def ready(self, queues: frozenset[str]) -> Iterator[anyio.Event]:
-        """An event set when a job of ``queues`` may have become ready; registered for the ``with`` block."""
-        event = anyio.Event()
-        self._ready[event] = queues
-        try:
-            yield event
-        finally:
-            del self._ready[event]
-
     def _on_ready(self, conn: object, pid: int, channel: str, payload: object) -> None:
-        for event, queues in self._ready.items():
-            if payload in queues:
-                event.set()
+        self.waiters.became_ready(str(payload))
 
     def _on_done(self, conn: object, pid: int, channel: str, payload: object) -> None:
-        for job_id in str(payload).split(","):
-            for event in self._jobs.get(job_id, ()):
-                event.set()
+        self.waiters.finished(str(payload).split(","))
 
     def _on_lost(self, conn: object) -> None:
         if conn is self._conn:
             self._conn = None
-        self._wake_all()
-
-    def _wake_all(self) -> None:
-        for waiters in self._jobs.values():
-            for event in waiters:
-                event.set()
-        for event in self._ready:
-            event.set()
+        self.waiters.wake_all()
 
     async def close(self) -> None:
         """Close the listener connection, even when the caller is cancelled; wake every waiter."""
@@ -136,4 +102,4 @@ class Listener:
                     await conn.close()
                 if not conn.is_closed():
                     conn.terminate()
-        self._wake_all()
+        self.waiters.wake_all()

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 from ..._model.records import ConsumerInfo
 from ..protocol import CONSUMER_STALE_AFTER
 from ..records import Claim, Lease, NewJob, Outcome, Renewal
+from ..rows import CLAIM_COLUMNS, NEW_JOB_COLUMNS, claim_of, error_columns, new_job_values, queues_text
 from ..rules import key_in_use
-from ..sqlite.rows import CLAIM_COLUMNS, claim_of, error_columns, queues_text
 from .schema import Names
 
 if TYPE_CHECKING:
@@ -27,27 +27,9 @@ if TYPE_CHECKING:
 __all__ = ("claim", "complete", "complete_and_claim", "enqueue", "renew")
 
 _INSERT = (
-    "INSERT INTO {jobs} (id, name, queue, payload, priority, key, state, ready_at, lease, max_deliveries, once,"
-    " result_ttl, created_at) VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7, $8, $9, $10, $11, $12)"
-    " ON CONFLICT (id) DO NOTHING RETURNING queue"
+    f"INSERT INTO {{jobs}} ({NEW_JOB_COLUMNS}, state)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'queued') ON CONFLICT (id) DO NOTHING RETURNING queue"
 )
-
-
-def _insert_args(job: NewJob, now: float) -> tuple[object, ...]:
-    return (
-        job.id,
-        job.name,
-        job.queue,
-        job.payload,
-        job.priority,
-        job.key,
-        now + max(0.0, job.delay),
-        job.lease,
-        job.max_deliveries,
-        job.once,
-        job.result_ttl,
-        now,
-    )
 
 
 async def enqueue(conn: Conn, names: Names, job: NewJob) -> str:
@@ -58,7 +40,7 @@ async def enqueue(conn: Conn, names: Names, job: NewJob) -> str:
     """
     insert = f"WITH ins AS ({_INSERT.format(jobs=names.jobs)}) SELECT pg_notify($13, queue) FROM ins"
     if job.key is None:
-        await conn.execute(insert, *_insert_args(job, time.time()), names.ready)
+        await conn.execute(insert, *new_job_values(job, time.time()), names.ready)
         return job.id
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"tasker_async.key.{names.schema}.{job.key}")
@@ -69,7 +51,7 @@ async def enqueue(conn: Conn, names: Names, job: NewJob) -> str:
         )
         if row is not None and key_in_use(row[1], row[2], row[3], now):
             return str(row[0])
-        await conn.execute(insert, *_insert_args(job, now), names.ready)
+        await conn.execute(insert, *new_job_values(job, now), names.ready)
     return job.id
 
 

@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeVar, TypeVarTuple, Unpack
 
 import anyio
 import asyncpg
 
 from ....errors import ConfigError
-from ..._model.records import ConsumerInfo, JobInfo, QueueStats
+from ..._model.records import ConsumerInfo
 from ..._model.serializer import JSONSerializer, Serializer
-from ..records import Claim, Finished, Lease, NewJob, Outcome, Renewal
+from ..records import Claim, Lease, NewJob, Outcome, Renewal
+from ..shared import EngineStore
+from ..waiting import Park, parked_on
 from . import queries, reads, takeback
 from .errors import UNAVAILABLE, describe, unavailable
 from .listen import Listener
@@ -46,7 +48,7 @@ async def _keep_session(conn: asyncpg.Connection[Any]) -> None:
         await conn.execute("ROLLBACK")
 
 
-class PostgresStore:
+class PostgresStore(EngineStore):
     r"""A store on a PostgreSQL server (13 or later): for many machines, transactional.
 
     Each store object keeps a small pool of connections for its operations (each one statement, or one short
@@ -96,6 +98,7 @@ class PostgresStore:
         self._pool: asyncpg.Pool[Any] | None = None
         self._listener: Listener | None = None
         self._entered = False
+        self._reads = reads.Reads(self._connection, self._names)
 
     def __repr__(self) -> str:
         state = "open" if self._pool is not None else "closed"
@@ -127,12 +130,6 @@ class PostgresStore:
             raise
         self._listener = Listener(self._connect, self._names)
         return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        """Close the connections (after the operations in progress), even when the caller is cancelled."""
-        await self._close()
 
     async def _close(self) -> None:
         listener, self._listener = self._listener, None
@@ -225,31 +222,13 @@ class PostgresStore:
         """Delete the jobs finished longer than their ``result_ttl`` ago (never dead ones), in small batches."""
         return await self._run(takeback.purge)
 
-    async def info(self, job_id: str) -> JobInfo | None:
-        """The job's snapshot, or None if it is unknown (or purged)."""
-        return await self._run(reads.info, job_id)
-
-    async def wait(self, job_id: str, timeout: float | None) -> Finished:
-        """Wait until the job is finished: woken by the server's notification, with a slow poll as a safety net.
-
-        Raises:
-            TimeoutError: ``timeout`` seconds passed first.
-            LookupError: the job is unknown (or purged).
-        """
+    @asynccontextmanager
+    async def _parked(self, job_id: str) -> AsyncIterator[Park]:
         listener = self._listening()
-        deadline = math.inf if timeout is None else anyio.current_time() + timeout
-        while True:
-            listening = await listener.ensure()
-            # Registered before the look, so a notification sent in between is not missed.
-            with listener.job(job_id) as event:
-                finished = await self._run(reads.finished, job_id)
-                if finished is not None:
-                    return finished
-                if anyio.current_time() >= deadline:
-                    raise TimeoutError(f"job {job_id!r} did not finish within {timeout:g} s")
-                poll = SAFETY_POLL if listening else OUTAGE_POLL
-                with anyio.CancelScope(deadline=min(deadline, anyio.current_time() + poll)):
-                    await event.wait()
+        listening = await listener.ensure()
+        # Registered before the look, so a notification sent in between is not missed.
+        with listener.waiters.job(job_id) as event:
+            yield functools.partial(parked_on, event, poll=SAFETY_POLL if listening else OUTAGE_POLL)
 
     async def wait_ready(self, queues: Sequence[str], timeout: float) -> None:
         """Return once jobs of ``queues`` are ready (at once if some are), or after ``timeout`` seconds at most."""
@@ -258,8 +237,8 @@ class PostgresStore:
         names = frozenset(queues)
         while True:
             listening = await listener.ensure()
-            with listener.ready(names) as event:
-                earliest = await self._run(reads.earliest_ready, queues)
+            with listener.waiters.ready(names) as event:
+                earliest = await self._reads.earliest_ready(queues)
                 wall, clock = time.time(), anyio.current_time()
                 if (earliest is not None and earliest <= wall) or clock >= deadline:
                     return
@@ -268,18 +247,6 @@ class PostgresStore:
                 poll = SAFETY_POLL if listening else OUTAGE_POLL
                 with anyio.CancelScope(deadline=min(until, clock + poll)):
                     await event.wait()
-
-    async def stats(self, queue: str) -> QueueStats:
-        """The counts of ``queue`` and the consumers heard from within ``CONSUMER_STALE_AFTER``."""
-        return await self._run(reads.stats, queue)
-
-    async def backlog(self, queues: Sequence[str]) -> int:
-        """Ready jobs in ``queues``, both lanes."""
-        return await self._run(reads.backlog, queues)
-
-    async def queue_names(self) -> list[str]:
-        """The queues that hold any job, sorted."""
-        return await self._run(reads.queue_names)
 
     async def leave(self, consumer: str) -> None:
         """Forget ``consumer``'s heartbeat."""

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..._model.records import FINISHED
 from ..records import Lease
+from ..rows import STATE_COLUMNS, StateRow, error_columns
 from ..rules import Fate, expired_fate, fate_error, unstarted_fate
-from ..sqlite.rows import STATE_COLUMNS, StateRow, error_columns
 from .schema import Names
 
 if TYPE_CHECKING:

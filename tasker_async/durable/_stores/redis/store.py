@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any, Self
 from urllib.parse import urlsplit
@@ -17,6 +19,7 @@ from ..._model.errors import StoreUnavailableError
 from ..._model.records import FINISHED, ConsumerInfo, JobInfo, QueueStats
 from ..._model.serializer import JSONSerializer, Serializer
 from ..records import Claim, Finished, Lease, NewJob, Outcome, Renewal
+from ..waiting import Park, parked_on, wait_finished
 from . import codec
 from .scripts import Scripts
 from .watch import Watch
@@ -181,28 +184,25 @@ class RedisStore:
             TimeoutError: ``timeout`` seconds passed first.
             LookupError: the job is unknown (or purged).
         """
-        watch = self._require_watch()
-        deadline = math.inf if timeout is None else anyio.current_time() + timeout
-        while True:
-            with watch.done(job_id) as event:
-                # The engine is asked first, so a finished job is returned even with a zero timeout.
-                found = await self._snapshot(job_id)
-                if found is None:
-                    raise LookupError(f"no job {job_id!r}: it is unknown, or was purged")
-                if found[0].state in FINISHED:
-                    return Finished(*found)
-                left = deadline - anyio.current_time()
-                if left <= 0:
-                    raise TimeoutError(f"job {job_id!r} did not finish within {timeout} s")
-                with anyio.move_on_after(min(left, _RECHECK)):
-                    await event.wait()
+        return await wait_finished(job_id, timeout, lambda: self._finished(job_id), lambda: self._parked(job_id))
+
+    async def _finished(self, job_id: str) -> Finished | None:
+        found = await self._snapshot(job_id)
+        if found is None:
+            raise LookupError(f"no job {job_id!r}: it is unknown, or was purged")
+        return Finished(*found) if found[0].state in FINISHED else None
+
+    @asynccontextmanager
+    async def _parked(self, job_id: str) -> AsyncIterator[Park]:
+        with self._require_watch().waiters.job(job_id) as event:
+            yield functools.partial(parked_on, event, poll=_RECHECK)
 
     async def wait_ready(self, queues: Sequence[str], timeout: float) -> None:
         """Return once jobs of ``queues`` are ready (at once if some are), or after ``timeout`` seconds at most."""
         watch = self._require_watch()
         with anyio.move_on_after(timeout):
             while True:
-                with watch.ready() as event:
+                with watch.waiters.ready() as event:
                     ready, due_in = await self._run("ready", *queues)
                     if int(ready) > 0:
                         return

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import Iterator
 
 import anyio
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+
+from ..waiting import Waiters
 
 __all__ = ("Watch",)
 
@@ -30,8 +31,8 @@ class Watch:
         self._client = client
         self._done_channel = f"{prefix}:done".encode()
         self._ready_channel = f"{prefix}:ready".encode()
-        self._done: dict[str, set[anyio.Event]] = {}
-        self._ready: set[anyio.Event] = set()
+        # The events of the store object's waiters, which the messages set.
+        self.waiters = Waiters()
         self._task: asyncio.Task[None] | None = None
         self.subscribed = anyio.Event()
 
@@ -50,44 +51,11 @@ class Watch:
         if task is not None and not task.cancelled():
             task.exception()  # retrieved, so asyncio does not report it
 
-    @contextlib.contextmanager
-    def done(self, job_id: str) -> Iterator[anyio.Event]:
-        """An event set when ``job_id`` may have finished, registered while the block runs."""
-        event = anyio.Event()
-        self._done.setdefault(job_id, set()).add(event)
-        try:
-            yield event
-        finally:
-            events = self._done.get(job_id)
-            if events is not None:
-                events.discard(event)
-                if not events:
-                    del self._done[job_id]
-
-    @contextlib.contextmanager
-    def ready(self) -> Iterator[anyio.Event]:
-        """An event set when jobs may have become ready, registered while the block runs."""
-        event = anyio.Event()
-        self._ready.add(event)
-        try:
-            yield event
-        finally:
-            self._ready.discard(event)
-
-    def _wake_all(self) -> None:
-        for events in self._done.values():
-            for event in events:
-                event.set()
-        for event in self._ready:
-            event.set()
-
     def _deliver(self, channel: bytes, data: bytes) -> None:
         if channel == self._done_channel:
-            for event in self._done.get(data.decode(), ()):
-                event.set()
+            self.waiters.finished((data.decode(),))
         elif channel == self._ready_channel:
-            for event in self._ready:
-                event.set()
+            self.waiters.became_ready()
 
     async def _listen(self) -> None:
         delay = _RETRY_FIRST
@@ -95,7 +63,7 @@ class Watch:
             pubsub = self._client.pubsub()
             try:
                 await pubsub.subscribe(self._done_channel, self._ready_channel)
-                self._wake_all()
+                self.waiters.wake_all()
                 self.subscribed.set()
                 delay = _RETRY_FIRST
                 async for message in pubsub.listen():

@@ -16,8 +16,18 @@ from typing import Any
 from ..._model.records import FINISHED, ConsumerInfo
 from ..protocol import CONSUMER_STALE_AFTER
 from ..records import Claim, Lease, NewJob, Outcome, Renewal
+from ..rows import (
+    CLAIM_COLUMNS,
+    NEW_JOB_COLUMNS,
+    STATE_COLUMNS,
+    StateRow,
+    claim_of,
+    error_columns,
+    new_job_values,
+    queues_text,
+)
 from ..rules import Fate, expired_fate, fate_error, key_in_use, unstarted_fate
-from .rows import CLAIM_COLUMNS, STATE_COLUMNS, StateRow, claim_of, error_columns, queues_text, state_rows
+from .rows import placeholders, state_rows
 from .schema import write
 
 __all__ = (
@@ -57,22 +67,7 @@ def _enqueue_one(conn: sqlite3.Connection, job: NewJob, now: float) -> str:
     if conn.execute("SELECT 1 FROM jobs WHERE id = ?", (job.id,)).fetchone() is not None:
         return job.id  # a retried enqueue whose first attempt was stored
     conn.execute(
-        "INSERT INTO jobs (id, name, queue, payload, priority, key, state, ready_at, lease, max_deliveries,"
-        " once, result_ttl, created_at) VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?)",
-        (
-            job.id,
-            job.name,
-            job.queue,
-            job.payload,
-            job.priority,
-            job.key,
-            now + max(0.0, job.delay),
-            job.lease,
-            job.max_deliveries,
-            job.once,
-            job.result_ttl,
-            now,
-        ),
+        f"INSERT INTO jobs ({NEW_JOB_COLUMNS}, state) VALUES ({placeholders(12)}, 'queued')", new_job_values(job, now)
     )
     return job.id
 

@@ -8,14 +8,20 @@ from __future__ import annotations
 import functools
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol, TypeVar, TypeVarTuple, Unpack
 
 from ..._model.records import FINISHED, JobInfo, QueueStats
 from ..protocol import CONSUMER_STALE_AFTER
 from ..records import Finished
-from .rows import CONSUMER_COLUMNS, INFO_COLUMNS, chunks, consumer_of, info_of, placeholders
+from ..rows import CONSUMER_COLUMNS, INFO_COLUMNS, info_of, queue_stats_of
+from .rows import chunks, placeholders
+
+T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 
 __all__ = (
+    "Reads",
     "backlog",
     "data_version",
     "earliest_ready",
@@ -74,14 +80,7 @@ def stats(conn: sqlite3.Connection, queue: str) -> QueueStats:
         f"SELECT {CONSUMER_COLUMNS} FROM consumers WHERE ? - heartbeat_at < ? ORDER BY id",
         (now, CONSUMER_STALE_AFTER),
     ).fetchall()
-    return QueueStats(
-        ready_priority=int(row[0]),
-        ready_main=int(row[1]),
-        delayed=int(row[2]),
-        running=int(row[3]),
-        dead=int(row[4]),
-        consumers=tuple(consumer_of(consumer) for consumer in consumers),
-    )
+    return queue_stats_of(row, consumers)
 
 
 def backlog(conn: sqlite3.Connection, queues: Sequence[str]) -> int:
@@ -120,3 +119,40 @@ def queue_names(conn: sqlite3.Connection) -> list[str]:
 def data_version(conn: sqlite3.Connection) -> int:
     """A number that changes whenever another connection commits to the file (this one's commits leave it)."""
     return int(conn.execute("PRAGMA data_version").fetchone()[0])
+
+
+class Call(Protocol):
+    """Runs a function on the store's connection, on the connection's thread."""
+
+    def __call__(self, fn: Callable[[sqlite3.Connection, Unpack[Ts]], T], *args: *Ts) -> Awaitable[T]: ...
+
+
+class Reads:
+    """The store's reads (a ``Reader``): the functions above, each run by ``call`` on the connection's thread."""
+
+    def __init__(self, call: Call) -> None:
+        self._call = call
+
+    async def info(self, job_id: str) -> JobInfo | None:
+        """See ``info``."""
+        return await self._call(info, job_id)
+
+    async def finished(self, job_id: str) -> Finished | None:
+        """See ``finished``."""
+        return await self._call(finished, job_id)
+
+    async def stats(self, queue: str) -> QueueStats:
+        """See ``stats``."""
+        return await self._call(stats, queue)
+
+    async def backlog(self, queues: Sequence[str]) -> int:
+        """See ``backlog``."""
+        return await self._call(backlog, queues)
+
+    async def queue_names(self) -> list[str]:
+        """See ``queue_names``."""
+        return await self._call(queue_names)
+
+    async def earliest_ready(self, queues: Sequence[str]) -> float | None:
+        """See ``earliest_ready``."""
+        return await self._call(earliest_ready, queues)

@@ -1,43 +1,16 @@
-"""Rows of the SQLite store's tables and the records they become, with the column lists that read them."""
+"""The SQLite store's own row helpers: statements with many ids, and the held jobs' state rows."""
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Iterator, Sequence
-from typing import Any, cast
 
-from ..._model.records import ConsumerInfo, ErrorInfo, JobInfo, JobState
-from ..records import Claim
-from ..rules import visible_state
+from ..rows import STATE_COLUMNS, StateRow
 
-__all__ = (
-    "CLAIM_COLUMNS",
-    "CONSUMER_COLUMNS",
-    "INFO_COLUMNS",
-    "STATE_COLUMNS",
-    "StateRow",
-    "chunks",
-    "claim_of",
-    "consumer_of",
-    "error_columns",
-    "info_of",
-    "placeholders",
-    "queues_text",
-    "state_rows",
-)
+__all__ = ("chunks", "placeholders", "state_rows")
 
 # SQLite refuses statements with too many parameters (32766 since 3.32, 999 before): id lists go in slices.
 CHUNK = 500
-
-INFO_COLUMNS = (
-    "id, name, queue, state, deliveries, priority, key, created_at, started_at, finished_at,"
-    " error_type, error_message, error_traceback, consumer, ready_at"
-)
-CLAIM_COLUMNS = "id, name, queue, payload, priority, once, deliveries, max_deliveries, lease, token, ready_at, seq"
-# What the transitions of held jobs decide from.
-STATE_COLUMNS = "id, state, token, once, deliveries, max_deliveries, cancel_requested, started_at"
-CONSUMER_COLUMNS = "id, host, pid, started_at, capacity, running, heartbeat_at, queues"
 
 
 def placeholders(count: int) -> str:
@@ -49,88 +22,6 @@ def chunks(values: Sequence[str]) -> Iterator[Sequence[str]]:
     """``values`` in slices small enough for one statement's parameters."""
     for start in range(0, len(values), CHUNK):
         yield values[start : start + CHUNK]
-
-
-def info_of(row: Sequence[Any], now: float) -> JobInfo:
-    """A job's snapshot from its ``INFO_COLUMNS`` row, at ``now``."""
-    error_type, message, traceback = row[10], row[11], row[12]
-    error = None if error_type is None else ErrorInfo(error_type, message or "", traceback or "")
-    return JobInfo(
-        id=row[0],
-        name=row[1],
-        queue=row[2],
-        state=visible_state(cast(JobState, row[3]), row[14], now),
-        deliveries=row[4],
-        priority=bool(row[5]),
-        key=row[6],
-        created_at=row[7],
-        started_at=row[8],
-        finished_at=row[9],
-        error=error,
-        consumer=row[13],
-    )
-
-
-def claim_of(row: Sequence[Any]) -> Claim:
-    """What a consumer receives for a ``CLAIM_COLUMNS`` row it just claimed."""
-    return Claim(
-        id=row[0],
-        name=row[1],
-        queue=row[2],
-        payload=bytes(row[3]),
-        priority=bool(row[4]),
-        once=bool(row[5]),
-        deliveries=row[6],
-        max_deliveries=row[7],
-        lease=row[8],
-        token=row[9],
-    )
-
-
-def error_columns(error: ErrorInfo | None) -> tuple[str | None, str | None, str | None]:
-    """``error_type, error_message, error_traceback`` for ``error``."""
-    if error is None:
-        return None, None, None
-    return error.type, error.message, error.traceback
-
-
-def queues_text(queues: Sequence[str]) -> str:
-    """A consumer's queues as its row keeps them."""
-    return json.dumps(list(queues))
-
-
-def consumer_of(row: Sequence[Any]) -> ConsumerInfo:
-    """A consumer's heartbeat from its ``CONSUMER_COLUMNS`` row."""
-    return ConsumerInfo(
-        id=row[0],
-        host=row[1],
-        pid=row[2],
-        started_at=row[3],
-        capacity=row[4],
-        running=row[5],
-        heartbeat_at=row[6],
-        queues=tuple(json.loads(row[7])),
-    )
-
-
-class StateRow:
-    """A job's ``STATE_COLUMNS``: whether a lease still holds it, and what its fate depends on."""
-
-    __slots__ = ("cancel_requested", "deliveries", "id", "max_deliveries", "once", "started_at", "state", "token")
-
-    def __init__(self, row: Sequence[Any]) -> None:
-        self.id: str = row[0]
-        self.state: str = row[1]
-        self.token: str | None = row[2]
-        self.once = bool(row[3])
-        self.deliveries: int = row[4]
-        self.max_deliveries: int = row[5]
-        self.cancel_requested = bool(row[6])
-        self.started_at: float | None = row[7]
-
-    def held_by(self, token: str) -> bool:
-        """Whether a lease with ``token`` still holds the job."""
-        return self.state == "running" and self.token == token
 
 
 def state_rows(conn: sqlite3.Connection, ids: Sequence[str]) -> dict[str, StateRow]:

@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
-from types import TracebackType
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from typing import Self, TypeVar, TypeVarTuple, Unpack
 
 import anyio
 import anyio.to_thread
 
 from ....errors import ConfigError
-from ..._model.records import ConsumerInfo, JobInfo, QueueStats
+from ..._model.records import ConsumerInfo
 from ..._model.serializer import JSONSerializer, Serializer
-from ..records import Claim, Finished, Lease, NewJob, Outcome, Renewal
+from ..records import Claim, Lease, NewJob, Outcome, Renewal
+from ..shared import EngineStore
+from ..waiting import Park
 from . import queries, reads
 from .connection import open_connection, unavailable
 from .group import GroupCommit
@@ -28,7 +31,7 @@ T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
 
 
-class SQLiteStore:
+class SQLiteStore(EngineStore):
     """A store in one SQLite file: the embedded default, for one machine and any number of its processes.
 
     The file is in WAL mode and every commit is synced, so a job is on disk when ``enqueue`` returns. Each
@@ -65,6 +68,7 @@ class SQLiteStore:
         self._conn: sqlite3.Connection | None = None
         self._limiter: anyio.CapacityLimiter | None = None
         self._watch: Watch | None = None
+        self._reads = reads.Reads(self._call)
         self._enqueues = GroupCommit(self._enqueue_group)
 
     def __repr__(self) -> str:
@@ -95,12 +99,6 @@ class SQLiteStore:
         # the cleanup of ``__aenter__`` closes it.
         self._conn, version = open_connection(self.path, self.busy_timeout, create=self.create)
         return version
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        """Close the connection (after the operation in progress, if any), even when the caller is cancelled."""
-        await self._close()
 
     async def _close(self) -> None:
         with anyio.CancelScope(shield=True):
@@ -217,27 +215,11 @@ class SQLiteStore:
         self._touched(count)
         return count
 
-    async def info(self, job_id: str) -> JobInfo | None:
-        """The job's snapshot, or None if it is unknown (or purged)."""
-        return await self._call(reads.info, job_id)
-
-    async def wait(self, job_id: str, timeout: float | None) -> Finished:
-        """Wait until the job is finished.
-
-        Raises:
-            TimeoutError: ``timeout`` seconds passed first.
-            LookupError: the job is unknown (or purged).
-        """
+    @asynccontextmanager
+    async def _parked(self, job_id: str) -> AsyncIterator[Park]:
         watch = self._watching()
-        deadline = math.inf if timeout is None else anyio.current_time() + timeout
-        while True:
-            seen = watch.generation
-            finished = await self._call(reads.finished, job_id)
-            if finished is not None:
-                return finished
-            if anyio.current_time() >= deadline:
-                raise TimeoutError(f"job {job_id!r} did not finish within {timeout:g} s")
-            await watch.settled(job_id, seen, deadline)
+        # The generation is read before the look: a commit after it moves it, and the waiter looks again.
+        yield functools.partial(watch.settled, job_id, watch.generation)
 
     async def wait_ready(self, queues: Sequence[str], timeout: float) -> None:
         """Return once jobs of ``queues`` are ready (at once if some are), or after ``timeout`` seconds at most."""
@@ -245,25 +227,13 @@ class SQLiteStore:
         deadline = anyio.current_time() + timeout
         while True:
             seen = watch.generation
-            earliest = await self._call(reads.earliest_ready, queues)
+            earliest = await self._reads.earliest_ready(queues)
             wall, clock = time.time(), anyio.current_time()
             if (earliest is not None and earliest <= wall) or clock >= deadline:
                 return
             # Wake on a change, and also when the earliest delayed job's time comes.
             until = deadline if earliest is None else min(deadline, clock + (earliest - wall))
             await watch.changed(seen, until)
-
-    async def stats(self, queue: str) -> QueueStats:
-        """The counts of ``queue`` and the consumers heard from within ``CONSUMER_STALE_AFTER``."""
-        return await self._call(reads.stats, queue)
-
-    async def backlog(self, queues: Sequence[str]) -> int:
-        """Ready jobs in ``queues``, both lanes."""
-        return await self._call(reads.backlog, queues)
-
-    async def queue_names(self) -> list[str]:
-        """The queues that hold any job, sorted."""
-        return await self._call(reads.queue_names)
 
     async def leave(self, consumer: str) -> None:
         """Forget ``consumer``'s heartbeat."""

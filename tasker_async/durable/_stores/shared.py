@@ -1,0 +1,93 @@
+"""What the stores on an engine share: the protocol's reads over the engine's ``Reader``, ``wait``, and closing."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from types import TracebackType
+from typing import Protocol
+
+import anyio
+
+from .._model.records import JobInfo, QueueStats
+from .records import Finished
+from .waiting import Park, wait_finished
+
+__all__ = ("EngineStore", "Reader")
+
+
+class Reader(Protocol):
+    """An engine's reads: each one look at the engine, without a lock."""
+
+    async def info(self, job_id: str) -> JobInfo | None:
+        """The job's snapshot, or None if it is unknown (or purged)."""
+        ...
+
+    async def finished(self, job_id: str) -> Finished | None:
+        """The job's snapshot and result once finished, None while not; LookupError if unknown (or purged)."""
+        ...
+
+    async def stats(self, queue: str) -> QueueStats:
+        """The counts of ``queue`` and the consumers heard from within ``CONSUMER_STALE_AFTER``."""
+        ...
+
+    async def backlog(self, queues: Sequence[str]) -> int:
+        """Ready jobs in ``queues``, both lanes."""
+        ...
+
+    async def queue_names(self) -> list[str]:
+        """The queues that hold any job, sorted."""
+        ...
+
+    async def earliest_ready(self, queues: Sequence[str]) -> float | None:
+        """The earliest ready time among the queued jobs of ``queues`` (past when some are ready), or None."""
+        ...
+
+
+class EngineStore:
+    """The store protocol's reads over the engine's ``Reader``, ``wait`` over its watch, and ``__aexit__``.
+
+    A store class sets ``_reads`` (its engine's reads, which raise RuntimeError while the store is not open),
+    and gives ``_parked`` (registers a waiter for a job and gives how it parks until the job may have finished)
+    and ``_close`` (lets go of the engine's connections and of the watch).
+    """
+
+    _reads: Reader
+
+    def _parked(self, job_id: str) -> AbstractAsyncContextManager[Park]:
+        raise NotImplementedError
+
+    async def _close(self) -> None:
+        raise NotImplementedError
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        """Close the store (after the operations in progress), even when the caller is cancelled."""
+        with anyio.CancelScope(shield=True):
+            await self._close()
+
+    async def info(self, job_id: str) -> JobInfo | None:
+        """The job's snapshot, or None if it is unknown (or purged)."""
+        return await self._reads.info(job_id)
+
+    async def wait(self, job_id: str, timeout: float | None) -> Finished:
+        """Wait until the job is finished, woken by the engine's watch (which also looks again now and then).
+
+        Raises:
+            TimeoutError: ``timeout`` seconds passed first.
+            LookupError: the job is unknown (or purged).
+        """
+        return await wait_finished(job_id, timeout, lambda: self._reads.finished(job_id), lambda: self._parked(job_id))
+
+    async def stats(self, queue: str) -> QueueStats:
+        """The counts of ``queue`` and the consumers heard from within ``CONSUMER_STALE_AFTER``."""
+        return await self._reads.stats(queue)
+
+    async def backlog(self, queues: Sequence[str]) -> int:
+        """Ready jobs in ``queues``, both lanes."""
+        return await self._reads.backlog(queues)
+
+    async def queue_names(self) -> list[str]:
+        """The queues that hold any job, sorted."""
+        return await self._reads.queue_names()

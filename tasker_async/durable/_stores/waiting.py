@@ -1,0 +1,114 @@
+"""What every engine's waiters share: the events a listener fans its messages out to, and the wait for a result.
+
+A store object keeps one listener (a ``LISTEN`` connection, a pub/sub subscription, a watch on a file) and
+many waiters: clients waiting on results and idle consumers waiting for work. Each waiter registers an event
+here, then looks at the engine, then waits on the event: a message that comes after the look sets it, so
+nothing is missed between the look and the wait.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from contextlib import AbstractAsyncContextManager, contextmanager
+
+import anyio
+
+from .records import Finished
+
+__all__ = ("Park", "Waiters", "parked_on", "wait_finished")
+
+# Waits until the job may have finished, or until the deadline given (``anyio.current_time``) at the latest.
+Park = Callable[[float], Awaitable[None]]
+
+
+class Waiters:
+    """The events of one store object's waiters: for results by job id, and for ready jobs by queues."""
+
+    def __init__(self) -> None:
+        self._jobs: dict[str, set[anyio.Event]] = {}
+        # None: any queue concerns the waiter.
+        self._ready: dict[anyio.Event, frozenset[str] | None] = {}
+
+    def __repr__(self) -> str:
+        return f"job_waiters={sum(map(len, self._jobs.values()))}, ready_waiters={len(self._ready)}"
+
+    @contextmanager
+    def job(self, job_id: str) -> Iterator[anyio.Event]:
+        """An event set when ``job_id`` may have finished; registered for the ``with`` block."""
+        event = anyio.Event()
+        waiters = self._jobs.setdefault(job_id, set())
+        waiters.add(event)
+        try:
+            yield event
+        finally:
+            waiters.discard(event)
+            if not waiters and self._jobs.get(job_id) is waiters:
+                del self._jobs[job_id]
+
+    @contextmanager
+    def ready(self, queues: frozenset[str] | None = None) -> Iterator[anyio.Event]:
+        """An event set when a job of ``queues`` (of any queue if None) may have become ready; for the block."""
+        event = anyio.Event()
+        self._ready[event] = queues
+        try:
+            yield event
+        finally:
+            del self._ready[event]
+
+    def finished(self, job_ids: Iterable[str]) -> None:
+        """Wake the waiters of ``job_ids``: those jobs may have finished."""
+        for job_id in job_ids:
+            for event in self._jobs.get(job_id, ()):
+                event.set()
+
+    def became_ready(self, queue: str | None = None) -> None:
+        """Wake the waiters for ready jobs of ``queue`` (all of them if None)."""
+        for event, queues in self._ready.items():
+            if queue is None or queues is None or queue in queues:
+                event.set()
+
+    def wake_all(self) -> None:
+        """Wake every waiter to look again: messages may have been lost."""
+        for waiters in self._jobs.values():
+            for event in waiters:
+                event.set()
+        for event in self._ready:
+            event.set()
+
+
+async def wait_finished(
+    job_id: str,
+    timeout: float | None,
+    look: Callable[[], Awaitable[Finished | None]],
+    watch: Callable[[], AbstractAsyncContextManager[Park]],
+) -> Finished:
+    """The protocol's ``wait``: look at the job until it is finished, parked on the engine's watch in between.
+
+    Args:
+        job_id: the job waited on.
+        timeout: seconds to wait at most; None waits for as long as it takes.
+        look: the job's snapshot and result once it is finished, None while it is not (LookupError if unknown).
+        watch: registers the waiter for the block (entered before each look, so no change is missed) and
+            gives how it parks until the job may have finished.
+
+    Raises:
+        TimeoutError: ``timeout`` seconds passed first.
+        LookupError: the job is unknown (or purged).
+    """
+    deadline = math.inf if timeout is None else anyio.current_time() + timeout
+    while True:
+        async with watch() as park:
+            # The engine is asked first, so a finished job is returned even with a zero timeout.
+            finished = await look()
+            if finished is not None:
+                return finished
+            if anyio.current_time() >= deadline:
+                raise TimeoutError(f"job {job_id!r} did not finish within {timeout:g} s")
+            await park(deadline)
+
+
+async def parked_on(event: anyio.Event, deadline: float, *, poll: float) -> None:
+    """Wait for ``event`` until ``deadline``, and ``poll`` seconds at most (a safety net for lost messages)."""
+    with anyio.CancelScope(deadline=min(deadline, anyio.current_time() + poll)):
+        await event.wait()
