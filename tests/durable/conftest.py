@@ -11,7 +11,7 @@ import pytest
 
 from tasker_async.durable import Store
 
-from .servers.postgres_server import PostgresServer
+from .servers.postgres_server import PostgresServer, running
 from .servers.redis_server import RedisServer
 
 # Every store the conformance suite covers; an engine joins by adding its name here and a branch in ``_kit``.
@@ -52,12 +52,8 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
     """One real PostgreSQL server for the session (each test takes a fresh schema); stopped and deleted at the end."""
-    server = PostgresServer()
-    try:
-        server.start()
+    with running() as server:
         yield server
-    finally:
-        server.close()
 
 
 def _kit(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> StoreKit:

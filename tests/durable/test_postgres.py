@@ -18,18 +18,15 @@ from tasker_async.durable import Client, PostgresStore, StoreUnavailableError, o
 from tasker_async.errors import ConfigError
 
 from ._doubles import Lab, eventually, serving
-from .servers.postgres_server import PostgresServer, _free_port
+from .servers import free_port
+from .servers.postgres_server import PostgresServer, running
 
 
 @pytest.fixture(scope="module")
 def own_server() -> Iterator[PostgresServer]:
     """A server of this module's own, since its tests stop and start it."""
-    server = PostgresServer()
-    try:
-        server.start()
+    with running() as server:
         yield server
-    finally:
-        server.close()
 
 
 @pytest.fixture
@@ -140,7 +137,7 @@ async def test_waiting_clients_share_one_listener_that_comes_back_after_a_restar
 
 
 async def test_an_unreachable_server_raises_store_unavailable_naming_it_not_its_password() -> None:
-    port = _free_port()
+    port = free_port()
     store = PostgresStore(f"postgresql://app:hunter2@127.0.0.1:{port}/tasks", connect_timeout=1.0)
     with pytest.raises(StoreUnavailableError, match=f"127.0.0.1:{port}/tasks") as caught:
         async with store:

