@@ -24,7 +24,7 @@ from anyio.streams.buffered import BufferedByteReceiveStream
 
 from tasker_async.durable import SQLiteStore, StoreUnavailableError
 from tasker_async.durable._stores.records import Outcome
-from tasker_async.durable._stores.sqlite.group import GroupCommit
+from tasker_async.durable._stores.group import GroupCommit
 
 from .test_store_protocol import consumer_info, new_job
 

@@ -92,30 +92,35 @@ def claims(reply: list[list[Any]]) -> list[Claim]:
     ]
 
 
-def job_info(flat: list[bytes], now: float) -> tuple[JobInfo, bytes | None] | None:
-    """A job hash (HGETALL's flat reply) as a snapshot at ``now`` and its result; None if there is no job."""
-    if not flat:
+# The job hash fields a snapshot reads, in the order ``infos`` returns them (one HMGET per job).
+INFO_FIELDS = (
+    "id", "name", "queue", "state", "ready_at", "deliveries", "priority", "key", "created_at", "started_at",
+    "finished_at", "etype", "emsg", "etb", "consumer", "result",
+)  # fmt: skip
+
+
+def job_info(values: list[Any], now: float) -> tuple[JobInfo, bytes | None] | None:
+    """A job's ``INFO_FIELDS`` (HMGET's reply) as a snapshot at ``now`` and its result; None if there is no job."""
+    (job_id, name, queue, state, ready_at, deliveries, priority, key, created_at, started_at, finished_at,
+     etype, emsg, etb, consumer, result) = values  # fmt: skip
+    if job_id is None:
         return None
-    fields = {text(flat[k]): flat[k + 1] for k in range(0, len(flat), 2)}
-    etype = fields.get("etype")
-    error = None if etype is None else ErrorInfo(text(etype), text(fields["emsg"]), text(fields["etb"]))
-    state = cast(JobState, text(fields["state"]))
-    key = fields.get("key")
+    error = None if etype is None else ErrorInfo(etype.decode(), text(emsg), text(etb))
     info = JobInfo(
-        id=text(fields["id"]),
-        name=text(fields["name"]),
-        queue=text(fields["queue"]),
-        state=visible_state(state, float(fields["ready_at"]), now),
-        deliveries=int(fields["deliveries"]),
-        priority=fields["priority"] == b"1",
-        key=None if key is None else text(key),
-        created_at=float(fields["created_at"]),
-        started_at=_time(fields["started_at"]),
-        finished_at=_time(fields["finished_at"]),
+        id=job_id.decode(),
+        name=name.decode(),
+        queue=queue.decode(),
+        state=visible_state(cast(JobState, state.decode()), float(ready_at), now),
+        deliveries=int(deliveries),
+        priority=priority == b"1",
+        key=None if key is None else key.decode(),
+        created_at=float(created_at),
+        started_at=_time(started_at),
+        finished_at=_time(finished_at),
         error=error,
-        consumer=text(fields["consumer"]) or None,
+        consumer=text(consumer) or None,
     )
-    return info, fields.get("result")
+    return info, result
 
 
 def consumer_args(consumer: ConsumerInfo) -> list[Any]:

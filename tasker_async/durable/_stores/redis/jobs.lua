@@ -20,14 +20,31 @@ local NOW = tonumber(TIME[1]) + tonumber(TIME[2]) / 1000000
 local function num(x) return string.format('%.6f', x) end
 local NOWS = num(NOW)
 local FINISHED = {succeeded = true, failed = true, cancelled = true, dead = true}
+-- What the script finished and which queues got ready jobs: published once, at its end (see notify), so a
+-- batch of a thousand outcomes is one message, not a thousand.
+local DONE, READY = {}, {}
+-- Count changes per queue and state (and jobs held per queue), applied once per script by flush: a batch
+-- of a thousand jobs of one queue is two HINCRBYs, not two thousand.
+local COUNTS, HELD = {}, {}
 
 local function jk(id) return P .. ':job:' .. id end
 local function lane(q, pri) return P .. ':ready:' .. q .. ':' .. pri end
 
+local function count(q, from, to, n)
+  local c = COUNTS[q]
+  if not c then c = {}; COUNTS[q] = c end
+  if from then c[from] = (c[from] or 0) - n end
+  c[to] = (c[to] or 0) + n
+end
+
 local function move(id, q, from, to)
-  redis.call('HINCRBY', P .. ':count:' .. q, from, -1)
-  redis.call('HINCRBY', P .. ':count:' .. q, to, 1)
+  count(q, from, to, 1)
   redis.call('HSET', jk(id), 'state', to)
+end
+
+-- cmd key followed by the flat list args, sent in chunks: Lua's unpack takes a bounded number of values.
+local function bulk(cmd, key, args)
+  for s = 1, #args, 2000 do redis.call(cmd, key, unpack(args, s, math.min(s + 1999, #args))) end
 end
 
 local function finish(id, q, from, state)
@@ -38,7 +55,7 @@ local function finish(id, q, from, state)
   if state ~= 'dead' then
     redis.call('ZADD', P .. ':finished', num(NOW + tonumber(redis.call('HGET', j, 'ttl'))), id)
   end
-  redis.call('PUBLISH', P .. ':done', id)
+  DONE[#DONE + 1] = id
 end
 
 -- Queued again, ready at ready_at (a string), in its lane under its member (its submission order).
@@ -49,7 +66,7 @@ local function requeue(id, q, from, ready_at)
   redis.call('ZREM', P .. ':running', id)
   redis.call('ZADD', lane(q, pri), ready_at, m)
   move(id, q, from, 'queued')
-  redis.call('PUBLISH', P .. ':ready', q)
+  READY[q] = true
 end
 
 -- The job's queue when the lease (id, token) is still held, else false.
@@ -90,15 +107,15 @@ local function key_holder(key)
   return false
 end
 
--- ARGV from i: id, name, queue, payload, priority, has_key, key, delay, once, maxd, lease, ttl
-local function enqueue(i)
+-- ARGV from i: id, name, queue, payload, priority, has_key, key, delay, once, maxd, lease, ttl; seq is the
+-- job's submission number. Lanes gets the job's score and member, for one ZADD per lane and batch.
+local function enqueue(i, seq, lanes)
   local id, q, pri, has_key, key = ARGV[i], ARGV[i + 2], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6]
   if has_key == '1' then
     local holder = key_holder(key)
     if holder then return holder end
   end
   if redis.call('EXISTS', jk(id)) == 1 then return id end
-  local seq = redis.call('INCR', P .. ':seq')
   local m = string.format('%016d', seq) .. ':' .. id
   local ready_at = num(NOW + math.max(0, tonumber(ARGV[i + 7])))
   redis.call('HSET', jk(id), 'id', id, 'name', ARGV[i + 1], 'queue', q, 'payload', ARGV[i + 3], 'priority', pri,
@@ -109,73 +126,110 @@ local function enqueue(i)
     redis.call('HSET', jk(id), 'key', key)
     redis.call('HSET', P .. ':keys', key, id)
   end
-  redis.call('ZADD', lane(q, pri), ready_at, m)
-  redis.call('HINCRBY', P .. ':count:' .. q, 'queued', 1)
-  redis.call('HINCRBY', P .. ':queues', q, 1)
-  redis.call('PUBLISH', P .. ':ready', q)
+  local l = lane(q, pri)
+  local members = lanes[l]
+  if not members then members = {}; lanes[l] = members end
+  members[#members + 1] = ready_at
+  members[#members + 1] = m
+  count(q, false, 'queued', 1)
+  HELD[q] = (HELD[q] or 0) + 1
+  READY[q] = true
   return id
 end
 
--- The lane (of queues ARGV[i .. i + n - 1]) whose first ready job comes first: its key and member.
-local function first_ready(pri, i, n)
-  local best, bestm, bests = false, false, 0
-  for k = i, i + n - 1 do
-    local r = redis.call('ZRANGEBYSCORE', lane(ARGV[k], pri), '-inf', NOWS, 'WITHSCORES', 'LIMIT', 0, 1)
-    if r[1] then
-      local s = tonumber(r[2])
-      if not best or s < bests or (s == bests and r[1] < bestm) then
-        best, bestm, bests = lane(ARGV[k], pri), r[1], s
-      end
-    end
-  end
-  return best, bestm
+-- ARGV from i: n, then 12 arguments per job (see enqueue); the ids, in order.
+local function enqueue_many(i)
+  local n = tonumber(ARGV[i])
+  local last = redis.call('INCRBY', P .. ':seq', n)
+  local out, lanes = {}, {}
+  for k = 0, n - 1 do out[#out + 1] = enqueue(i + 1 + 12 * k, last - n + 1 + k, lanes) end
+  for l, members in pairs(lanes) do bulk('ZADD', l, members) end
+  return out
 end
 
-local function take(id, consumer)
+-- Up to need ready members of lane pri over queues ARGV[i .. i + n - 1], in ready order: {score, member, key}.
+local function first_ready(pri, i, n, need)
+  local found = {}
+  for k = i, i + n - 1 do
+    local key = lane(ARGV[k], pri)
+    local r = redis.call('ZRANGEBYSCORE', key, '-inf', NOWS, 'WITHSCORES', 'LIMIT', 0, need)
+    for j = 1, #r, 2 do found[#found + 1] = {tonumber(r[j + 1]), r[j], key} end
+  end
+  if n > 1 then
+    table.sort(found, function(a, b) return a[1] < b[1] or (a[1] == b[1] and a[2] < b[2]) end)
+  end
+  return found
+end
+
+-- The job (id) taken by consumer under token tok: its claim row, and its lease end for the running zset.
+local function take(id, consumer, tok)
   local j = jk(id)
-  local tok = tostring(redis.call('INCR', P .. ':tok'))
-  local d = redis.call('HINCRBY', j, 'deliveries', 1)
-  redis.call('HSET', j, 'token', tok, 'started_at', NOWS, 'consumer', consumer)
-  local f = redis.call('HMGET', j, 'name', 'queue', 'payload', 'priority', 'once', 'maxd', 'lease')
-  redis.call('ZADD', P .. ':running', num(NOW + tonumber(f[7])), id)
-  move(id, f[2], 'queued', 'running')
-  return {id, f[1], f[2], f[3], f[4], f[5], d, f[6], f[7], tok}
+  local f = redis.call('HMGET', j, 'name', 'queue', 'payload', 'priority', 'once', 'maxd', 'lease', 'deliveries')
+  local d = tonumber(f[8]) + 1
+  redis.call('HSET', j, 'state', 'running', 'deliveries', d, 'token', tok, 'started_at', NOWS, 'consumer', consumer)
+  count(f[2], 'queued', 'running', 1)
+  return {id, f[1], f[2], f[3], f[4], f[5], d, f[6], f[7], tok}, num(NOW + tonumber(f[7]))
 end
 
 -- ARGV from i: consumer, limit, n, queue * n
 local function claim(i)
   local consumer, limit, n = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
-  local out = {}
+  local out, running = {}, {}
   for _, pri in ipairs({'1', '0'}) do
-    while #out < limit do
-      local key, m = first_ready(pri, i + 3, n)
-      if not key then break end
-      redis.call('ZREM', key, m)
-      out[#out + 1] = take(string.sub(m, 18), consumer)
+    if #out >= limit then break end
+    local found = first_ready(pri, i + 3, n, limit - #out)
+    if #found > 0 then
+      local taken, gone = math.min(#found, limit - #out), {}
+      local last = redis.call('INCRBY', P .. ':tok', taken)
+      for k = 1, taken do
+        local key, m = found[k][3], found[k][2]
+        gone[key] = gone[key] or {}
+        table.insert(gone[key], m)
+        local id = string.sub(m, 18)
+        local row, until_at = take(id, consumer, tostring(last - taken + k))
+        out[#out + 1] = row
+        running[#running + 1] = until_at
+        running[#running + 1] = id
+      end
+      for key, members in pairs(gone) do bulk('ZREM', key, members) end
     end
   end
+  if #running > 0 then bulk('ZADD', P .. ':running', running) end
   return out
 end
 
 -- ARGV from i: n, then per outcome: id, token, state, has_result, result, has_error, etype, emsg, etb
 local function complete(i)
-  local out = {}
+  local out, ended, kept = {}, {}, {}
   for k = 0, tonumber(ARGV[i]) - 1 do
     local b = i + 1 + k * 9
     local id, state = ARGV[b], ARGV[b + 2]
-    local q = held(id, ARGV[b + 1])
-    if q then
-      redis.call('HDEL', jk(id), 'result', 'etype', 'emsg', 'etb')
-      if state == 'succeeded' and ARGV[b + 3] == '1' then redis.call('HSET', jk(id), 'result', ARGV[b + 4]) end
-      if (state == 'failed' or state == 'dead') and ARGV[b + 5] == '1' then
-        set_error(id, ARGV[b + 6], ARGV[b + 7], ARGV[b + 8])
+    local st, tok, q, ttl = unpack(redis.call('HMGET', jk(id), 'state', 'token', 'queue', 'ttl'))
+    if st == 'running' and tok == ARGV[b + 1] then
+      -- A running job holds no result or error: requeue_dead clears them, and nothing else sets them
+      -- before an outcome.
+      if state == 'succeeded' and ARGV[b + 3] == '1' then
+        redis.call('HSET', jk(id), 'state', state, 'finished_at', NOWS, 'token', '', 'result', ARGV[b + 4])
+      elseif (state == 'failed' or state == 'dead') and ARGV[b + 5] == '1' then
+        redis.call('HSET', jk(id), 'state', state, 'finished_at', NOWS, 'token', '', 'etype', ARGV[b + 6],
+          'emsg', ARGV[b + 7], 'etb', ARGV[b + 8])
+      else
+        redis.call('HSET', jk(id), 'state', state, 'finished_at', NOWS, 'token', '')
       end
-      finish(id, q, 'running', state)
+      count(q, 'running', state, 1)
+      ended[#ended + 1] = id
+      if state ~= 'dead' then
+        kept[#kept + 1] = num(NOW + tonumber(ttl))
+        kept[#kept + 1] = id
+      end
+      DONE[#DONE + 1] = id
       out[#out + 1] = 1
     else
       out[#out + 1] = 0
     end
   end
+  if #ended > 0 then bulk('ZREM', P .. ':running', ended) end
+  if #kept > 0 then bulk('ZADD', P .. ':finished', kept) end
   return out
 end
 
@@ -183,17 +237,19 @@ end
 local function renew(i)
   redis.call('HSET', P .. ':consumers', ARGV[i], ARGV[i + 1])
   redis.call('HSET', P .. ':heartbeats', ARGV[i], NOWS)
-  local lost, cancelled = {}, {}
+  local lost, cancelled, running = {}, {}, {}
   for k = 0, tonumber(ARGV[i + 2]) - 1 do
     local id = ARGV[i + 3 + 2 * k]
-    if held(id, ARGV[i + 4 + 2 * k]) then
-      local lease, cancel = unpack(redis.call('HMGET', jk(id), 'lease', 'cancel'))
-      redis.call('ZADD', P .. ':running', num(NOW + tonumber(lease)), id)
+    local st, tok, lease, cancel = unpack(redis.call('HMGET', jk(id), 'state', 'token', 'lease', 'cancel'))
+    if st == 'running' and tok == ARGV[i + 4 + 2 * k] then
+      running[#running + 1] = num(NOW + tonumber(lease))
+      running[#running + 1] = id
       if cancel == '1' then cancelled[#cancelled + 1] = id end
     else
       lost[#lost + 1] = id
     end
   end
+  if #running > 0 then bulk('ZADD', P .. ':running', running) end
   return {lost, cancelled}
 end
 
@@ -286,4 +342,18 @@ local function stats(q)
   local dead = redis.call('HGET', P .. ':count:' .. q, 'dead') or '0'
   return {c[1], c[2], c[3], running, dead, NOWS, redis.call('HGETALL', P .. ':consumers'),
     redis.call('HGETALL', P .. ':heartbeats')}
+end
+
+-- Once per script that changes jobs: apply the count changes, then tell the listeners -- the finished ids
+-- in one message (space-separated), each queue with new ready jobs once.
+local function flush(reply)
+  for q, changes in pairs(COUNTS) do
+    for state, n in pairs(changes) do
+      if n ~= 0 then redis.call('HINCRBY', P .. ':count:' .. q, state, n) end
+    end
+  end
+  for q, n in pairs(HELD) do redis.call('HINCRBY', P .. ':queues', q, n) end
+  if #DONE > 0 then redis.call('PUBLISH', P .. ':done', table.concat(DONE, ' ')) end
+  for q in pairs(READY) do redis.call('PUBLISH', P .. ':ready', q) end
+  return reply
 end

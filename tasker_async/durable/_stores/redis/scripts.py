@@ -17,17 +17,19 @@ __all__ = ("Scripts",)
 
 # What each script returns, after jobs.lua has defined its functions; ARGV[1] is always the key prefix.
 _ENTRIES = {
-    "enqueue": "return enqueue(2)",
-    "claim": "return claim(2)",
-    "complete": "return complete(2)",
-    "complete_and_claim": "return {complete(2), claim(3 + 9 * tonumber(ARGV[2]))}",
+    "enqueue": "return flush(enqueue_many(2))",
+    "claim": "return flush(claim(2))",
+    "complete": "return flush(complete(2))",
+    "complete_and_claim": "return flush({complete(2), claim(3 + 9 * tonumber(ARGV[2]))})",
     "renew": "return renew(2)",
-    "release": "return release(2)",
-    "cancel": "return cancel(ARGV[2])",
-    "reclaim": "return reclaim()",
-    "requeue_dead": "return requeue_dead(ARGV[2])",
+    "release": "return flush(release(2))",
+    "cancel": "return flush(cancel(ARGV[2]))",
+    "reclaim": "return flush(reclaim())",
+    "requeue_dead": "return flush(requeue_dead(ARGV[2]))",
     "purge": "return purge()",
-    "info": "return {NOWS, redis.call('HGETALL', jk(ARGV[2]))}",
+    # ARGV[2]: the fields to read (codec.INFO_FIELDS, space-separated); then the job ids.
+    "infos": "local f, out = {}, {} for w in string.gmatch(ARGV[2], '%S+') do f[#f + 1] = w end "
+    "for k = 3, #ARGV do out[#out + 1] = redis.call('HMGET', jk(ARGV[k]), unpack(f)) end return {NOWS, out}",
     "stats": "return stats(ARGV[2])",
     # Ready jobs, and the seconds until the next delayed one is due ('' when none is).
     "ready": "local c = counts(2, #ARGV - 1) local w = '' if c[4] ~= '' then w = num(tonumber(c[4]) - NOW) end "

@@ -18,6 +18,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from ..._model.errors import StoreUnavailableError
 from ..._model.records import FINISHED, ConsumerInfo, JobInfo, QueueStats
 from ..._model.serializer import JSONSerializer, Serializer
+from ..group import GroupCommit
 from ..records import Claim, Finished, Lease, NewJob, Outcome, Renewal
 from ..waiting import Park, parked_on, wait_finished
 from . import codec
@@ -26,6 +27,7 @@ from .watch import Watch
 
 __all__ = ("RedisStore",)
 
+_INFO_FIELDS = " ".join(codec.INFO_FIELDS)
 # A waiter checks the engine again this often even without a message (a safety net, not a poll loop).
 _RECHECK = 5.0
 
@@ -61,6 +63,10 @@ class RedisStore:
         self._watch: Watch | None = None
         # Writes that record outcomes or give jobs back, while they are on their way (see ``renew``).
         self._in_flight: set[anyio.Event] = set()
+        # Concurrent submits share one script call (one round trip, one append-only file sync), and so
+        # do concurrent reads of jobs (waiters woken by one message look at once).
+        self._enqueues = GroupCommit(self._enqueue_group)
+        self._reads = GroupCommit(self._read_group)
 
     def __repr__(self) -> str:
         return f"RedisStore({self._where!r}, prefix={self._prefix!r})"
@@ -115,7 +121,13 @@ class RedisStore:
 
     async def enqueue(self, job: NewJob) -> str:
         """Store ``job`` and return its id; a key (or an id) already in use returns that job's id, storing nothing."""
-        return codec.text(await self._run("enqueue", *codec.new_job_args(job)))
+        return await self._enqueues(job)
+
+    async def _enqueue_group(self, jobs: list[NewJob]) -> list[str]:
+        args: list[Any] = [len(jobs)]
+        for job in jobs:
+            args += codec.new_job_args(job)
+        return [codec.text(job_id) for job_id in await self._run("enqueue", *args)]
 
     async def claim(self, consumer: str, queues: Sequence[str], limit: int) -> list[Claim]:
         """Take up to ``limit`` ready jobs of ``queues`` for ``consumer``, priority lane first."""
@@ -169,8 +181,11 @@ class RedisStore:
         return int(await self._run("purge"))
 
     async def _snapshot(self, job_id: str) -> tuple[JobInfo, bytes | None] | None:
-        now, flat = await self._run("info", job_id)
-        return codec.job_info(flat, float(now))
+        return await self._reads(job_id)
+
+    async def _read_group(self, job_ids: list[str]) -> list[tuple[JobInfo, bytes | None] | None]:
+        now, rows = await self._run("infos", _INFO_FIELDS, *job_ids)
+        return [codec.job_info(row, float(now)) for row in rows]
 
     async def info(self, job_id: str) -> JobInfo | None:
         """The job's snapshot, or None if it is unknown (or purged)."""

@@ -53,7 +53,7 @@ class Watch:
 
     def _deliver(self, channel: bytes, data: bytes) -> None:
         if channel == self._done_channel:
-            self.waiters.finished((data.decode(),))
+            self.waiters.finished(data.decode().split(" "))  # one message per script: ids, space-separated
         elif channel == self._ready_channel:
             self.waiters.became_ready()
 

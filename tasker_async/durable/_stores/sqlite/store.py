@@ -22,7 +22,7 @@ from ..shared import EngineStore
 from ..waiting import Park
 from . import queries, reads
 from .connection import open_connection, unavailable
-from .group import GroupCommit
+from ..group import GroupCommit
 from .watch import Watch
 
 __all__ = ("SQLiteStore",)
