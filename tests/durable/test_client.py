@@ -101,6 +101,29 @@ async def test_a_key_in_use_returns_its_job_and_adds_nothing(store: Store) -> No
         assert (await client.stats()).ready_main == 4
 
 
+async def test_concurrent_submits_keep_keys_and_order(store: Store) -> None:
+    """Submits made at the same time (which an engine may store together) each get their own job, except where
+    a key is shared, and all come after the jobs submitted before them."""
+    async with Client(store) as client:
+        before = [await client.submit(render, n) for n in range(3)]
+        ids: dict[int, str] = {}
+
+        async def submit(n: int) -> None:
+            key = "shared" if n % 4 == 0 else None
+            ids[n] = (await client.submit(render, n, key=key)).id
+
+        async with anyio.create_task_group() as tg:
+            for n in range(12):
+                tg.start_soon(submit, n)
+        shared = {ids[n] for n in range(0, 12, 4)}
+        assert len(shared) == 1
+        assert len(set(ids.values())) == 12 - 3 + 1
+        assert (await client.stats()).ready_main == 3 + 10
+        claimed = [claim.id for claim in await store.claim("consumer-1", ["default"], 20)]
+        assert claimed[:3] == [job.id for job in before]
+        assert sorted(claimed[3:]) == sorted(set(ids.values()))
+
+
 async def test_a_key_of_a_finished_job_returns_it_within_its_result_ttl(store: Store) -> None:
     async with Client(store) as client:
         first = await client.submit(render, 3, key="report-3")

@@ -26,32 +26,60 @@ if TYPE_CHECKING:
 
 __all__ = ("claim", "complete", "complete_and_claim", "enqueue", "renew")
 
-_INSERT = (
-    f"INSERT INTO {{jobs}} ({NEW_JOB_COLUMNS}, state)"
-    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'queued') ON CONFLICT (id) DO NOTHING RETURNING queue"
+# Keyless jobs of a group, one array per column of NEW_JOB_COLUMNS, inserted in the order given (so their
+# ``seq`` keeps the submission order); one NOTIFY per queue that got jobs.
+_INSERT_MANY = (
+    f"WITH ins AS (INSERT INTO {{jobs}} ({NEW_JOB_COLUMNS}, state)"
+    f" SELECT {NEW_JOB_COLUMNS}, 'queued' FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::boolean[],"
+    " $6::text[], $7::float8[], $8::float8[], $9::int[], $10::boolean[], $11::float8[], $12::float8[])"
+    f" WITH ORDINALITY AS j({NEW_JOB_COLUMNS}, ordinality) ORDER BY ordinality"
+    " ON CONFLICT (id) DO NOTHING RETURNING queue)"
+    " SELECT pg_notify($13, q) FROM (SELECT DISTINCT queue AS q FROM ins) AS queues"
 )
 
 
-async def enqueue(conn: Conn, names: Names, job: NewJob) -> str:
-    """Store ``job`` unless its key or its id is in use; return the id of the job that holds its place.
+async def enqueue(conn: Conn, names: Names, jobs: Sequence[NewJob]) -> list[str]:
+    """Store ``jobs`` unless a key or an id is in use; return, for each, the id of the job that holds its place.
 
-    Without a key: one statement. With one: a transaction that takes an advisory lock on the key first, so
-    that of two submitters of one key the second sees the first's job (the unique index backs this up).
+    A group without keys is one statement (one commit). Keys need a transaction: each keyed job takes an
+    advisory lock on its key first, so that of two submitters of one key the second sees the first's job
+    (the unique index backs this up); the keyless jobs before it go in first, to keep the order.
     """
-    insert = f"WITH ins AS ({_INSERT.format(jobs=names.jobs)}) SELECT pg_notify($13, queue) FROM ins"
-    if job.key is None:
-        await conn.execute(insert, *new_job_values(job, time.time()), names.ready)
-        return job.id
+    if all(job.key is None for job in jobs):
+        await _insert(conn, names, jobs, time.time())
+        return [job.id for job in jobs]
+    ids: list[str] = []
     async with conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"tasker_async.key.{names.schema}.{job.key}")
-        now = time.time()
-        row = await conn.fetchrow(
-            f"SELECT id, state, finished_at, result_ttl FROM {names.jobs} WHERE key = $1 ORDER BY seq DESC LIMIT 1",
-            job.key,
-        )
-        if row is not None and key_in_use(row[1], row[2], row[3], now):
-            return str(row[0])
-        await conn.execute(insert, *new_job_values(job, now), names.ready)
+        plain: list[NewJob] = []
+        for job in jobs:
+            if job.key is None:
+                plain.append(job)
+                ids.append(job.id)
+                continue
+            await _insert(conn, names, plain, time.time())
+            plain = []
+            ids.append(await _enqueue_keyed(conn, names, job))
+        await _insert(conn, names, plain, time.time())
+    return ids
+
+
+async def _insert(conn: Conn, names: Names, jobs: Sequence[NewJob], now: float) -> None:
+    if jobs:
+        columns = zip(*(new_job_values(job, now) for job in jobs), strict=True)
+        await conn.execute(_INSERT_MANY.format(jobs=names.jobs), *map(list, columns), names.ready)
+
+
+async def _enqueue_keyed(conn: Conn, names: Names, job: NewJob) -> str:
+    """Within the caller's transaction: store ``job`` unless its key is in use; the id holding its place."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"tasker_async.key.{names.schema}.{job.key}")
+    now = time.time()
+    row = await conn.fetchrow(
+        f"SELECT id, state, finished_at, result_ttl FROM {names.jobs} WHERE key = $1 ORDER BY seq DESC LIMIT 1",
+        job.key,
+    )
+    if row is not None and key_in_use(row[1], row[2], row[3], now):
+        return str(row[0])
+    await _insert(conn, names, [job], now)
     return job.id
 
 

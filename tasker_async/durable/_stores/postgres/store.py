@@ -16,6 +16,7 @@ import asyncpg
 from ....errors import ConfigError
 from ..._model.records import ConsumerInfo
 from ..._model.serializer import JSONSerializer, Serializer
+from ..group import GroupCommit
 from ..records import Claim, Lease, NewJob, Outcome, Renewal
 from ..shared import EngineStore
 from ..waiting import Park, parked_on
@@ -99,6 +100,8 @@ class PostgresStore(EngineStore):
         self._listener: Listener | None = None
         self._entered = False
         self._reads = reads.Reads(self._connection, self._names)
+        # Concurrent submits share one statement, and so one commit and one sync of the log.
+        self._enqueues = GroupCommit(self._enqueue_group)
 
     def __repr__(self) -> str:
         state = "open" if self._pool is not None else "closed"
@@ -179,9 +182,12 @@ class PostgresStore(EngineStore):
     async def enqueue(self, job: NewJob) -> str:
         """Store ``job`` and return its id; a key (or an id) already in use returns that job's id, storing nothing.
 
-        Durable on return: the commit is synced by the server.
+        Durable on return: the commit is synced by the server. Concurrent calls share one statement.
         """
-        return await self._run(queries.enqueue, job)
+        return await self._enqueues(job)
+
+    async def _enqueue_group(self, jobs: list[NewJob]) -> list[str]:
+        return await self._run(queries.enqueue, jobs)
 
     async def claim(self, consumer: str, queues: Sequence[str], limit: int) -> list[Claim]:
         """Take up to ``limit`` ready jobs of ``queues`` for ``consumer``, priority lane first, in one statement."""
