@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
 from ..._model.records import ConsumerInfo, ErrorInfo, JobInfo, JobState
@@ -16,8 +16,9 @@ __all__ = (
     "consumers",
     "job_info",
     "lease_args",
-    "new_job_args",
-    "outcome_args",
+    "new_job_fields",
+    "outcomes_arg",
+    "pack",
     "text",
 )
 
@@ -35,8 +36,17 @@ def _time(value: bytes | None) -> float | None:
     return float(value) if value else None
 
 
-def new_job_args(job: NewJob) -> list[Any]:
-    """``enqueue``'s arguments for ``job``."""
+def pack(values: Iterable[bytes | str | int]) -> bytes:
+    """``values`` as one argument of netstrings (``<length>:<bytes>`` each), which ``fields`` in jobs.lua reads."""
+    parts: list[bytes] = []
+    for value in values:
+        data = value if isinstance(value, bytes) else str(value).encode()
+        parts += (b"%d:" % len(data), data)
+    return b"".join(parts)
+
+
+def new_job_fields(job: NewJob) -> list[Any]:
+    """``enqueue``'s twelve fields for ``job``."""
     return [
         job.id,
         job.name,
@@ -61,16 +71,16 @@ def lease_args(leases: Sequence[Lease]) -> list[Any]:
     return args
 
 
-def outcome_args(outcomes: Sequence[Outcome]) -> list[Any]:
-    """A count, then nine arguments per outcome (see ``complete`` in jobs.lua)."""
-    args: list[Any] = [len(outcomes)]
+def outcomes_arg(outcomes: Sequence[Outcome]) -> bytes:
+    """Nine fields per outcome (see ``complete`` in jobs.lua), packed in one argument."""
+    args: list[Any] = []
     for outcome in outcomes:
         error = outcome.error
         args += [outcome.lease.job_id, outcome.lease.token, outcome.state]
         args += [_flag(outcome.result is not None), outcome.result if outcome.result is not None else b""]
         args += [_flag(error is not None)]
         args += [error.type, error.message, error.traceback] if error is not None else ["", "", ""]
-    return args
+    return pack(args)
 
 
 def claims(reply: list[list[Any]]) -> list[Claim]:

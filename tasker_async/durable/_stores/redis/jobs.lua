@@ -47,6 +47,19 @@ local function bulk(cmd, key, args)
   for s = 1, #args, 2000 do redis.call(cmd, key, unpack(args, s, math.min(s + 1999, #args))) end
 end
 
+-- The fields of a batch, sent as one argument of netstrings ("<length>:<bytes>" each, codec.pack): a
+-- thousand jobs are then one argument to send and to read, not twelve thousand.
+local function fields(blob)
+  local out, pos = {}, 1
+  while pos <= #blob do
+    local colon = string.find(blob, ':', pos, true)
+    local n = tonumber(string.sub(blob, pos, colon - 1))
+    out[#out + 1] = string.sub(blob, colon + 1, colon + n)
+    pos = colon + n + 1
+  end
+  return out
+end
+
 local function finish(id, q, from, state)
   local j = jk(id)
   redis.call('HSET', j, 'finished_at', NOWS, 'token', '')
@@ -107,19 +120,19 @@ local function key_holder(key)
   return false
 end
 
--- ARGV from i: id, name, queue, payload, priority, has_key, key, delay, once, maxd, lease, ttl; seq is the
+-- F from i: id, name, queue, payload, priority, has_key, key, delay, once, maxd, lease, ttl; seq is the
 -- job's submission number. Lanes gets the job's score and member, for one ZADD per lane and batch.
-local function enqueue(i, seq, lanes)
-  local id, q, pri, has_key, key = ARGV[i], ARGV[i + 2], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6]
+local function enqueue(F, i, seq, lanes)
+  local id, q, pri, has_key, key = F[i], F[i + 2], F[i + 4], F[i + 5], F[i + 6]
   if has_key == '1' then
     local holder = key_holder(key)
     if holder then return holder end
   end
   if redis.call('EXISTS', jk(id)) == 1 then return id end
   local m = string.format('%016d', seq) .. ':' .. id
-  local ready_at = num(NOW + math.max(0, tonumber(ARGV[i + 7])))
-  redis.call('HSET', jk(id), 'id', id, 'name', ARGV[i + 1], 'queue', q, 'payload', ARGV[i + 3], 'priority', pri,
-    'once', ARGV[i + 8], 'maxd', ARGV[i + 9], 'lease', ARGV[i + 10], 'ttl', ARGV[i + 11], 'm', m,
+  local ready_at = num(NOW + math.max(0, tonumber(F[i + 7])))
+  redis.call('HSET', jk(id), 'id', id, 'name', F[i + 1], 'queue', q, 'payload', F[i + 3], 'priority', pri,
+    'once', F[i + 8], 'maxd', F[i + 9], 'lease', F[i + 10], 'ttl', F[i + 11], 'm', m,
     'state', 'queued', 'deliveries', 0, 'created_at', NOWS, 'ready_at', ready_at, 'started_at', '',
     'finished_at', '', 'consumer', '', 'token', '', 'cancel', '0')
   if has_key == '1' then
@@ -137,12 +150,12 @@ local function enqueue(i, seq, lanes)
   return id
 end
 
--- ARGV from i: n, then 12 arguments per job (see enqueue); the ids, in order.
-local function enqueue_many(i)
-  local n = tonumber(ARGV[i])
+-- F: 12 fields per job (see enqueue); the ids, in order.
+local function enqueue_many(F)
+  local n = #F / 12
   local last = redis.call('INCRBY', P .. ':seq', n)
   local out, lanes = {}, {}
-  for k = 0, n - 1 do out[#out + 1] = enqueue(i + 1 + 12 * k, last - n + 1 + k, lanes) end
+  for k = 0, n - 1 do out[#out + 1] = enqueue(F, 1 + 12 * k, last - n + 1 + k, lanes) end
   for l, members in pairs(lanes) do bulk('ZADD', l, members) end
   return out
 end
@@ -198,21 +211,21 @@ local function claim(i)
   return out
 end
 
--- ARGV from i: n, then per outcome: id, token, state, has_result, result, has_error, etype, emsg, etb
-local function complete(i)
+-- F: per outcome: id, token, state, has_result, result, has_error, etype, emsg, etb
+local function complete(F)
   local out, ended, kept = {}, {}, {}
-  for k = 0, tonumber(ARGV[i]) - 1 do
-    local b = i + 1 + k * 9
-    local id, state = ARGV[b], ARGV[b + 2]
+  for k = 0, #F / 9 - 1 do
+    local b = 1 + k * 9
+    local id, state = F[b], F[b + 2]
     local st, tok, q, ttl = unpack(redis.call('HMGET', jk(id), 'state', 'token', 'queue', 'ttl'))
-    if st == 'running' and tok == ARGV[b + 1] then
+    if st == 'running' and tok == F[b + 1] then
       -- A running job holds no result or error: requeue_dead clears them, and nothing else sets them
       -- before an outcome.
-      if state == 'succeeded' and ARGV[b + 3] == '1' then
-        redis.call('HSET', jk(id), 'state', state, 'finished_at', NOWS, 'token', '', 'result', ARGV[b + 4])
-      elseif (state == 'failed' or state == 'dead') and ARGV[b + 5] == '1' then
-        redis.call('HSET', jk(id), 'state', state, 'finished_at', NOWS, 'token', '', 'etype', ARGV[b + 6],
-          'emsg', ARGV[b + 7], 'etb', ARGV[b + 8])
+      if state == 'succeeded' and F[b + 3] == '1' then
+        redis.call('HSET', jk(id), 'state', state, 'finished_at', NOWS, 'token', '', 'result', F[b + 4])
+      elseif (state == 'failed' or state == 'dead') and F[b + 5] == '1' then
+        redis.call('HSET', jk(id), 'state', state, 'finished_at', NOWS, 'token', '', 'etype', F[b + 6],
+          'emsg', F[b + 7], 'etb', F[b + 8])
       else
         redis.call('HSET', jk(id), 'state', state, 'finished_at', NOWS, 'token', '')
       end

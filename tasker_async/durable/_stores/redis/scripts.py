@@ -17,10 +17,10 @@ __all__ = ("Scripts",)
 
 # What each script returns, after jobs.lua has defined its functions; ARGV[1] is always the key prefix.
 _ENTRIES = {
-    "enqueue": "return flush(enqueue_many(2))",
+    "enqueue": "return flush(enqueue_many(fields(ARGV[2])))",
     "claim": "return flush(claim(2))",
-    "complete": "return flush(complete(2))",
-    "complete_and_claim": "return flush({complete(2), claim(3 + 9 * tonumber(ARGV[2]))})",
+    "complete": "return flush(complete(fields(ARGV[2])))",
+    "complete_and_claim": "return flush({complete(fields(ARGV[2])), claim(3)})",
     "renew": "return renew(2)",
     "release": "return flush(release(2))",
     "cancel": "return flush(cancel(ARGV[2]))",

@@ -124,10 +124,8 @@ class RedisStore:
         return await self._enqueues(job)
 
     async def _enqueue_group(self, jobs: list[NewJob]) -> list[str]:
-        args: list[Any] = [len(jobs)]
-        for job in jobs:
-            args += codec.new_job_args(job)
-        return [codec.text(job_id) for job_id in await self._run("enqueue", *args)]
+        packed = codec.pack(field for job in jobs for field in codec.new_job_fields(job))
+        return [codec.text(job_id) for job_id in await self._run("enqueue", packed)]
 
     async def claim(self, consumer: str, queues: Sequence[str], limit: int) -> list[Claim]:
         """Take up to ``limit`` ready jobs of ``queues`` for ``consumer``, priority lane first."""
@@ -149,13 +147,13 @@ class RedisStore:
         """Record each outcome whose lease is still held; True where recorded. Waiters learn of each."""
         if not outcomes:
             return []
-        return [flag == 1 for flag in await self._write("complete", *codec.outcome_args(outcomes))]
+        return [flag == 1 for flag in await self._write("complete", codec.outcomes_arg(outcomes))]
 
     async def complete_and_claim(
         self, outcomes: Sequence[Outcome], consumer: str, queues: Sequence[str], limit: int
     ) -> tuple[list[bool], list[Claim]]:
         """``complete`` then ``claim`` in one script: one round trip, one write to the append-only file."""
-        args = [*codec.outcome_args(outcomes), consumer, max(0, limit), len(queues), *queues]
+        args = [codec.outcomes_arg(outcomes), consumer, max(0, limit), len(queues), *queues]
         recorded, taken = await self._write("complete_and_claim", *args)
         return [flag == 1 for flag in recorded], codec.claims(taken)
 
