@@ -120,8 +120,13 @@ class Job(Generic[T]):
         return cast(T, outcome(finished, self._store.serializer))
 
     async def _wait(self, timeout: float | None) -> Finished:
+        if timeout is None:
+            # Without a timeout there is nothing to guard (and no cancel scope to pay for on each result).
+            finished = await self._poll(None)
+            assert finished is not None  # only a timeout makes _poll give up
+            return finished
         # The store honours the timeout itself; this guard is for one that stops answering.
-        guard = None if timeout is None else timeout + self._patience
+        guard = timeout + self._patience
         with anyio.move_on_after(guard):
             finished = await self._poll(timeout)
             if finished is None:
