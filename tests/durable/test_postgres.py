@@ -173,6 +173,33 @@ async def test_a_schema_of_another_version_is_refused(server: PostgresServer) ->
             pass
 
 
+async def test_a_schema_of_version_1_is_migrated_and_keeps_its_jobs(server: PostgresServer) -> None:
+    schema = _schema()
+    async with PostgresStore(server.dsn, schema=schema) as store, Client(store) as client:
+        kept = await client.submit("tasks.kept", 1)
+    # Version 1 had one index over every row's state, which the claims' planner could take to sort a backlog.
+    conn = await asyncpg.connect(server.dsn)
+    try:
+        await conn.execute(f'DROP INDEX "{schema}".jobs_active')
+        await conn.execute(f'CREATE INDEX jobs_state ON "{schema}".jobs (state, queue)')
+        await conn.execute(f"UPDATE \"{schema}\".meta SET value = '1' WHERE name = 'schema_version'")
+    finally:
+        await conn.close()
+    async with PostgresStore(server.dsn, schema=schema) as store, Client(store) as client:
+        assert (await client.job(kept.id).info()).state == "queued"
+        [claim] = await store.claim("consumer-1", ["default"], 5)
+        assert claim.id == kept.id
+    conn = await asyncpg.connect(server.dsn)
+    try:
+        version = await conn.fetchval(f"SELECT value FROM \"{schema}\".meta WHERE name = 'schema_version'")
+        indexes = {row[0] for row in await conn.fetch("SELECT indexname FROM pg_indexes WHERE schemaname = $1", schema)}
+    finally:
+        await conn.close()
+    assert version == "2"
+    assert "jobs_active" in indexes
+    assert "jobs_state" not in indexes
+
+
 async def test_open_store_takes_both_schemes_and_a_schema(server: PostgresServer) -> None:
     schema = _schema()
     for url in (

@@ -14,8 +14,9 @@ if TYPE_CHECKING:
 
 __all__ = ("SCHEMA_VERSION", "SchemaError", "Names", "ensure_schema")
 
-# Raised whenever the tables below change shape; a schema made by another version is refused, not guessed at.
-SCHEMA_VERSION = 1
+# Raised whenever the tables below change shape. An older schema is migrated (see _MIGRATIONS); a newer one, made
+# by a later release, is refused, not guessed at.
+SCHEMA_VERSION = 2
 
 # Channel names are identifiers: at most 63 bytes, of which the schema name takes the most.
 _SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,50}")
@@ -83,6 +84,17 @@ def _jobs_table(jobs: str) -> str:
         """
 
 
+# Stats count a queue's running and dead jobs. Partial: a queued or finished row is not in it, so a claim or an
+# outcome does not write to it, and the planner takes jobs_ready for claims (an index over every state led it to
+# sort a whole queue's backlog on each claim).
+_ACTIVE_INDEX = "CREATE INDEX IF NOT EXISTS jobs_active ON {jobs} (queue, state) WHERE state IN ('running', 'dead')"
+
+# The statements that take a schema of version N to N + 1, run in one transaction under the schema's lock.
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: (_ACTIVE_INDEX, 'DROP INDEX IF EXISTS "{schema}".jobs_state'),
+}
+
+
 def _tables(names: Names) -> tuple[str, ...]:
     jobs, schema = names.jobs, names.schema
     return (
@@ -97,8 +109,7 @@ def _tables(names: Names) -> tuple[str, ...]:
         f"CREATE UNIQUE INDEX IF NOT EXISTS jobs_key_open ON {jobs} (key)"
         " WHERE key IS NOT NULL AND state IN ('queued', 'running', 'dead')",
         f"CREATE INDEX IF NOT EXISTS jobs_key ON {jobs} (key, seq) WHERE key IS NOT NULL",
-        # Stats count a queue's running and dead jobs; purge looks only at finished ones.
-        f"CREATE INDEX IF NOT EXISTS jobs_state ON {jobs} (state, queue)",
+        _ACTIVE_INDEX.format(jobs=jobs),
         f"CREATE INDEX IF NOT EXISTS jobs_finished ON {jobs} (finished_at)"
         " WHERE state IN ('succeeded', 'failed', 'cancelled')",
         f"""
@@ -125,25 +136,32 @@ async def _stored_version(conn: Conn, names: Names) -> int | None:
 
 
 async def ensure_schema(conn: Conn, names: Names) -> None:
-    """Create the schema and its tables on first use; refuse a schema another schema version made.
+    """Create the schema and its tables on first use, or migrate an older schema; refuse a newer one.
 
-    Stores opening at once on an empty database take turns on an advisory lock (per schema name), so the
-    tables are created once; a schema already set up is only read.
+    Stores opening at once on an empty (or older) database take turns on an advisory lock (per schema name), so
+    the tables are created or migrated once; a schema already up to date is only read.
 
     Raises:
-        SchemaError: the tables carry another schema version.
+        SchemaError: the tables carry a schema version this release cannot read.
     """
     version = await _stored_version(conn, names)
-    if version is None:
+    if version is None or version < SCHEMA_VERSION:
         async with conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"tasker_async.schema.{names.schema}")
-            if await _stored_version(conn, names) is None:
+            version = await _stored_version(conn, names)
+            if version is None:
                 for statement in _tables(names):
                     await conn.execute(statement)
-                await conn.execute(
-                    f"INSERT INTO {names.meta} (name, value) VALUES ('schema_version', $1) ON CONFLICT DO NOTHING",
-                    str(SCHEMA_VERSION),
-                )
+                version = SCHEMA_VERSION
+            while version in _MIGRATIONS and version < SCHEMA_VERSION:
+                for statement in _MIGRATIONS[version]:
+                    await conn.execute(statement.format(jobs=names.jobs, schema=names.schema))
+                version += 1
+            await conn.execute(
+                f"INSERT INTO {names.meta} (name, value) VALUES ('schema_version', $1)"
+                " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                str(version),
+            )
         version = await _stored_version(conn, names)
     if version != SCHEMA_VERSION:
         raise SchemaError(

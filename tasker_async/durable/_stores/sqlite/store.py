@@ -17,12 +17,12 @@ import anyio.to_thread
 from ....errors import ConfigError
 from ..._model.records import ConsumerInfo
 from ..._model.serializer import JSONSerializer, Serializer
+from ..group import GroupCommit
 from ..records import Claim, Lease, NewJob, Outcome, Renewal
 from ..shared import EngineStore
 from ..waiting import Park
 from . import queries, reads
 from .connection import open_connection, unavailable
-from ..group import GroupCommit
 from .watch import Watch
 
 __all__ = ("SQLiteStore",)
