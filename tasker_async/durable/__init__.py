@@ -21,6 +21,7 @@ from ._model.errors import (
 from ._model.records import ConsumerInfo, ErrorInfo, JobEvent, JobInfo, JobState, QueueStats
 from ._model.registry import DurableTask, Registry
 from ._model.serializer import JSONSerializer, Serializer
+from ._model.workflow import RunEvent, RunInfo, RunState, Step, StepEvent, StepInfo, StepState, Workflow
 from ._stores.memory import MemoryStore
 from ._stores.protocol import Store
 from ._stores.sqlite import SQLiteStore
@@ -51,12 +52,20 @@ __all__ = (
     "QueueStats",
     "RedisStore",
     "Registry",
+    "RunEvent",
     "RunFailedError",
+    "RunInfo",
+    "RunState",
     "SQLiteStore",
     "Serializer",
+    "Step",
+    "StepEvent",
+    "StepInfo",
+    "StepState",
     "Store",
     "StoreUnavailableError",
     "UnknownTaskError",
+    "Workflow",
     "WorkflowError",
     "open_store",
 )

@@ -6,9 +6,13 @@ import inspect
 import math
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Concatenate, Generic, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, TypeVar
 
 from ...errors import ConfigError
+from .errors import WorkflowError
+
+if TYPE_CHECKING:
+    from .workflow.definition import Workflow
 
 __all__ = ("DurableTask", "Registry", "TaskOptions")
 
@@ -75,10 +79,13 @@ class DurableTask(Generic[R, P, T]):
 
 
 class Registry:
-    """Task names bound to functions: what a client may submit and a consumer may run."""
+    """Task names bound to functions, and workflows: what a client may submit and a consumer may run."""
 
     def __init__(self) -> None:
         self._tasks: dict[str, DurableTask[Any, Any, Any]] = {}
+        self._workflows: dict[str, Workflow] = {}
+        # The job name of every registered workflow's steps, to the workflow's name.
+        self._step_names: dict[str, str] = {}
 
     def task(
         self,
@@ -112,11 +119,44 @@ class Registry:
         """Register an existing ``DurableTask``.
 
         Raises:
-            ConfigError: its name is taken.
+            ConfigError: its name is taken (by a task, or by a step of a registered workflow).
         """
         if task.name in self._tasks:
             raise ConfigError(f"task name {task.name!r} is registered twice")
+        if task.name in self._step_names:
+            raise ConfigError(
+                f"task name {task.name!r} is the job name of a step of workflow {self._step_names[task.name]!r}"
+            )
         self._tasks[task.name] = task
+
+    def add_workflow(self, workflow: Workflow) -> None:
+        """Register ``workflow`` after checking its graph; no step may be added to it afterwards.
+
+        Raises:
+            WorkflowError: its definition is wrong (see ``Workflow.validate``), its name is registered
+                already, or a step's job name (``"<workflow>.<step>"``) is a registered task's name.
+        """
+        workflow.validate()
+        if workflow.name in self._workflows:
+            raise WorkflowError(f"workflow name {workflow.name!r} is registered twice")
+        taken = [step.task_name for step in workflow.steps.values() if step.task_name in self._tasks]
+        if taken:
+            raise WorkflowError(
+                f"workflow {workflow.name!r}: the job name(s) {', '.join(map(repr, taken))} of its steps "
+                "are registered tasks' names"
+            )
+        workflow._seal()
+        self._workflows[workflow.name] = workflow
+        self._step_names.update((step.task_name, workflow.name) for step in workflow.steps.values())
+
+    def workflow(self, name: str) -> Workflow | None:
+        """The workflow registered under ``name``, or ``None``."""
+        return self._workflows.get(name)
+
+    @property
+    def workflows(self) -> tuple[Workflow, ...]:
+        """The registered workflows, in registration order."""
+        return tuple(self._workflows.values())
 
     def get(self, name: str) -> DurableTask[Any, Any, Any] | None:
         """The task registered under ``name``, or ``None``."""
