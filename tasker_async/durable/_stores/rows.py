@@ -10,8 +10,8 @@ import json
 from collections.abc import Sequence
 from typing import Any, cast
 
-from .._model.records import ConsumerInfo, ErrorInfo, JobInfo, JobState, QueueStats
-from .records import Claim, NewJob
+from .._model.records import FINISHED, ConsumerInfo, ErrorInfo, JobInfo, JobState, QueueStats
+from .records import Claim, Finished, NewJob
 from .rules import visible_state
 
 __all__ = (
@@ -24,6 +24,7 @@ __all__ = (
     "claim_of",
     "consumer_of",
     "error_columns",
+    "finished_of",
     "info_of",
     "new_job_values",
     "queue_stats_of",
@@ -95,6 +96,14 @@ def info_of(row: Sequence[Any], now: float) -> JobInfo:
         error=error,
         consumer=row[13],
     )
+
+
+def finished_of(row: Sequence[Any], now: float) -> Finished | None:
+    """A job's snapshot and result from its ``INFO_COLUMNS, result`` row once it is finished; None while it is not."""
+    if row[3] not in FINISHED:
+        return None
+    result = row[15]
+    return Finished(info_of(row, now), None if result is None else bytes(result))
 
 
 def claim_of(row: Sequence[Any]) -> Claim:

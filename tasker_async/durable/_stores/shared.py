@@ -10,6 +10,7 @@ from typing import Protocol
 import anyio
 
 from .._model.records import JobInfo, QueueStats
+from .group import GroupCommit
 from .records import Finished
 from .waiting import Park, wait_finished
 
@@ -23,8 +24,11 @@ class Reader(Protocol):
         """The job's snapshot, or None if it is unknown (or purged)."""
         ...
 
-    async def finished(self, job_id: str) -> Finished | None:
-        """The job's snapshot and result once finished, None while not; LookupError if unknown (or purged)."""
+    async def finished(self, job_ids: Sequence[str]) -> dict[str, Finished | None]:
+        """Each known job of ``job_ids``: its snapshot and result once finished, None while not.
+
+        Unknown (or purged) jobs are left out.
+        """
         ...
 
     async def stats(self, queue: str) -> QueueStats:
@@ -53,6 +57,8 @@ class EngineStore:
     """
 
     _reads: Reader
+    # Waiters looking at once (woken by one message) share one read; made on first use.
+    _looks: GroupCommit[str, Finished | LookupError | None] | None = None
 
     def _parked(self, job_id: str) -> AbstractAsyncContextManager[Park]:
         raise NotImplementedError
@@ -78,7 +84,20 @@ class EngineStore:
             TimeoutError: ``timeout`` seconds passed first.
             LookupError: the job is unknown (or purged).
         """
-        return await wait_finished(job_id, timeout, lambda: self._reads.finished(job_id), lambda: self._parked(job_id))
+        return await wait_finished(job_id, timeout, lambda: self._finished(job_id), lambda: self._parked(job_id))
+
+    async def _finished(self, job_id: str) -> Finished | None:
+        if self._looks is None:
+            self._looks = GroupCommit(self._look_group)
+        found = await self._looks(job_id)
+        if isinstance(found, LookupError):
+            raise found
+        return found
+
+    async def _look_group(self, job_ids: list[str]) -> list[Finished | LookupError | None]:
+        found = await self._reads.finished(job_ids)
+        unknown = "no job {!r}: it is unknown, or was purged"
+        return [found[job_id] if job_id in found else LookupError(unknown.format(job_id)) for job_id in job_ids]
 
     async def stats(self, queue: str) -> QueueStats:
         """The counts of ``queue`` and the consumers heard from within ``CONSUMER_STALE_AFTER``."""

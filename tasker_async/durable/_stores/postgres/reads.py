@@ -7,10 +7,10 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING
 
-from ..._model.records import FINISHED, JobInfo, QueueStats
+from ..._model.records import JobInfo, QueueStats
 from ..protocol import CONSUMER_STALE_AFTER
 from ..records import Finished
-from ..rows import CONSUMER_COLUMNS, INFO_COLUMNS, info_of, queue_stats_of
+from ..rows import CONSUMER_COLUMNS, INFO_COLUMNS, finished_of, info_of, queue_stats_of
 from .schema import Names
 
 if TYPE_CHECKING:
@@ -37,20 +37,14 @@ class Reads:
             row = await conn.fetchrow(f"SELECT {INFO_COLUMNS} FROM {self._names.jobs} WHERE id = $1", job_id)
         return None if row is None else info_of(tuple(row), time.time())
 
-    async def finished(self, job_id: str) -> Finished | None:
-        """The job's snapshot and result once it is finished; None while it is not.
-
-        Raises:
-            LookupError: the job is unknown (or purged).
-        """
+    async def finished(self, job_ids: Sequence[str]) -> dict[str, Finished | None]:
+        """Each known job of ``job_ids``: its snapshot and result once finished, None while not (unknown: left out)."""
         async with self._connection() as conn:
-            row = await conn.fetchrow(f"SELECT {INFO_COLUMNS}, result FROM {self._names.jobs} WHERE id = $1", job_id)
-        if row is None:
-            raise LookupError(f"no job {job_id!r}: it is unknown, or was purged")
-        if row[3] not in FINISHED:
-            return None
-        result = row[15]
-        return Finished(info_of(tuple(row), time.time()), None if result is None else bytes(result))
+            rows = await conn.fetch(
+                f"SELECT {INFO_COLUMNS}, result FROM {self._names.jobs} WHERE id = ANY($1::text[])", list(job_ids)
+            )
+        now = time.time()
+        return {row[0]: finished_of(tuple(row), now) for row in rows}
 
     async def stats(self, queue: str) -> QueueStats:
         """The counts of ``queue`` (one aggregate) and the live consumers."""

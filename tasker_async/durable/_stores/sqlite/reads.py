@@ -14,7 +14,7 @@ from typing import Protocol, TypeVar, TypeVarTuple, Unpack
 from ..._model.records import FINISHED, JobInfo, QueueStats
 from ..protocol import CONSUMER_STALE_AFTER
 from ..records import Finished
-from ..rows import CONSUMER_COLUMNS, INFO_COLUMNS, info_of, queue_stats_of
+from ..rows import CONSUMER_COLUMNS, INFO_COLUMNS, finished_of, info_of, queue_stats_of
 from .rows import chunks, placeholders
 
 T = TypeVar("T")
@@ -39,19 +39,14 @@ def info(conn: sqlite3.Connection, job_id: str) -> JobInfo | None:
     return None if row is None else info_of(row, time.time())
 
 
-def finished(conn: sqlite3.Connection, job_id: str) -> Finished | None:
-    """The job's snapshot and result once it is finished; None while it is not.
-
-    Raises:
-        LookupError: the job is unknown (or purged).
-    """
-    row = conn.execute(f"SELECT {INFO_COLUMNS}, result FROM jobs WHERE id = ?", (job_id,)).fetchone()
-    if row is None:
-        raise LookupError(f"no job {job_id!r}: it is unknown, or was purged")
-    if row[3] not in FINISHED:
-        return None
-    result = row[15]
-    return Finished(info_of(row, time.time()), None if result is None else bytes(result))
+def finished(conn: sqlite3.Connection, job_ids: Sequence[str]) -> dict[str, Finished | None]:
+    """Each known job of ``job_ids``: its snapshot and result once finished, None while not (unknown: left out)."""
+    rows: dict[str, Finished | None] = {}
+    now = time.time()
+    for part in chunks(job_ids):
+        sql = f"SELECT {INFO_COLUMNS}, result FROM jobs WHERE id IN ({placeholders(len(part))})"
+        rows.update((row[0], finished_of(row, now)) for row in conn.execute(sql, part))
+    return rows
 
 
 def settled(conn: sqlite3.Connection, job_ids: Sequence[str]) -> set[str]:
@@ -137,9 +132,9 @@ class Reads:
         """See ``info``."""
         return await self._call(info, job_id)
 
-    async def finished(self, job_id: str) -> Finished | None:
+    async def finished(self, job_ids: Sequence[str]) -> dict[str, Finished | None]:
         """See ``finished``."""
-        return await self._call(finished, job_id)
+        return await self._call(finished, job_ids)
 
     async def stats(self, queue: str) -> QueueStats:
         """See ``stats``."""
