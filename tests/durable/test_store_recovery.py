@@ -230,3 +230,16 @@ async def test_purge_deletes_jobs_finished_longer_than_their_ttl_ago(store: Stor
         assert await store.info(kept.id) is not None
     with pytest.raises(LookupError):
         await store.wait(short.id, 1.0)
+
+
+async def test_purge_goes_through_a_backlog_larger_than_one_batch(store: Store) -> None:
+    # Engines purge in batches (one script or transaction each, so none holds the engine long); every
+    # expired job goes, however many there are.
+    jobs = [new_job(result_ttl=0.0) for _ in range(1_100)]
+    for job in jobs:
+        await store.enqueue(job)
+    claims = await store.claim("c1", ["default"], len(jobs))
+    assert await store.complete([succeeded(claim.hold) for claim in claims]) == [True] * len(jobs)
+    assert await store.purge() == len(jobs)
+    assert await store.queue_names() == []
+    assert await store.info(jobs[-1].id) is None

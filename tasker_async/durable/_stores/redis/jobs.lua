@@ -317,8 +317,10 @@ local function requeue_dead(id)
 end
 
 -- rules.purgeable: the finished zset holds each finished (not dead) job at finished_at + result_ttl.
-local function purge()
-  local ids = redis.call('ZRANGEBYSCORE', P .. ':finished', '-inf', NOWS)
+-- At most `limit` jobs per call: the server does nothing else while a script runs, so a large backlog of
+-- expired results goes in several short scripts (the store calls again while a call is full).
+local function purge(limit)
+  local ids = redis.call('ZRANGEBYSCORE', P .. ':finished', '-inf', NOWS, 'LIMIT', 0, limit)
   local gone = 0
   for _, id in ipairs(ids) do
     redis.call('ZREM', P .. ':finished', id)
@@ -331,7 +333,7 @@ local function purge()
       gone = gone + 1
     end
   end
-  return gone
+  return {gone, #ids}
 end
 
 -- Ready and delayed counts of queues ARGV[i .. i + n - 1], with the earliest ready time still ahead.

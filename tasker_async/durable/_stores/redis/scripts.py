@@ -26,7 +26,7 @@ _ENTRIES = {
     "cancel": "return flush(cancel(ARGV[2]))",
     "reclaim": "return flush(reclaim())",
     "requeue_dead": "return flush(requeue_dead(ARGV[2]))",
-    "purge": "return purge()",
+    "purge": "return purge(tonumber(ARGV[2]))",
     # ARGV[2]: the fields to read (codec.INFO_FIELDS, space-separated); then the job ids.
     "infos": "local f, out = {}, {} for w in string.gmatch(ARGV[2], '%S+') do f[#f + 1] = w end "
     "for k = 3, #ARGV do out[#out + 1] = redis.call('HMGET', jk(ARGV[k]), unpack(f)) end return {NOWS, out}",

@@ -28,6 +28,8 @@ from .watch import Watch
 __all__ = ("RedisStore",)
 
 _INFO_FIELDS = " ".join(codec.INFO_FIELDS)
+# Expired results a purge deletes per script at most.
+_PURGE_BATCH = 500
 # A waiter checks the engine again this often even without a message (a safety net, not a poll loop).
 _RECHECK = 5.0
 
@@ -176,7 +178,13 @@ class RedisStore:
 
     async def purge(self) -> int:
         """Delete the jobs finished longer than their ``result_ttl`` ago (never dead ones)."""
-        return int(await self._run("purge"))
+        total = 0
+        while True:
+            # Each call takes up to _PURGE_BATCH, and holds the server only that long.
+            gone, looked_at = await self._run("purge", _PURGE_BATCH)
+            total += int(gone)
+            if int(looked_at) < _PURGE_BATCH:
+                return total
 
     async def _snapshot(self, job_id: str) -> tuple[JobInfo, bytes | None] | None:
         return await self._reads(job_id)
