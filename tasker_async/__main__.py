@@ -96,6 +96,12 @@ def _add_worker(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     worker.add_argument(
         "--concurrency", type=_positive_int, default=None, metavar="N", help="workers (default: config.worker_count)"
     )
+    worker.add_argument(
+        "--loop",
+        choices=("auto", "asyncio", "uvloop"),
+        default="auto",
+        help="the event loop (default: auto, which takes uvloop when it is installed)",
+    )
 
 
 def _add_status(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -123,7 +129,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ._cli.worker import run as run_worker
 
         return run_worker(
-            target=args.target, store_url=args.store, queues=args.queues, concurrency=args.concurrency, out=sys.stdout
+            target=args.target,
+            store_url=args.store,
+            queues=args.queues,
+            concurrency=args.concurrency,
+            out=sys.stdout,
+            loop=args.loop,
         )
     if args.command == "status":
         from ._cli.status import run as run_status

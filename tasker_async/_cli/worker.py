@@ -8,6 +8,8 @@ exits 130.
 
 from __future__ import annotations
 
+import asyncio
+import importlib.util
 import logging
 import signal
 import sys
@@ -109,7 +111,7 @@ async def _serve(target: WorkerTarget, store: Store, queues: Sequence[str], out:
                 shutdown = Shutdown(consumer, display)
                 display.event(
                     f"worker {consumer.id} serving {', '.join(queues)} with {target.config.worker_count}"
-                    f" worker(s) of {target.module}; SIGTERM or Ctrl-C drains"
+                    f" worker(s) of {target.module} on {_loop_name()}; SIGTERM or Ctrl-C drains"
                 )
                 await _run(shutdown, WorkerView(consumer, store, queues), received, live)
         finally:
@@ -140,7 +142,26 @@ async def _serve_or_explain(target: WorkerTarget, store_url: str, queues: Sequen
         return tell(exc)
 
 
-def run(*, target: str, store_url: str, queues: Sequence[str], concurrency: int | None, out: TextIO) -> int:
+def _loop_name() -> str:
+    loop = type(asyncio.get_running_loop())
+    return "uvloop" if loop.__module__.startswith("uvloop") else "asyncio"
+
+
+def use_uvloop(loop: str) -> bool:
+    """Whether to run on uvloop: ``auto`` takes it when it is installed (as uvicorn does).
+
+    Raises:
+        UsageError: ``uvloop`` was asked for and is not installed.
+    """
+    installed = importlib.util.find_spec("uvloop") is not None
+    if loop == "uvloop" and not installed:
+        raise UsageError("--loop uvloop: uvloop is not installed (pip install uvloop)")
+    return loop == "uvloop" or (loop == "auto" and installed)
+
+
+def run(
+    *, target: str, store_url: str, queues: Sequence[str], concurrency: int | None, out: TextIO, loop: str = "auto"
+) -> int:
     """Run a worker; return the exit code (0 after a clean drain, 130 after a kill, 2 for bad input).
 
     Args:
@@ -149,16 +170,18 @@ def run(*, target: str, store_url: str, queues: Sequence[str], concurrency: int 
         queues: the queues to serve (empty: ``default_queues`` of the registry).
         concurrency: overrides the config's ``worker_count``.
         out: where the status goes.
+        loop: ``auto`` (uvloop when installed), ``asyncio`` or ``uvloop``.
     """
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         loaded = load_target(target)
         loaded = WorkerTarget(loaded.module, loaded.registry, with_concurrency(loaded.config, concurrency))
+        options = {"use_uvloop": use_uvloop(loop)}
     except UsageError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 2
     served = list(dict.fromkeys(queues)) or default_queues(loaded.registry)
     try:
-        return anyio.run(_serve_or_explain, loaded, store_url, served, out)
+        return anyio.run(_serve_or_explain, loaded, store_url, served, out, backend_options=options)
     except KeyboardInterrupt:  # before the signal handlers were in place
         return KILLED_EXIT

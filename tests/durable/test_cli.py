@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import signal
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import anyio
 import pytest
 
+from tasker_async.__main__ import main
 from tasker_async.durable import Client, JobInfo, UnknownTaskError, open_store
 
 from . import cli_worker_mod as mod
@@ -46,6 +48,23 @@ async def test_a_worker_runs_the_jobs_submitted(client: Client, procs: Workers) 
     assert {holder_pid(await job.info()) for job in jobs} == {worker.pid}
     await worker.wait_serving()
     assert "tests.durable.cli_worker_mod" in worker.output()
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+async def test_the_loop_can_be_chosen(client: Client, procs: Workers, loop: str) -> None:
+    worker = procs.start("--loop", loop)
+    job = await client.submit(mod.echo, loop)
+    assert await job.result(timeout=10) == loop
+    await worker.wait_serving()
+    assert f" on {loop}; " in worker.output()
+
+
+async def test_the_default_loop_is_uvloop_when_installed(client: Client, procs: Workers) -> None:
+    # uvloop comes with the test extra, as with most deployments that care for speed.
+    worker = procs.start()
+    assert await (await client.submit(mod.echo, 1)).result(timeout=10) == 1
+    await worker.wait_serving()
+    assert " on uvloop; " in worker.output()
 
 
 async def test_module_colon_name_picks_the_registry(client: Client, procs: Workers) -> None:
@@ -95,6 +114,15 @@ async def test_a_signal_while_idle_exits_0(procs: Workers) -> None:
     await worker.wait_serving()
     worker.signal(signal.SIGINT)
     assert await worker.wait_exit() == 0, worker.output()
+
+
+def test_uvloop_asked_for_but_missing_is_a_usage_error(
+    url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "uvloop" else real(name, *a))
+    assert main(["worker", "tests.durable.cli_worker_mod", "--store", url, "--loop", "uvloop"]) == 2
+    assert "--loop uvloop: uvloop is not installed (pip install uvloop)" in capsys.readouterr().err
 
 
 def test_a_missing_module_is_a_usage_error(url: str) -> None:
