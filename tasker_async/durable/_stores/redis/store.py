@@ -223,7 +223,7 @@ class RedisStore:
         watch = self._require_watch()
         with anyio.move_on_after(timeout):
             while True:
-                with watch.waiters.ready() as event:
+                with watch.waiters.ready(frozenset(queues)) as event:
                     ready, due_in = await self._run("ready", *queues)
                     if int(ready) > 0:
                         return

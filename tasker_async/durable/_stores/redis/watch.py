@@ -55,7 +55,7 @@ class Watch:
         if channel == self._done_channel:
             self.waiters.finished(data.decode().split(" "))  # one message per script: ids, space-separated
         elif channel == self._ready_channel:
-            self.waiters.became_ready()
+            self.waiters.became_ready(data.decode())
 
     async def _listen(self) -> None:
         delay = _RETRY_FIRST
