@@ -23,8 +23,8 @@ from anyio.abc import Process
 from anyio.streams.buffered import BufferedByteReceiveStream
 
 from tasker_async.durable import SQLiteStore, StoreUnavailableError
-from tasker_async.durable._stores.records import Outcome
 from tasker_async.durable._stores.group import GroupCommit
+from tasker_async.durable._stores.records import Outcome
 
 from .test_store_protocol import consumer_info, new_job
 

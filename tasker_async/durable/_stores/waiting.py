@@ -16,10 +16,29 @@ import anyio
 
 from .records import Finished
 
-__all__ = ("Park", "Waiters", "parked_on", "wait_finished")
+__all__ = ("Park", "ReadyWaiter", "Waiters", "parked_on", "wait_finished")
 
 # Waits until the job may have finished, or until the deadline given (``anyio.current_time``) at the latest.
 Park = Callable[[float], Awaitable[None]]
+
+
+class ReadyWaiter:
+    """A waiter for ready jobs: ``event`` is set when jobs of its queues may be ready, or their schedule changed.
+
+    ``now`` tells the two apart: True when a job became ready (the waiter can go and claim at once), False
+    when it must look (a delayed job was added, or messages may have been lost).
+    """
+
+    __slots__ = ("event", "now", "queues")
+
+    def __init__(self, queues: frozenset[str] | None) -> None:
+        self.event = anyio.Event()
+        self.now = False
+        self.queues = queues  # None: any queue concerns the waiter
+
+    def concerns(self, queue: str | None) -> bool:
+        """Whether a change to ``queue`` (None: to any) concerns this waiter."""
+        return queue is None or self.queues is None or queue in self.queues
 
 
 class Waiters:
@@ -27,8 +46,7 @@ class Waiters:
 
     def __init__(self) -> None:
         self._jobs: dict[str, set[anyio.Event]] = {}
-        # None: any queue concerns the waiter.
-        self._ready: dict[anyio.Event, frozenset[str] | None] = {}
+        self._ready: set[ReadyWaiter] = set()
 
     def __repr__(self) -> str:
         return f"job_waiters={sum(map(len, self._jobs.values()))}, ready_waiters={len(self._ready)}"
@@ -47,14 +65,14 @@ class Waiters:
                 del self._jobs[job_id]
 
     @contextmanager
-    def ready(self, queues: frozenset[str] | None = None) -> Iterator[anyio.Event]:
-        """An event set when a job of ``queues`` (of any queue if None) may have become ready; for the block."""
-        event = anyio.Event()
-        self._ready[event] = queues
+    def ready(self, queues: frozenset[str] | None = None) -> Iterator[ReadyWaiter]:
+        """A waiter woken when a job of ``queues`` (of any queue if None) may have become ready; for the block."""
+        waiter = ReadyWaiter(queues)
+        self._ready.add(waiter)
         try:
-            yield event
+            yield waiter
         finally:
-            del self._ready[event]
+            self._ready.discard(waiter)
 
     def finished(self, job_ids: Iterable[str]) -> None:
         """Wake the waiters of ``job_ids``: those jobs may have finished."""
@@ -62,19 +80,23 @@ class Waiters:
             for event in self._jobs.get(job_id, ()):
                 event.set()
 
-    def became_ready(self, queue: str | None = None) -> None:
-        """Wake the waiters for ready jobs of ``queue`` (all of them if None)."""
-        for event, queues in self._ready.items():
-            if queue is None or queues is None or queue in queues:
-                event.set()
+    def became_ready(self, queue: str | None = None, *, now: bool = True) -> None:
+        """Wake the waiters for ready jobs of ``queue`` (all of them if None).
+
+        ``now``: a job is ready now; otherwise a delayed one was added, and the waiters look at when it is due.
+        """
+        for waiter in self._ready:
+            if waiter.concerns(queue):
+                waiter.now = waiter.now or now
+                waiter.event.set()
 
     def wake_all(self) -> None:
         """Wake every waiter to look again: messages may have been lost."""
         for waiters in self._jobs.values():
             for event in waiters:
                 event.set()
-        for event in self._ready:
-            event.set()
+        for waiter in self._ready:
+            waiter.event.set()
 
 
 async def wait_finished(

@@ -1,9 +1,10 @@
 """How the PostgreSQL store's waiters learn of changes: one ``LISTEN`` connection per store object, fanned out.
 
-Enqueues and requeues ``NOTIFY`` the ready channel with the job's queue; outcomes, cancels and take-backs
-``NOTIFY`` the done channel with the job's id. Every waiter of a store object (clients waiting on results,
-an idle consumer waiting for work) parks on an event here; the single listener connection wakes the ones a
-notification concerns, so a thousand waiting clients hold one connection, not a thousand.
+Enqueues and requeues ``NOTIFY`` the ready channel with the job's queue (the later channel for a delayed
+job); outcomes, cancels and take-backs ``NOTIFY`` the done channel with the job's id. Every waiter of a store
+object (clients waiting on results, an idle consumer waiting for work) parks on an event here; the single
+listener connection wakes the ones a notification concerns, so a thousand waiting clients hold one
+connection, not a thousand.
 
 Notifications are not stored: while the listener is down (the server restarted, or is unreachable), waiters
 fall back to polling, and when it connects again every waiter looks once more, having perhaps missed one.
@@ -68,6 +69,7 @@ class Listener:
                 return False
             try:
                 await conn.add_listener(self._names.ready, self._on_ready)
+                await conn.add_listener(self._names.later, self._on_later)
                 await conn.add_listener(self._names.done, self._on_done)
             except UNAVAILABLE:
                 conn.terminate()
@@ -83,6 +85,9 @@ class Listener:
 
     def _on_ready(self, conn: object, pid: int, channel: str, payload: object) -> None:
         self.waiters.became_ready(str(payload))
+
+    def _on_later(self, conn: object, pid: int, channel: str, payload: object) -> None:
+        self.waiters.became_ready(str(payload), now=False)
 
     def _on_done(self, conn: object, pid: int, channel: str, payload: object) -> None:
         self.waiters.finished(str(payload).split(","))

@@ -27,14 +27,16 @@ if TYPE_CHECKING:
 __all__ = ("claim", "complete", "complete_and_claim", "enqueue", "renew")
 
 # Keyless jobs of a group, one array per column of NEW_JOB_COLUMNS, inserted in the order given (so their
-# ``seq`` keeps the submission order); one NOTIFY per queue that got jobs.
+# ``seq`` keeps the submission order); one NOTIFY per queue that got jobs (and per kind: ready, delayed).
 _INSERT_MANY = (
     f"WITH ins AS (INSERT INTO {{jobs}} ({NEW_JOB_COLUMNS}, state)"
     f" SELECT {NEW_JOB_COLUMNS}, 'queued' FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::boolean[],"
     " $6::text[], $7::float8[], $8::float8[], $9::int[], $10::boolean[], $11::float8[], $12::float8[])"
     f" WITH ORDINALITY AS j({NEW_JOB_COLUMNS}, ordinality) ORDER BY ordinality"
-    " ON CONFLICT (id) DO NOTHING RETURNING queue)"
-    " SELECT pg_notify($13, q) FROM (SELECT DISTINCT queue AS q FROM ins) AS queues"
+    " ON CONFLICT (id) DO NOTHING RETURNING queue, ready_at > created_at AS later)"
+    # Ready jobs tell the waiters to come and claim ($13); delayed ones, to look at when they are due ($14).
+    " SELECT pg_notify(CASE WHEN later THEN $14 ELSE $13 END, q)"
+    " FROM (SELECT DISTINCT queue AS q, later FROM ins) AS queues"
 )
 
 
@@ -66,7 +68,7 @@ async def enqueue(conn: Conn, names: Names, jobs: Sequence[NewJob]) -> list[str]
 async def _insert(conn: Conn, names: Names, jobs: Sequence[NewJob], now: float) -> None:
     if jobs:
         columns = zip(*(new_job_values(job, now) for job in jobs), strict=True)
-        await conn.execute(_INSERT_MANY.format(jobs=names.jobs), *map(list, columns), names.ready)
+        await conn.execute(_INSERT_MANY.format(jobs=names.jobs), *map(list, columns), names.ready, names.later)
 
 
 async def _enqueue_keyed(conn: Conn, names: Names, job: NewJob) -> str:

@@ -36,7 +36,7 @@ class Names:
         ValueError: ``schema`` is not such a name.
     """
 
-    __slots__ = ("consumers", "done", "jobs", "meta", "ready", "schema")
+    __slots__ = ("consumers", "done", "jobs", "later", "meta", "ready", "schema")
 
     def __init__(self, schema: str) -> None:
         if not isinstance(schema, str) or _SCHEMA_NAME.fullmatch(schema) is None:
@@ -45,8 +45,10 @@ class Names:
         self.jobs = f'"{schema}".jobs'
         self.consumers = f'"{schema}".consumers'
         self.meta = f'"{schema}".meta'
-        # NOTIFY channels: enqueues and requeues (payload: the queue), and finished jobs (payload: the id).
+        # NOTIFY channels: jobs ready now (payload: the queue), delayed jobs added (payload: the queue), and
+        # finished jobs (payload: the ids).
         self.ready = f"{schema}_ready"
+        self.later = f"{schema}_later"
         self.done = f"{schema}_done"
 
 

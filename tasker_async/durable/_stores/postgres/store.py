@@ -243,7 +243,7 @@ class PostgresStore(EngineStore):
         names = frozenset(queues)
         while True:
             listening = await listener.ensure()
-            with listener.waiters.ready(names) as event:
+            with listener.waiters.ready(names) as waiter:
                 earliest = await self._reads.earliest_ready(queues)
                 wall, clock = time.time(), anyio.current_time()
                 if (earliest is not None and earliest <= wall) or clock >= deadline:
@@ -252,7 +252,9 @@ class PostgresStore(EngineStore):
                 until = deadline if earliest is None else min(deadline, clock + (earliest - wall))
                 poll = SAFETY_POLL if listening else OUTAGE_POLL
                 with anyio.CancelScope(deadline=min(until, clock + poll)):
-                    await event.wait()
+                    await waiter.event.wait()
+                if waiter.now:
+                    return  # a job became ready: the caller's claim takes it, without a look first
 
     async def leave(self, consumer: str) -> None:
         """Forget ``consumer``'s heartbeat."""

@@ -7,8 +7,8 @@
 -- delayed ones included, scored by ready time; members "<16-digit seq>:<id>" so equal times keep submission
 -- order), P:running (zset: id by lease end), P:finished (zset: id by purge time), P:keys (hash key -> id),
 -- P:count:<queue> (hash state -> count), P:queues (hash queue -> jobs held), P:consumers and
--- P:heartbeats (hashes by consumer id), P:seq and P:tok (counters). Channels: P:done (a job id finished),
--- P:ready (a queue may have ready jobs).
+-- P:heartbeats (hashes by consumer id), P:seq and P:tok (counters). Channels: P:done (job ids finished),
+-- P:ready (a queue has jobs ready now), P:later (a queue got a delayed job).
 --
 -- Why sorted sets and not streams: the protocol requires that a job given back unstarted keeps its place
 -- and that a delayed job joins the ready order when its delay ends; a stream can only append, so both
@@ -22,7 +22,7 @@ local NOWS = num(NOW)
 local FINISHED = {succeeded = true, failed = true, cancelled = true, dead = true}
 -- What the script finished and which queues got ready jobs: published once, at its end (see notify), so a
 -- batch of a thousand outcomes is one message, not a thousand.
-local DONE, READY = {}, {}
+local DONE, READY, LATER = {}, {}, {}
 -- Count changes per queue and state (and jobs held per queue), applied once per script by flush: a batch
 -- of a thousand jobs of one queue is two HINCRBYs, not two thousand.
 local COUNTS, HELD = {}, {}
@@ -146,7 +146,8 @@ local function enqueue(F, i, seq, lanes)
   members[#members + 1] = m
   count(q, false, 'queued', 1)
   HELD[q] = (HELD[q] or 0) + 1
-  READY[q] = true
+  -- A delayed job tells the waiters to look at when it is due; a ready one, to come and claim.
+  if tonumber(F[i + 7]) > 0 then LATER[q] = true else READY[q] = true end
   return id
 end
 
@@ -370,5 +371,6 @@ local function flush(reply)
   for q, n in pairs(HELD) do redis.call('HINCRBY', P .. ':queues', q, n) end
   if #DONE > 0 then redis.call('PUBLISH', P .. ':done', table.concat(DONE, ' ')) end
   for q in pairs(READY) do redis.call('PUBLISH', P .. ':ready', q) end
+  for q in pairs(LATER) do if not READY[q] then redis.call('PUBLISH', P .. ':later', q) end end
   return reply
 end

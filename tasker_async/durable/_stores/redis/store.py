@@ -223,14 +223,16 @@ class RedisStore:
         watch = self._require_watch()
         with anyio.move_on_after(timeout):
             while True:
-                with watch.waiters.ready(frozenset(queues)) as event:
+                with watch.waiters.ready(frozenset(queues)) as waiter:
                     ready, due_in = await self._run("ready", *queues)
                     if int(ready) > 0:
                         return
                     # Wake on a message, and also when the earliest delayed job's time comes.
                     until = max(0.0, float(due_in)) if due_in else math.inf
                     with anyio.move_on_after(min(until, _RECHECK)):
-                        await event.wait()
+                        await waiter.event.wait()
+                    if waiter.now:
+                        return  # a job became ready: the caller's claim takes it, without a look first
 
     def _require_watch(self) -> Watch:
         if self._watch is None:

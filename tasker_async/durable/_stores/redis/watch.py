@@ -31,6 +31,7 @@ class Watch:
         self._client = client
         self._done_channel = f"{prefix}:done".encode()
         self._ready_channel = f"{prefix}:ready".encode()
+        self._later_channel = f"{prefix}:later".encode()
         # The events of the store object's waiters, which the messages set.
         self.waiters = Waiters()
         self._task: asyncio.Task[None] | None = None
@@ -56,13 +57,15 @@ class Watch:
             self.waiters.finished(data.decode().split(" "))  # one message per script: ids, space-separated
         elif channel == self._ready_channel:
             self.waiters.became_ready(data.decode())
+        elif channel == self._later_channel:
+            self.waiters.became_ready(data.decode(), now=False)
 
     async def _listen(self) -> None:
         delay = _RETRY_FIRST
         while True:
             pubsub = self._client.pubsub()
             try:
-                await pubsub.subscribe(self._done_channel, self._ready_channel)
+                await pubsub.subscribe(self._done_channel, self._ready_channel, self._later_channel)
                 self.waiters.wake_all()
                 self.subscribed.set()
                 delay = _RETRY_FIRST
