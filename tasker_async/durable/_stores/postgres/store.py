@@ -49,6 +49,10 @@ async def _keep_session(conn: asyncpg.Connection[Any]) -> None:
         await conn.execute("ROLLBACK")
 
 
+# Seconds a wait's look at the engine may take, shielded from the wait being cut short.
+_LOOK_LIMIT = 1.0
+
+
 class PostgresStore(EngineStore):
     r"""A store on a PostgreSQL server (13 or later): for many machines, transactional.
 
@@ -244,7 +248,12 @@ class PostgresStore(EngineStore):
         while True:
             listening = await listener.ensure()
             with listener.waiters.ready(names) as waiter:
-                earliest = await self._reads.earliest_ready(queues)
+                # Shielded: a wait cut short (a consumer's run ended) lets the look finish rather than
+                # cancel a query in flight, which costs a cancel request on a connection of its own.
+                with anyio.CancelScope(shield=True, deadline=anyio.current_time() + _LOOK_LIMIT) as look:
+                    earliest = await self._reads.earliest_ready(queues)
+                if look.cancelled_caught:
+                    return  # the engine is slow or away: the caller's claim finds out
                 wall, clock = time.time(), anyio.current_time()
                 if (earliest is not None and earliest <= wall) or clock >= deadline:
                     return

@@ -33,6 +33,9 @@ _PURGE_BATCH = 500
 # A waiter checks the engine again this often even without a message (a safety net, not a poll loop).
 _RECHECK = 5.0
 
+# Seconds a wait's look at the engine may take, shielded from the wait being cut short.
+_LOOK_LIMIT = 1.0
+
 
 class RedisStore:
     """A store on a Redis or Valkey server: many processes on many machines share it.
@@ -224,7 +227,12 @@ class RedisStore:
         with anyio.move_on_after(timeout):
             while True:
                 with watch.waiters.ready(frozenset(queues)) as waiter:
-                    ready, due_in = await self._run("ready", *queues)
+                    # Shielded: a wait cut short (a consumer's run ended) lets the look finish rather than
+                    # cancel a command in flight, which would cost the connection.
+                    with anyio.CancelScope(shield=True, deadline=anyio.current_time() + _LOOK_LIMIT) as look:
+                        ready, due_in = await self._run("ready", *queues)
+                    if look.cancelled_caught:
+                        return  # the engine is slow or away: the caller's claim finds out
                     if int(ready) > 0:
                         return
                     # Wake on a message, and also when the earliest delayed job's time comes.
