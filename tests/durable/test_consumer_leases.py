@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 import anyio
+import pytest
 
-from tasker_async.durable import Client, Store
+from tasker_async.durable import Client, ConsumerInfo, Store
+from tasker_async.durable._stores.records import Claim, Lease, Outcome, Renewal
 
 from ._doubles import Lab, OutageStore, eventually, second_handle, serving
 from .conftest import StoreKit
@@ -75,3 +78,44 @@ async def test_a_silent_consumers_job_goes_to_another_within_one_and_a_half_leas
     assert taken_at - silent_at <= 1.5 * lease, f"taken over {taken_at - silent_at:.3f} s after A went silent"
     assert info.deliveries == 2
     assert info.state == "succeeded"
+
+
+class RacingStore(OutageStore):
+    """A renewal that reaches the engine after an outcome sent before it: the engine no longer holds that
+    job's lease, so the renewal reports it lost, while the outcome's own answer is still on its way."""
+
+    def __init__(self, inner: Store) -> None:
+        super().__init__(inner)
+        self.outcome_sent = anyio.Event()
+        self.renewed_after = anyio.Event()
+        self.in_flight: set[str] = set()
+
+    async def complete_and_claim(
+        self, outcomes: Sequence[Outcome], consumer: str, queues: Sequence[str], limit: int
+    ) -> tuple[list[bool], list[Claim]]:
+        if not outcomes:
+            return await super().complete_and_claim(outcomes, consumer, queues, limit)
+        recorded = await self.inner.complete(outcomes)
+        self.in_flight.update(outcome.lease.job_id for outcome in outcomes)
+        self.outcome_sent.set()
+        await self.renewed_after.wait()  # the answer comes back after the renewal's
+        return recorded, await self.inner.claim(consumer, queues, limit)
+
+    async def renew(self, consumer: ConsumerInfo, leases: Sequence[Lease]) -> Renewal:
+        renewal = await self.inner.renew(consumer, leases)
+        if self.in_flight:
+            self.renewed_after.set()
+        return renewal
+
+
+async def test_a_lease_reported_lost_while_its_outcome_is_on_its_way_is_not_a_lost_run(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    lab = Lab(lease=LEASE)
+    racing = RacingStore(store)
+    async with Client(store) as client, serving(racing, lab) as node:
+        job = await client.submit(lab.echo, 7)
+        assert await job.result(timeout=10) == 7
+    assert racing.renewed_after.is_set()
+    assert node.consumer.stats().lost == 0
+    assert "lost its lease" not in caplog.text

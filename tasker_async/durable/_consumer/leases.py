@@ -121,8 +121,13 @@ class Leaser:
         book, outbox, runner = self._wiring.book, self._wiring.outbox, self._runner
         for job_id in renewal.lost:
             lease = by_id.get(job_id)
-            held = None if lease is None else book.lose(lease)
-            if lease is None or held is None:
+            entry = None if lease is None else book.entry(lease)
+            if lease is None or entry is None or (entry.handle is not None and entry.handle.done()):
+                # Its run has ended: its outcome, maybe already recorded by a call that reached the engine
+                # before this renewal, learns from its own answer whether the lease still held.
+                continue
+            held = book.lose(lease)
+            if held is None:
                 continue
             outbox.discard(lease)
             runner.cancel(held, "lost")
