@@ -57,7 +57,8 @@ class EngineStore:
     """
 
     _reads: Reader
-    # Waiters looking at once (woken by one message) share one read; made on first use.
+    # Waiters looking at once (woken by one message) share one read; a store class may set its own (more
+    # groups on their way at once), else one is made on first use.
     _looks: GroupCommit[str, Finished | LookupError | None] | None = None
 
     def _parked(self, job_id: str) -> AbstractAsyncContextManager[Park]:

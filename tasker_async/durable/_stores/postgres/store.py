@@ -105,7 +105,9 @@ class PostgresStore(EngineStore):
         self._entered = False
         self._reads = reads.Reads(self._connection, self._names)
         # Concurrent submits share one statement, and so one commit and one sync of the log.
-        self._enqueues = GroupCommit(self._enqueue_group)
+        # Half the pool at most, so a worker's own calls always find a connection.
+        self._enqueues = GroupCommit(self._enqueue_group, in_flight=max(1, pool_size // 2))
+        self._looks = GroupCommit(self._look_group, in_flight=max(1, pool_size // 2))
 
     def __repr__(self) -> str:
         state = "open" if self._pool is not None else "closed"

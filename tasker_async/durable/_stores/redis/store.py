@@ -28,6 +28,8 @@ from .watch import Watch
 __all__ = ("RedisStore",)
 
 _INFO_FIELDS = " ".join(codec.INFO_FIELDS)
+# Groups of submits (and of reads) on their way at once: each on a connection of its own.
+_IN_FLIGHT = 4
 # Expired results a purge deletes per script at most.
 _PURGE_BATCH = 500
 # A waiter checks the engine again this often even without a message (a safety net, not a poll loop).
@@ -70,8 +72,8 @@ class RedisStore:
         self._in_flight: set[anyio.Event] = set()
         # Concurrent submits share one script call (one round trip, one append-only file sync), and so
         # do concurrent reads of jobs (waiters woken by one message look at once).
-        self._enqueues = GroupCommit(self._enqueue_group)
-        self._reads = GroupCommit(self._read_group)
+        self._enqueues = GroupCommit(self._enqueue_group, in_flight=_IN_FLIGHT)
+        self._reads = GroupCommit(self._read_group, in_flight=_IN_FLIGHT)
 
     def __repr__(self) -> str:
         return f"RedisStore({self._where!r}, prefix={self._prefix!r})"
