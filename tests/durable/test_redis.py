@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from tasker_async.durable import Client, RedisStore, StoreUnavailableError, open_store
+from tasker_async.durable._stores.records import NewJob
+from tasker_async.durable._stores.redis import codec
 
 from ._doubles import Lab, eventually, serving
 from .servers.redis_server import RedisServer
@@ -97,3 +99,29 @@ def test_without_redis_py_the_store_names_the_extra_to_install(monkeypatch: pyte
         _ = durable.RedisStore
     with pytest.raises(ImportError, match=r"tasker-async\[redis\]"):
         open_store("redis://localhost:6379/0")
+
+
+def test_a_packed_job_is_its_twelve_fields_as_netstrings() -> None:
+    # What enqueue in jobs.lua reads: id, name, queue, payload, priority, has key, key, delay, once,
+    # max deliveries, lease, result ttl; lengths in bytes (a key or a name may be any text).
+    job = NewJob(
+        id="j" * 32, name="t.naïve", queue="q:1", payload=b"[1,2]", priority=True, key="kéy", delay=0.5, once=True
+    )
+    fields: list[bytes | str | int] = [
+        "j" * 32,
+        "t.naïve",
+        "q:1",
+        b"[1,2]",
+        "1",
+        "1",
+        "kéy",
+        "0.5",
+        "1",
+        5,
+        "30.0",
+        "86400.0",
+    ]
+    assert codec.pack_job(job) == codec.pack(fields)
+    assert codec.pack_job(NewJob(id="a", name="n", queue="default", payload=b"")).startswith(
+        b"1:a1:n7:default0:1:01:00:"
+    )

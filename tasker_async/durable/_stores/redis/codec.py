@@ -16,9 +16,9 @@ __all__ = (
     "consumers",
     "job_info",
     "lease_args",
-    "new_job_fields",
     "outcomes_arg",
     "pack",
+    "pack_job",
     "text",
 )
 
@@ -41,26 +41,38 @@ def pack(values: Iterable[bytes | str | int]) -> bytes:
     parts: list[bytes] = []
     for value in values:
         data = value if isinstance(value, bytes) else str(value).encode()
-        parts += (b"%d:" % len(data), data)
+        parts.append(b"%d:%b" % (len(data), data))
     return b"".join(parts)
 
 
-def new_job_fields(job: NewJob) -> list[Any]:
-    """``enqueue``'s twelve fields for ``job``."""
-    return [
-        job.id,
-        job.name,
-        job.queue,
+# One job's twelve fields as netstrings (see enqueue in jobs.lua): one format per job, on every submit's path.
+_JOB = b"%d:%b%d:%b%d:%b%d:%b1:%b1:%b%d:%b%d:%b1:%b%d:%b%d:%b%d:%b"
+
+
+def _text(value: object) -> tuple[int, bytes]:
+    data = str(value).encode()
+    return len(data), data
+
+
+def pack_job(job: NewJob) -> bytes:
+    """``enqueue``'s twelve fields for ``job``, packed as ``pack`` would pack them."""
+    key = (job.key or "").encode()
+    return _JOB % (
+        *_text(job.id),
+        *_text(job.name),
+        *_text(job.queue),
+        len(job.payload),
         job.payload,
-        _flag(job.priority),
-        _flag(job.key is not None),
-        job.key or "",
-        repr(float(job.delay)),
-        _flag(job.once),
-        job.max_deliveries,
-        repr(float(job.lease)),
-        repr(float(job.result_ttl)),
-    ]
+        b"1" if job.priority else b"0",
+        b"1" if job.key is not None else b"0",
+        len(key),
+        key,
+        *_text(repr(float(job.delay))),
+        b"1" if job.once else b"0",
+        *_text(job.max_deliveries),
+        *_text(repr(float(job.lease))),
+        *_text(repr(float(job.result_ttl))),
+    )
 
 
 def lease_args(leases: Sequence[Lease]) -> list[Any]:

@@ -131,7 +131,7 @@ class RedisStore:
         return await self._enqueues(job)
 
     async def _enqueue_group(self, jobs: list[NewJob]) -> list[str]:
-        packed = codec.pack(field for job in jobs for field in codec.new_job_fields(job))
+        packed = b"".join(map(codec.pack_job, jobs))
         return [codec.text(job_id) for job_id in await self._run("enqueue", packed)]
 
     async def claim(self, consumer: str, queues: Sequence[str], limit: int) -> list[Claim]:
