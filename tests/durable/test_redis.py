@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tasker_async.durable import Client, RedisStore, StoreUnavailableError, open_store
-from tasker_async.durable._stores.records import NewJob
+from tasker_async.durable import Client, ErrorInfo, RedisStore, StoreUnavailableError, open_store
+from tasker_async.durable._stores.records import Lease, NewJob, Outcome
 from tasker_async.durable._stores.redis import codec
 
 from ._doubles import Lab, eventually, serving
@@ -125,3 +125,14 @@ def test_a_packed_job_is_its_twelve_fields_as_netstrings() -> None:
     assert codec.pack_job(NewJob(id="a", name="n", queue="default", payload=b"")).startswith(
         b"1:a1:n7:default0:1:01:00:"
     )
+
+
+def test_packed_outcomes_are_nine_fields_each_as_netstrings() -> None:
+    lease = Lease("j1", "t1")
+    failed = Outcome(lease=lease, state="failed", error=ErrorInfo("m.Boom", "bad: é", "Traceback..."))
+    succeeded = Outcome(lease=lease, state="succeeded", result=b'{"x": 1}')
+    cancelled = Outcome(lease=lease, state="cancelled")
+    expected: list[bytes | str | int] = ["j1", "t1", "failed", "0", b"", "1", "m.Boom", "bad: é", "Traceback..."]
+    expected += ["j1", "t1", "succeeded", "1", b'{"x": 1}', "0", "", "", ""]
+    expected += ["j1", "t1", "cancelled", "0", b"", "0", "", "", ""]
+    assert codec.outcomes_arg([failed, succeeded, cancelled]) == codec.pack(expected)

@@ -28,10 +28,6 @@ def text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def _flag(value: bool) -> str:
-    return "1" if value else "0"
-
-
 def _time(value: bytes | None) -> float | None:
     return float(value) if value else None
 
@@ -83,16 +79,29 @@ def lease_args(leases: Sequence[Lease]) -> list[Any]:
     return args
 
 
+# One outcome's nine fields as netstrings (see complete in jobs.lua); the error's three come after, when set.
+_OUTCOME = b"%d:%b%d:%b%d:%b1:%b%d:%b1:%b"
+
+
+def _outcome(outcome: Outcome) -> bytes:
+    result, error = outcome.result, outcome.error
+    head = _OUTCOME % (
+        *_text(outcome.lease.job_id),
+        *_text(outcome.lease.token),
+        *_text(outcome.state),
+        b"0" if result is None else b"1",
+        0 if result is None else len(result),
+        b"" if result is None else result,
+        b"0" if error is None else b"1",
+    )
+    if error is None:
+        return head + b"0:0:0:"
+    return head + pack((error.type, error.message, error.traceback))
+
+
 def outcomes_arg(outcomes: Sequence[Outcome]) -> bytes:
     """Nine fields per outcome (see ``complete`` in jobs.lua), packed in one argument."""
-    args: list[Any] = []
-    for outcome in outcomes:
-        error = outcome.error
-        args += [outcome.lease.job_id, outcome.lease.token, outcome.state]
-        args += [_flag(outcome.result is not None), outcome.result if outcome.result is not None else b""]
-        args += [_flag(error is not None)]
-        args += [error.type, error.message, error.traceback] if error is not None else ["", "", ""]
-    return pack(args)
+    return b"".join(map(_outcome, outcomes))
 
 
 def claims(reply: list[list[Any]]) -> list[Claim]:
