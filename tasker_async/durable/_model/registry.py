@@ -6,7 +6,9 @@ import inspect
 import math
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, TypedDict, TypeVar
+
+from typing_extensions import Unpack
 
 from ...errors import ConfigError
 from .errors import WorkflowError
@@ -14,7 +16,7 @@ from .errors import WorkflowError
 if TYPE_CHECKING:
     from .workflow.definition import Workflow
 
-__all__ = ("DurableTask", "Registry", "TaskOptions")
+__all__ = ("DeliveryOptions", "DurableTask", "Registry", "TaskOptions")
 
 R = TypeVar("R")
 P = ParamSpec("P")
@@ -27,6 +29,14 @@ def _check_seconds(name: str, value: object, *, allow_zero: bool) -> float:
     if value < 0 or (value == 0 and not allow_zero):
         raise ConfigError(f"{name} must be {'>= 0' if allow_zero else '> 0'} seconds, got {value!r}")
     return float(value)
+
+
+class DeliveryOptions(TypedDict, total=False):
+    """The options of ``Registry.task`` and ``Workflow`` besides the queue; ``TaskOptions`` gives their defaults."""
+
+    max_deliveries: int
+    lease: float
+    result_ttl: float
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -88,28 +98,27 @@ class Registry:
         self._step_names: dict[str, str] = {}
 
     def task(
-        self,
-        name: str,
-        *,
-        queue: str = "default",
-        max_deliveries: int = 5,
-        lease: float = 30.0,
-        result_ttl: float = 86400.0,
+        self, name: str, *, queue: str = "default", **options: Unpack[DeliveryOptions]
     ) -> Callable[[Callable[Concatenate[R, P], Awaitable[T]]], DurableTask[R, P, T]]:
         """Register the decorated ``async def fn(resource, *args)`` under ``name``.
+
+        Args:
+            name: the name stored with each job.
+            queue: the queue its jobs go to.
+            options: ``max_deliveries``, ``lease``, ``result_ttl`` (``TaskOptions`` gives their defaults).
 
         Raises:
             ConfigError: ``name`` is taken or empty, or an option is out of range.
             TypeError: the decorated object is not an async function.
         """
-        options = TaskOptions(queue=queue, max_deliveries=max_deliveries, lease=lease, result_ttl=result_ttl)
+        checked = TaskOptions(queue=queue, **options)
         if not isinstance(name, str) or not name:
             raise ConfigError(f"a task name must be a non-empty string, got {name!r}")
 
         def register(fn: Callable[Concatenate[R, P], Awaitable[T]]) -> DurableTask[R, P, T]:
             if not inspect.iscoroutinefunction(fn):
                 raise TypeError(f"task {name!r} must be an async function (async def fn(resource, ...)), got {fn!r}")
-            task: DurableTask[R, P, T] = DurableTask(name, fn, options)
+            task: DurableTask[R, P, T] = DurableTask(name, fn, checked)
             self.add(task)
             return task
 

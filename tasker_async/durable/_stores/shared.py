@@ -14,7 +14,7 @@ from .group import GroupCommit
 from .records import Finished
 from .waiting import Park, wait_finished
 
-__all__ = ("EngineStore", "Reader")
+__all__ = ("EngineStore", "Reader", "Waiting")
 
 
 class Reader(Protocol):
@@ -48,7 +48,26 @@ class Reader(Protocol):
         ...
 
 
-class EngineStore:
+class Waiting:
+    """The protocol's ``wait``, over a store's look at a job (``_finished``) and its watch (``_parked``)."""
+
+    async def _finished(self, job_id: str) -> Finished | None:
+        raise NotImplementedError
+
+    def _parked(self, job_id: str) -> AbstractAsyncContextManager[Park]:
+        raise NotImplementedError
+
+    async def wait(self, job_id: str, timeout: float | None) -> Finished:
+        """Wait until the job is finished, woken by the engine's watch (which also looks again now and then).
+
+        Raises:
+            TimeoutError: ``timeout`` seconds passed first.
+            LookupError: the job is unknown (or purged).
+        """
+        return await wait_finished(job_id, timeout, lambda: self._finished(job_id), lambda: self._parked(job_id))
+
+
+class EngineStore(Waiting):
     """The store protocol's reads over the engine's ``Reader``, ``wait`` over its watch, and ``__aexit__``.
 
     A store class sets ``_reads`` (its engine's reads, which raise RuntimeError while the store is not open),
@@ -60,9 +79,6 @@ class EngineStore:
     # Waiters looking at once (woken by one message) share one read; a store class may set its own (more
     # groups on their way at once), else one is made on first use.
     _looks: GroupCommit[str, Finished | LookupError | None] | None = None
-
-    def _parked(self, job_id: str) -> AbstractAsyncContextManager[Park]:
-        raise NotImplementedError
 
     async def _close(self) -> None:
         raise NotImplementedError
@@ -77,15 +93,6 @@ class EngineStore:
     async def info(self, job_id: str) -> JobInfo | None:
         """The job's snapshot, or None if it is unknown (or purged)."""
         return await self._reads.info(job_id)
-
-    async def wait(self, job_id: str, timeout: float | None) -> Finished:
-        """Wait until the job is finished, woken by the engine's watch (which also looks again now and then).
-
-        Raises:
-            TimeoutError: ``timeout`` seconds passed first.
-            LookupError: the job is unknown (or purged).
-        """
-        return await wait_finished(job_id, timeout, lambda: self._finished(job_id), lambda: self._parked(job_id))
 
     async def _finished(self, job_id: str) -> Finished | None:
         if self._looks is None:

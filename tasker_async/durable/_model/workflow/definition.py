@@ -7,8 +7,10 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from types import MappingProxyType
 from typing import Any, TypeVar
 
+from typing_extensions import Unpack
+
 from ..errors import WorkflowError
-from ..registry import TaskOptions
+from ..registry import DeliveryOptions, TaskOptions
 from . import binding, graph
 from .mermaid import to_mermaid
 from .records import StepState
@@ -27,28 +29,19 @@ class Workflow:
     Args:
         name: the workflow's name, unique in a registry; its steps' jobs are named ``"<name>.<step>"``.
         queue: the queue its steps' jobs go to, unless a step names another.
-        max_deliveries: the steps' default (see ``Registry.task``).
-        lease: the steps' default, in seconds.
-        result_ttl: the steps' default, in seconds.
+        options: the steps' defaults of ``max_deliveries``, ``lease`` and ``result_ttl`` (seconds), as
+            ``Registry.task`` takes them.
 
     Raises:
         WorkflowError: ``name`` is not a non-empty string.
         ConfigError: an option is out of range (the error names it).
     """
 
-    def __init__(
-        self,
-        name: str,
-        *,
-        queue: str = "default",
-        max_deliveries: int = 5,
-        lease: float = 30.0,
-        result_ttl: float = 86400.0,
-    ) -> None:
+    def __init__(self, name: str, *, queue: str = "default", **options: Unpack[DeliveryOptions]) -> None:
         if not isinstance(name, str) or not name:
             raise WorkflowError(f"a workflow name must be a non-empty string, got {name!r}")
         self.name = name
-        self.options = TaskOptions(queue=queue, max_deliveries=max_deliveries, lease=lease, result_ttl=result_ttl)
+        self.options = TaskOptions(queue=queue, **options)
         self._steps: dict[str, Step[Any]] = {}
         self._registered = False
 

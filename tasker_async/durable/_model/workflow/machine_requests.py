@@ -4,20 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
-from .machine_records import (
-    CancelSteps,
-    Effect,
-    Release,
-    RunEnded,
-    RunGraph,
-    StepShape,
-    StepStatus,
-    Transition,
-    run_graph,
-    run_state,
-)
+from .machine_records import CancelSteps, Release, RunEnded, run_graph, run_state
 from .records import STEP_FINISHED
+
+if TYPE_CHECKING:
+    from .machine_records import Effect, RunGraph, StepShape, StepStatus, Transition
 
 __all__ = ("cancel_run", "resume")
 

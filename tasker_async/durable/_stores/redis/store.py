@@ -20,7 +20,8 @@ from ..._model.records import FINISHED, ConsumerInfo, JobInfo, QueueStats
 from ..._model.serializer import JSONSerializer, Serializer
 from ..group import GroupCommit
 from ..records import Claim, Finished, Lease, NewJob, Outcome, Renewal
-from ..waiting import Park, parked_on, wait_finished
+from ..shared import Waiting
+from ..waiting import Park, parked_on
 from . import codec
 from .scripts import Scripts
 from .watch import Watch
@@ -39,7 +40,7 @@ _RECHECK = 5.0
 _LOOK_LIMIT = 1.0
 
 
-class RedisStore:
+class RedisStore(Waiting):
     """A store on a Redis or Valkey server: many processes on many machines share it.
 
     Every operation is one Lua script, so each is atomic on the server; waiting for a result or
@@ -202,15 +203,6 @@ class RedisStore:
         """The job's snapshot, or None if it is unknown (or purged)."""
         found = await self._snapshot(job_id)
         return None if found is None else found[0]
-
-    async def wait(self, job_id: str, timeout: float | None) -> Finished:
-        """Wait until the job is finished, woken by pub/sub.
-
-        Raises:
-            TimeoutError: ``timeout`` seconds passed first.
-            LookupError: the job is unknown (or purged).
-        """
-        return await wait_finished(job_id, timeout, lambda: self._finished(job_id), lambda: self._parked(job_id))
 
     async def _finished(self, job_id: str) -> Finished | None:
         found = await self._snapshot(job_id)
