@@ -48,8 +48,14 @@ class Runner:
 
     def start_waiting(self) -> None:
         """Submit prefetched jobs, oldest first, while the manager has a free worker for each."""
-        book, port = self._wiring.book, self._wiring.port
-        while book.waiting and not self.closed and port.free_workers() > 0:
+        book = self._wiring.book
+        if not book.waiting or self.closed:
+            return
+        # Counted once: each job submitted takes one free worker (it waits in the manager's queue for it), so
+        # the count goes down by one per job, and a batch costs one count of the workers, not one per job.
+        for _ in range(self._wiring.port.free_workers()):
+            if not book.waiting or self.closed:
+                return
             self._submit(book.waiting.popleft())
 
     def _submit(self, held: Held) -> None:
