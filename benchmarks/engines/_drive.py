@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from time import perf_counter
 from typing import TypeVar
 
@@ -10,9 +10,10 @@ import anyio
 
 from ._system import Timing
 
-__all__ = ("drive",)
+__all__ = ("drive", "submit_all")
 
 H = TypeVar("H")
+T = TypeVar("T")
 
 
 async def drive(
@@ -25,28 +26,36 @@ async def drive(
     ``wait(handle)`` for its result. The clock starts at the first submission and stops at the last
     result; ``Timing.submitted`` is when the last submission returned.
     """
-    slots: list[H | None] = [None] * jobs
-    indices = iter(range(jobs))
-
-    async def submitter() -> None:
-        for index in indices:  # shared: each submitter takes the next job
-            slots[index] = await submit()
-
-    async def waiter() -> None:
-        for handle in pending:  # shared likewise, in submission order
-            await wait(handle)
-
-    tasks = max(1, min(submitters, jobs))
     start = perf_counter()
-    async with anyio.create_task_group() as group:
-        for _ in range(tasks):
-            group.start_soon(submitter)
+    handles = await submit_all(submit, jobs, submitters)
     submitted = perf_counter() - start
+    await _each(wait, handles, submitters)
+    return Timing(seconds=perf_counter() - start, submitted=submitted)
+
+
+async def submit_all(submit: Callable[[], Awaitable[H]], jobs: int, submitters: int) -> list[H]:
+    """``jobs`` calls of ``submit`` from ``submitters`` concurrent submitters, each taking the next job; the
+    handles, in submission order."""
+    slots: list[H | None] = [None] * jobs
+
+    async def one(index: int) -> None:
+        slots[index] = await submit()
+
+    await _each(one, range(jobs), submitters)
     handles = [slot for slot in slots if slot is not None]
     if len(handles) != jobs:
         raise RuntimeError(f"{jobs - len(handles)} of {jobs} submissions returned no handle")
-    pending = iter(handles)
+    return handles
+
+
+async def _each(call: Callable[[T], Awaitable[object]], items: Iterable[T], tasks: int) -> None:
+    """``call(item)`` for each of ``items``, from ``tasks`` concurrent tasks, each taking the next item."""
+    shared = iter(items)
+
+    async def worker() -> None:
+        for item in shared:  # shared: each task takes the next item
+            await call(item)
+
     async with anyio.create_task_group() as group:
-        for _ in range(tasks):
-            group.start_soon(waiter)
-    return Timing(seconds=perf_counter() - start, submitted=submitted)
+        for _ in range(max(1, tasks)):
+            group.start_soon(worker)

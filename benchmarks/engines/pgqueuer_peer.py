@@ -19,16 +19,16 @@ from __future__ import annotations
 import asyncio
 import functools
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from time import perf_counter
 
-import anyio
 import asyncpg
 import pgqueuer
 from pgqueuer.core.completion import CompletionWatcher
 from pgqueuer.domain.types import JOB_STATUS
 
+from benchmarks.engines._drive import submit_all
 from benchmarks.engines._system import System, Timing
 
 __all__ = ("SYSTEM", "create", "run_worker")
@@ -78,19 +78,6 @@ async def setup(url: str) -> None:
         await connection.close()
 
 
-async def _submit_all(submit: Callable[[], Awaitable[object]], jobs: int, submitters: int) -> None:
-    """``jobs`` calls of ``submit`` from ``submitters`` concurrent submitters, each taking the next job."""
-    indices = iter(range(jobs))
-
-    async def submitter() -> None:
-        for _ in indices:  # shared: each submitter takes the next job
-            await submit()
-
-    async with anyio.create_task_group() as group:
-        for _ in range(min(submitters, jobs)):
-            group.start_soon(submitter)
-
-
 async def produce(url: str, jobs: int, submitters: int) -> Timing:
     """Enqueue ``jobs`` no-op jobs from ``submitters`` submitters; wait until every one has succeeded."""
     async with asyncpg.create_pool(url, min_size=POOL + 1, max_size=POOL + 1) as pool:
@@ -98,14 +85,13 @@ async def produce(url: str, jobs: int, submitters: int) -> Timing:
         queries = pgqueuer.Queries(driver)
         # The driver gives the listener's connection back to the pool on its way out.
         async with driver, CompletionWatcher(driver, queries=queries) as watcher:
-            waiting: list[asyncio.Future[JOB_STATUS]] = []
 
-            async def submit() -> None:
+            async def submit() -> asyncio.Future[JOB_STATUS]:
                 (job_id,) = await queries.enqueue(ENTRYPOINT, None)
-                waiting.append(watcher.wait_for(job_id))
+                return watcher.wait_for(job_id)
 
             start = perf_counter()
-            await _submit_all(submit, jobs, submitters)
+            waiting = await submit_all(submit, jobs, submitters)
             submitted = perf_counter() - start
             statuses = await asyncio.gather(*waiting)
             seconds = perf_counter() - start

@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import sys
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from time import perf_counter
 
 import anyio
 import procrastinate
 
+from benchmarks.engines._drive import submit_all
 from benchmarks.engines._system import System, Timing
 
 __all__ = ("SYSTEM", "app", "noop", "run_worker")
@@ -63,19 +64,6 @@ async def setup(url: str) -> None:
             await connected.schema_manager.apply_schema_async()
 
 
-async def _submit_all(submit: Callable[[], Awaitable[object]], jobs: int, submitters: int) -> None:
-    """``jobs`` calls of ``submit`` from ``submitters`` concurrent submitters, each taking the next job."""
-    indices = iter(range(jobs))
-
-    async def submitter() -> None:
-        for _ in indices:  # shared: each submitter takes the next job
-            await submit()
-
-    async with anyio.create_task_group() as group:
-        for _ in range(min(submitters, jobs)):
-            group.start_soon(submitter)
-
-
 async def _succeeded(connected: procrastinate.App, queue: str) -> int:
     """How many of ``queue``'s jobs succeeded; raises if any ended otherwise."""
     rows = list(await connected.job_manager.list_queues_async(queue=queue))
@@ -107,7 +95,7 @@ async def produce(url: str, jobs: int, submitters: int) -> Timing:
         async with connected.open_async():
             deferrer = noop.configure(queue=queue)
             start = perf_counter()
-            await _submit_all(deferrer.defer_async, jobs, submitters)
+            await submit_all(deferrer.defer_async, jobs, submitters)
             submitted = perf_counter() - start
             await _until_all_succeeded(connected, queue, jobs, start)
             seconds = perf_counter() - start

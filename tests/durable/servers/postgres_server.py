@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from . import free_port
+from . import free_port, reap
 
 __all__ = ("PostgresServer", "binary_dir")
 
@@ -152,13 +152,10 @@ class PostgresServer:
                 capture_output=True,
                 timeout=deadline + 5,
             )
-            process.wait(timeout=deadline)
         except subprocess.TimeoutExpired:
-            pass
+            pass  # the kill in reap ends it
         finally:
-            if process.poll() is None:
-                process.kill()
-            process.wait()
+            reap(process, deadline)
 
     def close(self) -> None:
         """Stop the server and delete its data."""

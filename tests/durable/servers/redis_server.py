@@ -13,7 +13,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from . import free_port
+from . import free_port, reap
 
 __all__ = ("RedisServer", "server_binary")
 
@@ -86,15 +86,8 @@ class RedisServer:
         if process is None:
             return
         try:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1.0) as sock:
-                    _command(sock, "SHUTDOWN")
-            except OSError:
-                pass  # it is gone already, or does not answer: the kill below ends it
-            process.wait(timeout=deadline)
-        except subprocess.TimeoutExpired:
-            pass
-        finally:
-            if process.poll() is None:
-                process.kill()
-            process.wait()
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1.0) as sock:
+                _command(sock, "SHUTDOWN")
+        except OSError:
+            pass  # it is gone already, or does not answer: the kill in reap ends it
+        reap(process, deadline)

@@ -14,7 +14,7 @@ from typing import Protocol
 from ..errors import WorkflowError
 from .signature import Params
 
-__all__ = ("Node", "check_graph", "children_of", "descendants", "find_cycle", "topological_order")
+__all__ = ("Node", "check_graph", "children_of", "descendants", "find_cycle", "reachable", "topological_order")
 
 Parents = Mapping[str, Sequence[str]]
 
@@ -112,7 +112,11 @@ def topological_order(parents: Parents) -> tuple[str, ...]:
 
 def descendants(parents: Parents, name: str) -> frozenset[str]:
     """The steps that depend on ``name``, directly or through others (``name`` itself not included)."""
-    children = children_of(parents)
+    return reachable(children_of(parents), name)
+
+
+def reachable(children: Mapping[str, Sequence[str]], name: str) -> frozenset[str]:
+    """The steps below ``name`` in a graph given by each step's children (``name`` itself not included)."""
     found: set[str] = set()
     todo = list(children.get(name, ()))
     while todo:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..records import ErrorInfo
+from .graph import children_of, reachable
 from .records import STEP_FINISHED, RunState, StepState
 
 if TYPE_CHECKING:
@@ -145,13 +146,7 @@ class RunGraph:
 
     def descendants(self, name: str) -> tuple[str, ...]:
         """The steps that depend on ``name`` directly or not, in definition order (``name`` left out)."""
-        found: set[str] = set()
-        todo = list(self.children[name])
-        while todo:
-            step = todo.pop()
-            if step not in found:
-                found.add(step)
-                todo.extend(self.children[step])
+        found = reachable(self.children, name)
         return tuple(step for step in self.shapes if step in found)
 
 
@@ -165,16 +160,13 @@ def run_graph(shapes: tuple[StepShape, ...]) -> RunGraph:
     by_name = {shape.name: shape for shape in shapes}
     if not shapes or len(by_name) != len(shapes):
         raise ValueError(f"a run needs steps with distinct names, got {[shape.name for shape in shapes]}")
-    children: dict[str, list[str]] = {name: [] for name in by_name}
     for shape in shapes:
         unknown = [parent for parent in shape.parents if parent not in by_name]
         if unknown or len(set(shape.parents)) != len(shape.parents):
             raise ValueError(f"step {shape.name!r} has unknown or repeated parents: {list(shape.parents)}")
         if shape.map_over is not None and shape.map_over not in shape.parents:
             raise ValueError(f"step {shape.name!r} maps over {shape.map_over!r}, which is not one of its parents")
-        for parent in shape.parents:
-            children[parent].append(shape.name)
-    return RunGraph(by_name, {name: tuple(found) for name, found in children.items()})
+    return RunGraph(by_name, children_of({name: shape.parents for name, shape in by_name.items()}))
 
 
 def shapes_of(workflow: Workflow) -> tuple[StepShape, ...]:
