@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .._peers import importable
 from . import tasker_peer
 from ._process import watched, worker_process
 from ._servers import EngineServer
@@ -66,23 +67,15 @@ class EngineResult:
     skipped: list[str] = field(default_factory=list)
 
 
-def _importable(package: str) -> bool:
-    try:
-        importlib.import_module(package)
-    except ImportError:
-        return False
-    return True
-
-
 def find_systems(engine: str) -> tuple[list[System], list[str]]:
     """tasker_async and the peers of ``engine`` whose packages import; and a line per one skipped."""
     skipped: list[str] = []
-    if not _importable(DRIVERS[engine]):
+    if not importable(DRIVERS[engine]):
         return [], [f"every system: skipped: {DRIVERS[engine]} not installed"]
     systems = [tasker_peer.SYSTEMS[engine]]
     for module, package in PEERS[engine]:
         short = module.rsplit(".", 1)[-1]
-        if not _importable(package):
+        if not importable(package):
             skipped.append(f"{short}: skipped: {package} not installed")
         elif importlib.util.find_spec(module) is None:
             skipped.append(f"{short}: skipped: {module} not found")
