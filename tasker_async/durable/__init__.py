@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._client.client import Client
 from ._client.job import Job
+from ._client.run import WorkflowRun
 from ._consumer import Consumer, ConsumerStats
 from ._model.errors import (
     DeadLetterError,
@@ -67,6 +68,7 @@ __all__ = (
     "UnknownTaskError",
     "Workflow",
     "WorkflowError",
+    "WorkflowRun",
     "open_store",
 )
 

@@ -23,10 +23,20 @@ from tasker_async.durable import (
     JobInfo,
     QueueStats,
     Registry,
+    RunInfo,
     Store,
     StoreUnavailableError,
 )
-from tasker_async.durable._stores.records import Claim, Finished, Lease, NewJob, Outcome, Renewal
+from tasker_async.durable._stores.records import (
+    Claim,
+    Finished,
+    Lease,
+    NewJob,
+    NewRun,
+    Outcome,
+    Renewal,
+    RunOutput,
+)
 
 from .conftest import StoreKit
 
@@ -130,6 +140,26 @@ class OutageStore:
     async def leave(self, consumer: str) -> None:
         self._reach("leave")
         await self.inner.leave(consumer)
+
+    async def start_run(self, run: NewRun) -> str:
+        self._reach("start_run")
+        return await self.inner.start_run(run)
+
+    async def run_info(self, run_id: str) -> RunInfo | None:
+        self._reach("run_info")
+        return await self.inner.run_info(run_id)
+
+    async def run_output(self, run_id: str, timeout: float | None) -> RunOutput:
+        self._reach("run_output")
+        return await self.inner.run_output(run_id, timeout)
+
+    async def cancel_run(self, run_id: str) -> bool:
+        self._reach("cancel_run")
+        return await self.inner.cancel_run(run_id)
+
+    async def resume_run(self, run_id: str) -> bool:
+        self._reach("resume_run")
+        return await self.inner.resume_run(run_id)
 
 
 @dataclass(frozen=True)

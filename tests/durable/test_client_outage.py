@@ -16,11 +16,12 @@ from tasker_async.durable import (
     JobInfo,
     QueueStats,
     Registry,
+    RunInfo,
     Store,
     StoreUnavailableError,
 )
 from tasker_async.durable._client.retry import FIRST_DELAY, LONGEST_DELAY, backoff_delay
-from tasker_async.durable._stores.records import Claim, Finished, Lease, NewJob, Outcome, Renewal
+from tasker_async.durable._stores.records import Claim, Finished, Lease, NewJob, NewRun, Outcome, Renewal, RunOutput
 
 registry = Registry()
 
@@ -142,6 +143,26 @@ class GatedStore:
     async def leave(self, consumer: str) -> None:
         await self._gate("leave")
         await self.inner.leave(consumer)
+
+    async def start_run(self, run: NewRun) -> str:
+        await self._gate("start_run")
+        return await self.inner.start_run(run)
+
+    async def run_info(self, run_id: str) -> RunInfo | None:
+        await self._gate("run_info")
+        return await self.inner.run_info(run_id)
+
+    async def run_output(self, run_id: str, timeout: float | None) -> RunOutput:
+        await self._gate("run_output")
+        return await self.inner.run_output(run_id, timeout)
+
+    async def cancel_run(self, run_id: str) -> bool:
+        await self._gate("cancel_run")
+        return await self.inner.cancel_run(run_id)
+
+    async def resume_run(self, run_id: str) -> bool:
+        await self._gate("resume_run")
+        return await self.inner.resume_run(run_id)
 
 
 @pytest.fixture

@@ -11,11 +11,13 @@ from ...errors import ConfigError
 from .._model.records import QueueStats
 from .._model.registry import DurableTask, TaskOptions
 from .._model.serializer import encode_call
+from .._model.workflow.definition import Workflow
 from .._stores.protocol import Store
 from .._stores.records import NewJob
 from .checks import is_seconds
 from .job import Job
 from .retry import call_store
+from .run import WorkflowRun, new_run
 
 __all__ = ("NAME_OPTIONS", "Client")
 
@@ -224,6 +226,48 @@ class Client:
         _check_id(job_id, "job_id")
         what = f"requeueing job {job_id!r}"
         return await call_store(lambda: self._store.requeue_dead(job_id), timeout=self._submit_timeout, what=what)
+
+    async def start(self, workflow: Workflow, /, *, key: str | None = None, **inputs: Any) -> WorkflowRun:
+        """Start a run of ``workflow`` with ``inputs``: its roots' jobs are stored with it; return its handle.
+
+        Args:
+            workflow: the workflow (consumers run its steps once it is in their registry).
+            key: an idempotency key: while a run with this key is running or failed, or finished within the
+                workflow's ``result_ttl``, that run is returned (same id) and nothing is started.
+            inputs: the workflow's inputs, by name; the store's serializer must encode them.
+
+        Raises:
+            WorkflowError: the definition is wrong, or an input is missing, unknown, named like a step or
+                cannot be encoded (the message names it); nothing is stored.
+            StoreUnavailableError: the store did not take the run within ``submit_timeout``.
+            RuntimeError: the client is closed.
+        """
+        self._check_open()
+        if not isinstance(workflow, Workflow):
+            raise TypeError(f"start takes a Workflow, got {workflow!r}")
+        if key is not None:
+            _check_id(key, "key")
+        run = new_run(workflow, self._store.serializer, inputs, key)
+        store, what = self._store, f"starting a run of {workflow.name!r}"
+        run_id = await call_store(lambda: store.start_run(run), timeout=self._submit_timeout, what=what)
+        return WorkflowRun(store, run_id, workflow.name, patience=self._submit_timeout)
+
+    async def resume(self, run_id: str) -> WorkflowRun:
+        """Run a failed run's failed and ``upstream_failed`` steps again, and carry on; return its handle.
+
+        A run that is not failed is left as it is.
+
+        Raises:
+            LookupError: no run has this id.
+            StoreUnavailableError: the store did not answer within ``submit_timeout``.
+            RuntimeError: the client is closed.
+        """
+        self._check_open()
+        _check_id(run_id, "run_id")
+        store, what = self._store, f"resuming run {run_id!r}"
+        await call_store(lambda: store.resume_run(run_id), timeout=self._submit_timeout, what=what)
+        info = await store.run_info(run_id)
+        return WorkflowRun(store, run_id, "" if info is None else info.workflow, patience=self._submit_timeout)
 
     def __repr__(self) -> str:
         closed = " closed" if self._closed else ""

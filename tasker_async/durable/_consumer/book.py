@@ -32,7 +32,7 @@ Fate = Literal["cancel", "lost", "kill"]
 class Held:
     """One claimed job: what to run, and its run once started."""
 
-    __slots__ = ("call", "claim", "fate", "handle", "task")
+    __slots__ = ("call", "claim", "fate", "handle", "split", "task")
 
     def __init__(self, claim: Claim) -> None:
         """Hold ``claim``; the task and its decoded call come once checked."""
@@ -41,6 +41,7 @@ class Held:
         self.call: Call | None = None
         self.handle: TaskHandle[Any] | None = None  # set when submitted to the manager
         self.fate: Fate | None = None
+        self.split = False  # a run step that some step maps over: its result goes to the store element by element
 
     @property
     def running(self) -> bool:

@@ -16,6 +16,7 @@ from .._model.serializer import decode_call
 from .backoff import Backoff, Trouble
 from .outcomes import undecodable, unknown_task
 from .plan import IDLE_WAIT, claim_limit, full_wait
+from .steps import step_job
 
 if TYPE_CHECKING:
     from .._stores.records import Claim, Outcome
@@ -134,15 +135,19 @@ class Claimer:
                 outbox.give_back(claim.hold, started=False)  # claimed while stopping: never started
                 continue
             task = registry.get(claim.name)
-            if task is None:
+            step = registry.step(claim.name) if task is None else None
+            if task is None and step is None:
                 outbox.record(unknown_task(claim, [known.name for known in registry]))
                 continue
             try:
-                call = decode_call(serializer, claim.payload)
+                if step is not None:
+                    job = step_job(registry, step, claim.payload, serializer)
+                    held.task, held.call, held.split = job.task, job.call, job.split
+                else:
+                    held.task, held.call = task, decode_call(serializer, claim.payload)
             except ValueError as exc:
                 outbox.record(undecodable(claim, exc, serializer))
                 continue
-            held.task, held.call = task, call
             book.waiting.append(held)
         self._runner.start_waiting()
 

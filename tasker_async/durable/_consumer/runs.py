@@ -7,7 +7,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ...errors import ManagerNotRunningError, QueueFullError, ResourceCreationError
+from .._stores.records import Outcome
 from .outcomes import GIVE_BACK, settle
+from .steps import split_result
 
 if TYPE_CHECKING:
     from ..._api.manager import AsyncManager
@@ -82,6 +84,8 @@ class Runner:
         wiring = self._wiring
         wiring.book.ended()
         settlement = settle(held.claim, handle, held.fate, wiring.store.serializer)
+        if held.split and isinstance(settlement, Outcome) and settlement.state == "succeeded":
+            settlement = split_result(settlement, handle.result(), wiring.store.serializer)
         if settlement == GIVE_BACK:
             wiring.outbox.give_back(held.claim.hold, started=True)
         elif settlement is not None:

@@ -15,6 +15,7 @@ from .errors import WorkflowError
 
 if TYPE_CHECKING:
     from .workflow.definition import Workflow
+    from .workflow.step import Step
 
 __all__ = ("DeliveryOptions", "DurableTask", "Registry", "TaskOptions")
 
@@ -166,6 +167,13 @@ class Registry:
     def workflows(self) -> tuple[Workflow, ...]:
         """The registered workflows, in registration order."""
         return tuple(self._workflows.values())
+
+    def step(self, name: str) -> Step[Any] | None:
+        """The step of a registered workflow whose jobs are named ``name`` (``"<workflow>.<step>"``), or ``None``."""
+        workflow = self._step_names.get(name)
+        if workflow is None:
+            return None
+        return self._workflows[workflow].steps[name[len(workflow) + 1 :]]
 
     def get(self, name: str) -> DurableTask[Any, Any, Any] | None:
         """The task registered under ``name``, or ``None``."""

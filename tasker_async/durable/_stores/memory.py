@@ -13,9 +13,14 @@ from anyio.lowlevel import checkpoint
 
 from .._model.records import FINISHED, ConsumerInfo, JobInfo, QueueStats
 from .._model.serializer import JSONSerializer, Serializer
+from .._model.workflow.records import RunInfo
+from .memory_index import MemoryJob
+from .memory_runs import MemoryRuns
 from .memory_table import JobTable
-from .records import Claim, Finished, Lease, NewJob, Outcome, Renewal
+from .records import Claim, Finished, Lease, NewJob, NewRun, Outcome, Renewal, RunOutput
 from .rules import is_live
+from .runs import apply
+from .runs.drive import drive
 
 __all__ = ("MemoryStore",)
 
@@ -35,9 +40,11 @@ class MemoryStore:
         self.serializer: Serializer = serializer if serializer is not None else JSONSerializer()
         self._table = JobTable()
         self._consumers: dict[str, ConsumerInfo] = {}
+        self._runs = MemoryRuns(self._table)
+        self._table.step_ended = self._step_ended
 
     def __repr__(self) -> str:
-        return f"MemoryStore(jobs={len(self._table.jobs)}, consumers={len(self._consumers)})"
+        return f"MemoryStore(jobs={len(self._table.jobs)}, runs={len(self._runs)}, consumers={len(self._consumers)})"
 
     async def __aenter__(self) -> Self:
         """Nothing to connect to: the store is ready."""
@@ -168,3 +175,60 @@ class MemoryStore:
         """Forget ``consumer``'s heartbeat."""
         await checkpoint()
         self._consumers.pop(consumer, None)
+
+    # -- workflow runs
+
+    def _step_ended(self, job: MemoryJob, parts: tuple[bytes, ...] | None) -> None:
+        assert job.step is not None
+        state = job.state
+        assert state in ("succeeded", "failed", "cancelled", "dead")
+        now = job.finished_at if job.finished_at is not None else time.time()
+        drive(
+            apply.outcome(
+                self._runs,
+                job.step,
+                state,
+                now=now,
+                deliveries=job.deliveries,
+                started_at=job.started_at,
+                result=job.result,
+                parts=parts,
+                error=job.error,
+            )
+        )
+
+    async def start_run(self, run: NewRun) -> str:
+        """Store ``run`` and enqueue its roots' jobs; a key (or an id) in use returns that run's id."""
+        return drive(apply.start(self._runs, run, await self._now()))
+
+    async def run_info(self, run_id: str) -> RunInfo | None:
+        """The run's snapshot, or None if it is unknown."""
+        await checkpoint()
+        return drive(apply.info(self._runs, run_id))
+
+    async def run_output(self, run_id: str, timeout: float | None) -> RunOutput:
+        """Wait until the run is finished; its snapshot and results.
+
+        Raises:
+            TimeoutError: ``timeout`` seconds passed first.
+            LookupError: the run is unknown (or purged).
+        """
+        await checkpoint()
+        with anyio.fail_after(timeout):
+            while (found := drive(apply.output(self._runs, run_id))) is None:
+                event = self._runs.ended_event(run_id)
+                assert event is not None
+                await event.wait()
+        return found
+
+    async def cancel_run(self, run_id: str) -> bool:
+        """Cancel a running run at once; False if it had finished or is unknown."""
+        return drive(apply.cancel(self._runs, run_id, await self._now()))
+
+    async def resume_run(self, run_id: str) -> bool:
+        """Run a failed run's failed steps again; False if it is not failed.
+
+        Raises:
+            LookupError: the run is unknown.
+        """
+        return drive(apply.resume(self._runs, run_id, await self._now()))

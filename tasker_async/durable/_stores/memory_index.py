@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import anyio
 
 from .._model.records import ErrorInfo, JobInfo, JobState
-from .records import Claim
+from .records import Claim, StepRef
 from .rules import visible_state
 
 __all__ = ("MemoryJob", "ReadyIndex")
@@ -45,6 +45,7 @@ class MemoryJob:
     lease_until: float = 0.0
     cancel_requested: bool = False
     result: bytes | None = None
+    step: StepRef | None = None  # the run step it is a job of
     # Set (and dropped) when the job finishes; created by the first waiter.
     finished: anyio.Event | None = None
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import itertools
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import anyio
 
@@ -17,13 +17,17 @@ from .memory_index import MemoryJob, ReadyIndex
 from .records import Claim, Lease, NewJob, Outcome, Renewal
 from .rules import Fate, expired_fate, fate_error, key_in_use, purgeable, unstarted_fate
 
-__all__ = ("JobTable",)
+__all__ = ("JobTable", "StepEnded")
+
+# Told of each run step's job that finished (with the parts of its result, if recorded with them).
+Parts = tuple[bytes, ...] | None
+StepEnded = Callable[[MemoryJob, Parts], None]
 
 
 class JobTable:
     """The stored jobs, their keys, the ready order and the counts per queue and state."""
 
-    __slots__ = ("_counts", "_index", "_keys", "_running", "_seq", "jobs", "ready_changed")
+    __slots__ = ("_counts", "_index", "_keys", "_running", "_seq", "jobs", "ready_changed", "step_ended")
 
     def __init__(self) -> None:
         self.jobs: dict[str, MemoryJob] = {}
@@ -34,6 +38,7 @@ class JobTable:
         self._seq = itertools.count()
         # Set (and dropped) whenever jobs may have become ready, or a new ready time joined the delayed ones.
         self.ready_changed: anyio.Event | None = None
+        self.step_ended: StepEnded | None = None
 
     def enqueue(self, job: NewJob, now: float) -> str:
         """Store ``job`` unless its key or its id is in use; return the id of the job that holds the place."""
@@ -57,6 +62,7 @@ class JobTable:
             created_at=now,
             ready_at=now + max(0.0, job.delay),
             seq=next(self._seq),
+            step=job.step,
         )
         self.jobs[stored.id] = stored
         self._counts[stored.queue, "queued"] += 1
@@ -103,7 +109,7 @@ class JobTable:
             if job is not None:
                 job.result = outcome.result if outcome.state == "succeeded" else None
                 job.error = outcome.error if outcome.state in ("failed", "dead") else None
-                self._finish(job, outcome.state, now)
+                self._finish(job, outcome.state, now, parts=outcome.parts)
             recorded.append(job is not None)
         return recorded
 
@@ -121,8 +127,11 @@ class JobTable:
                 job.started_at = None
             self._take_back(job, unstarted_fate(cancel_requested=job.cancel_requested), now, keep_place=True)
 
-    def cancel(self, job_id: str, now: float) -> bool:
-        """End a queued or delayed job ``cancelled``; flag a running one for its holder."""
+    def cancel(self, job_id: str, now: float, *, report: bool = True) -> bool:
+        """End a queued or delayed job ``cancelled``; flag a running one for its holder.
+
+        ``report=False``: a run stops its own jobs and reports their ends itself.
+        """
         job = self.jobs.get(job_id)
         if job is None or job.state in FINISHED:
             return False
@@ -130,7 +139,7 @@ class JobTable:
             job.cancel_requested = True
         else:
             self._index.discard(job)
-            self._finish(job, "cancelled", now)
+            self._finish(job, "cancelled", now, report=report)
         return True
 
     def reclaim(self, now: float) -> int:
@@ -143,7 +152,8 @@ class JobTable:
     def requeue_dead(self, job_id: str, now: float) -> bool:
         """Make a dead job ready now with no deliveries."""
         job = self.jobs.get(job_id)
-        if job is None or job.state != "dead":
+        # A run step's dead job stays dead: its run tries again by a resume, which reports one outcome per job.
+        if job is None or job.state != "dead" or job.step is not None:
             return False
         job.deliveries = 0
         job.error = None
@@ -215,13 +225,23 @@ class JobTable:
         self._index.add(job, now)
         self._notify_ready()
 
-    def _finish(self, job: MemoryJob, state: JobState, now: float) -> None:
+    def _finish(
+        self,
+        job: MemoryJob,
+        state: JobState,
+        now: float,
+        *,
+        parts: tuple[bytes, ...] | None = None,
+        report: bool = True,
+    ) -> None:
         job.token = None
         job.finished_at = now
         self._move(job, state)
         if job.finished is not None:
             job.finished.set()
             job.finished = None
+        if report and job.step is not None and self.step_ended is not None:
+            self.step_ended(job, parts)
 
     def _move(self, job: MemoryJob, state: JobState) -> None:
         self._counts[job.queue, job.state] -= 1

@@ -18,7 +18,8 @@ from typing import Protocol, Self, runtime_checkable
 
 from .._model.records import ConsumerInfo, JobInfo, QueueStats
 from .._model.serializer import Serializer
-from .records import Claim, Finished, Lease, NewJob, Outcome, Renewal
+from .._model.workflow.records import RunInfo
+from .records import Claim, Finished, Lease, NewJob, NewRun, Outcome, Renewal, RunOutput
 
 __all__ = ("CONSUMER_STALE_AFTER", "LOST_MESSAGE", "Store")
 
@@ -149,4 +150,41 @@ class Store(Protocol):
 
     async def leave(self, consumer: str) -> None:
         """Forget ``consumer``'s heartbeat (it stopped)."""
+        ...
+
+    # -- workflow runs: ``_model/workflow/machine.py`` states the contract; ``runs/`` holds what stores share.
+    # A job with a ``step`` is a run step's: every outcome it gets (recorded, reclaimed, cancelled) is applied
+    # to its run in the same atomic operation; such a job is never requeued by ``requeue_dead``.
+
+    async def start_run(self, run: NewRun) -> str:
+        """Store ``run`` and enqueue its roots' jobs atomically; return its id.
+
+        With a ``key`` in use (its run unfinished or failed, or finished within its ``result_ttl``), or an id
+        already stored, store nothing and return that run's id. Durable on return.
+        """
+        ...
+
+    async def run_info(self, run_id: str) -> RunInfo | None:
+        """The run's snapshot, or ``None`` if it is unknown (or purged)."""
+        ...
+
+    async def run_output(self, run_id: str, timeout: float | None) -> RunOutput:
+        """Wait until the run is finished (``succeeded``, ``failed`` or ``cancelled``); its snapshot and results.
+
+        Raises:
+            TimeoutError: ``timeout`` seconds passed first.
+            LookupError: the run is unknown (or purged).
+        """
+        ...
+
+    async def cancel_run(self, run_id: str) -> bool:
+        """Cancel a running run at once (``machine.cancel_run``); False if it had finished or is unknown."""
+        ...
+
+    async def resume_run(self, run_id: str) -> bool:
+        """Run a failed run's failed steps again (``machine.resume``); False if it is not ``failed``.
+
+        Raises:
+            LookupError: the run is unknown (or purged).
+        """
         ...

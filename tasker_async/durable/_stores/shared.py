@@ -11,7 +11,7 @@ import anyio
 
 from .._model.records import JobInfo, QueueStats
 from .group import GroupCommit
-from .records import Finished
+from .records import Finished, RunOutput
 from .waiting import Park, wait_finished
 
 __all__ = ("EngineStore", "Reader", "Waiting")
@@ -49,9 +49,16 @@ class Reader(Protocol):
 
 
 class Waiting:
-    """The protocol's ``wait``, over a store's look at a job (``_finished``) and its watch (``_parked``)."""
+    """The protocol's ``wait`` and ``run_output``, over a store's looks (``_finished``, ``_run_look``) and its watch.
+
+    The watch (``_parked``) is keyed by id: a store publishes a run's end as it publishes a finished job's id.
+    """
 
     async def _finished(self, job_id: str) -> Finished | None:
+        raise NotImplementedError
+
+    async def _run_look(self, run_id: str) -> RunOutput | None:
+        """The run's output once it finished, None while it runs (LookupError if unknown)."""
         raise NotImplementedError
 
     def _parked(self, job_id: str) -> AbstractAsyncContextManager[Park]:
@@ -65,6 +72,16 @@ class Waiting:
             LookupError: the job is unknown (or purged).
         """
         return await wait_finished(job_id, timeout, lambda: self._finished(job_id), lambda: self._parked(job_id))
+
+    async def run_output(self, run_id: str, timeout: float | None) -> RunOutput:
+        """Wait until the run is finished; its snapshot and results.
+
+        Raises:
+            TimeoutError: ``timeout`` seconds passed first.
+            LookupError: the run is unknown (or purged).
+        """
+        look, watch = (lambda: self._run_look(run_id)), (lambda: self._parked(run_id))
+        return await wait_finished(run_id, timeout, look, watch, what="run")
 
 
 class EngineStore(Waiting):

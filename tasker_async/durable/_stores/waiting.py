@@ -11,12 +11,13 @@ from __future__ import annotations
 import math
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import AbstractAsyncContextManager, contextmanager
+from typing import TypeVar
 
 import anyio
 
-from .records import Finished
-
 __all__ = ("Park", "ReadyWaiter", "Waiters", "parked_on", "wait_finished")
+
+T = TypeVar("T")
 
 # Waits until the job may have finished, or until the deadline given (``anyio.current_time``) at the latest.
 Park = Callable[[float], Awaitable[None]]
@@ -102,13 +103,18 @@ class Waiters:
 async def wait_finished(
     job_id: str,
     timeout: float | None,
-    look: Callable[[], Awaitable[Finished | None]],
+    look: Callable[[], Awaitable[T | None]],
     watch: Callable[[], AbstractAsyncContextManager[Park]],
-) -> Finished:
+    *,
+    what: str = "job",
+) -> T:
     """The protocol's ``wait``: look at the job until it is finished, parked on the engine's watch in between.
 
+    A workflow run is waited on the same way (``what="run"``): a store publishes a run's end as it publishes a
+    finished job's id.
+
     Args:
-        job_id: the job waited on.
+        job_id: the job (or run) waited on.
         timeout: seconds to wait at most; None waits for as long as it takes.
         look: the job's snapshot and result once it is finished, None while it is not (LookupError if unknown).
         watch: registers the waiter for the block (entered before each look, so no change is missed) and
@@ -126,7 +132,7 @@ async def wait_finished(
             if finished is not None:
                 return finished
             if anyio.current_time() >= deadline:
-                raise TimeoutError(f"job {job_id!r} did not finish within {timeout:g} s")
+                raise TimeoutError(f"{what} {job_id!r} did not finish within {timeout:g} s")
             await park(deadline)
 
 

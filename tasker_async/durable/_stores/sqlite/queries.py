@@ -15,19 +15,18 @@ from typing import Any
 
 from ..._model.records import FINISHED, ConsumerInfo
 from ..protocol import CONSUMER_STALE_AFTER
-from ..records import Claim, Lease, NewJob, Outcome, Renewal
+from ..records import Claim, Lease, NewJob, Outcome, Renewal, StepRef
 from ..rows import (
     CLAIM_COLUMNS,
     NEW_JOB_COLUMNS,
-    STATE_COLUMNS,
-    StateRow,
     claim_of,
     error_columns,
     new_job_values,
     queues_text,
 )
-from ..rules import Fate, expired_fate, fate_error, key_in_use, unstarted_fate
+from ..rules import key_in_use
 from .rows import placeholders, state_rows
+from .runs import StepEnd, report
 from .schema import write
 
 __all__ = (
@@ -38,8 +37,6 @@ __all__ = (
     "enqueue",
     "leave",
     "purge",
-    "reclaim",
-    "release",
     "renew",
     "requeue_dead",
 )
@@ -167,6 +164,7 @@ def _complete(conn: sqlite3.Connection, outcomes: Sequence[Outcome], now: float)
     rows = state_rows(conn, [outcome.lease.job_id for outcome in outcomes])
     recorded: list[bool] = []
     updates: list[tuple[Any, ...]] = []
+    ends: list[StepEnd] = []
     for outcome in outcomes:
         row = rows.get(outcome.lease.job_id)
         held = row is not None and row.held_by(outcome.lease.token)
@@ -177,86 +175,34 @@ def _complete(conn: sqlite3.Connection, outcomes: Sequence[Outcome], now: float)
         result = outcome.result if outcome.state == "succeeded" else None
         error = outcome.error if outcome.state in ("failed", "dead") else None
         updates.append((outcome.state, result, *error_columns(error), now, row.id))
+        if row.ref is not None:
+            parts = outcome.parts
+            ends.append(
+                StepEnd(row.ref, outcome.state, row.deliveries, row.started_at, result=result, parts=parts, error=error)
+            )
     conn.executemany(
         "UPDATE jobs SET state = ?, result = ?, error_type = ?, error_message = ?, error_traceback = ?,"
         " finished_at = ?, token = NULL, lease_until = NULL WHERE id = ?",
         updates,
     )
+    report(conn, ends, now)
     return recorded
-
-
-# Takes a job out of ``running``: queued again (at its place or now) or finished by its fate.
-_TAKE_BACK = (
-    "UPDATE jobs SET state = ?, ready_at = coalesce(?, ready_at), deliveries = ?, started_at = ?,"
-    " finished_at = ?, error_type = ?, error_message = ?, error_traceback = ?, token = NULL, lease_until = NULL"
-    " WHERE id = ?"
-)
-
-
-def _take_back(row: StateRow, fate: Fate, now: float, *, keep_place: bool) -> tuple[Any, ...]:
-    """The ``_TAKE_BACK`` parameters that give ``row`` its ``fate``."""
-    if fate == "queued":
-        return ("queued", None if keep_place else now, row.deliveries, row.started_at, None, None, None, None, row.id)
-    error = error_columns(fate_error(fate, row.deliveries))
-    return (fate, None, row.deliveries, row.started_at, now, *error, row.id)
-
-
-def _cut_short(row: StateRow, now: float) -> tuple[Any, ...]:
-    """A job whose run was cut short (expired lease, or a kill), given its fate."""
-    fate = expired_fate(
-        once=row.once,
-        deliveries=row.deliveries,
-        max_deliveries=row.max_deliveries,
-        cancel_requested=row.cancel_requested,
-    )
-    return _take_back(row, fate, now, keep_place=False)
-
-
-def release(conn: sqlite3.Connection, leases: Sequence[Lease], started: bool) -> None:
-    """Give held jobs back: a started one as an expired lease; an unstarted one keeps its place, uncounted."""
-    with write(conn):
-        now = time.time()
-        rows = state_rows(conn, [lease.job_id for lease in leases])
-        updates: list[tuple[Any, ...]] = []
-        for lease in leases:
-            row = rows.get(lease.job_id)
-            if row is None or not row.held_by(lease.token):
-                continue
-            row.state = "released"  # the same lease twice in one batch is given back once
-            if started:
-                updates.append(_cut_short(row, now))
-                continue
-            row.deliveries -= 1
-            if row.deliveries == 0:
-                row.started_at = None
-            fate = unstarted_fate(cancel_requested=row.cancel_requested)
-            updates.append(_take_back(row, fate, now, keep_place=True))
-        conn.executemany(_TAKE_BACK, updates)
-
-
-def reclaim(conn: sqlite3.Connection) -> int:
-    """Take back the running jobs whose lease has expired; return how many."""
-    with write(conn):
-        now = time.time()
-        # Named, or the planner may prefer jobs_state and read every running job.
-        sql = f"SELECT {STATE_COLUMNS} FROM jobs INDEXED BY jobs_lease WHERE state = 'running' AND lease_until <= ?"
-        rows = [StateRow(row) for row in conn.execute(sql, (now,))]
-        conn.executemany(_TAKE_BACK, [_cut_short(row, now) for row in rows])
-        return len(rows)
 
 
 def cancel(conn: sqlite3.Connection, job_id: str) -> bool:
     """End a queued or delayed job ``cancelled``; flag a running one for its holder. False if finished or unknown."""
     with write(conn):
-        row = conn.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        sql = "SELECT state, run_id, step, item, deliveries, started_at FROM jobs WHERE id = ?"
+        row = conn.execute(sql, (job_id,)).fetchone()
         if row is None or row[0] in FINISHED:
             return False
         if row[0] == "running":
             conn.execute("UPDATE jobs SET cancel_requested = 1 WHERE id = ?", (job_id,))
-        else:
-            conn.execute(
-                "UPDATE jobs SET state = 'cancelled', finished_at = ?, token = NULL WHERE id = ?", (time.time(), job_id)
-            )
+            return True
+        now = time.time()
+        conn.execute("UPDATE jobs SET state = 'cancelled', finished_at = ?, token = NULL WHERE id = ?", (now, job_id))
+        if row[1] is not None:
+            report(conn, [StepEnd(StepRef(row[1], row[2], row[3]), "cancelled", row[4], row[5])], now)
         return True
 
 
@@ -266,7 +212,7 @@ def requeue_dead(conn: sqlite3.Connection, job_id: str) -> bool:
         changed = conn.execute(
             "UPDATE jobs SET state = 'queued', deliveries = 0, ready_at = ?, finished_at = NULL, error_type = NULL,"
             " error_message = NULL, error_traceback = NULL, cancel_requested = 0, token = NULL, lease_until = NULL"
-            " WHERE id = ? AND state = 'dead'",
+            " WHERE id = ? AND state = 'dead' AND run_id IS NULL",
             (time.time(), job_id),
         ).rowcount
     return changed == 1

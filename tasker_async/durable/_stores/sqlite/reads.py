@@ -8,7 +8,8 @@ from __future__ import annotations
 import functools
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Protocol, TypeVar, TypeVarTuple, Unpack
 
 from ..._model.records import FINISHED, JobInfo, QueueStats
@@ -50,12 +51,25 @@ def finished(conn: sqlite3.Connection, job_ids: Sequence[str]) -> dict[str, Fini
 
 
 def settled(conn: sqlite3.Connection, job_ids: Sequence[str]) -> set[str]:
-    """The jobs among ``job_ids`` that are finished or gone: what their waiters must look at again."""
+    """The jobs (or runs) among ``job_ids`` that are finished or gone: what their waiters must look at again."""
     unfinished: set[str] = set()
     for part in chunks(job_ids):
-        sql = f"SELECT id, state FROM jobs WHERE id IN ({placeholders(len(part))})"
+        marks = placeholders(len(part))
+        sql = f"SELECT id, state FROM jobs WHERE id IN ({marks})"
         unfinished.update(row[0] for row in conn.execute(sql, part) if row[1] not in FINISHED)
+        sql = f"SELECT id FROM runs WHERE id IN ({marks}) AND state = 'running'"
+        unfinished.update(row[0] for row in conn.execute(sql, part))
     return set(job_ids) - unfinished
+
+
+@contextmanager
+def snapshot(conn: sqlite3.Connection) -> Iterator[None]:
+    """One read transaction: the statements in the block see the file at one moment."""
+    conn.execute("BEGIN")
+    try:
+        yield
+    finally:
+        conn.execute("COMMIT")
 
 
 def stats(conn: sqlite3.Connection, queue: str) -> QueueStats:

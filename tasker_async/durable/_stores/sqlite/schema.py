@@ -9,7 +9,57 @@ from contextlib import contextmanager
 __all__ = ("SCHEMA_VERSION", "SchemaError", "configure", "ensure_schema", "stored_version", "write")
 
 # Raised whenever the tables below change shape; a file made by another version is refused, not guessed at.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+_RUN_TABLES = (
+    # Workflow runs (schema 2): a run, its steps' statuses (and a plain step's result), a mapped step's
+    # items (and the elements of a list some step maps over). ``run_id``, ``step``, ``item`` on jobs name
+    # the run step a job belongs to.
+    """
+    CREATE TABLE IF NOT EXISTS runs (
+        id TEXT PRIMARY KEY,
+        workflow TEXT NOT NULL,
+        key TEXT,
+        state TEXT NOT NULL,
+        inputs BLOB NOT NULL,
+        plan TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        finished_at REAL,
+        result_ttl REAL NOT NULL
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS runs_key ON runs (key) WHERE key IS NOT NULL",
+    """
+    CREATE TABLE IF NOT EXISTS run_steps (
+        run_id TEXT NOT NULL,
+        step TEXT NOT NULL,
+        state TEXT NOT NULL,
+        parents_left INTEGER NOT NULL,
+        items INTEGER,
+        items_done INTEGER NOT NULL,
+        items_failed INTEGER NOT NULL,
+        attempts INTEGER NOT NULL,
+        error_type TEXT,
+        error_message TEXT,
+        error_traceback TEXT,
+        started_at REAL,
+        finished_at REAL,
+        result BLOB,
+        PRIMARY KEY (run_id, step)
+    ) WITHOUT ROWID
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS run_items (
+        run_id TEXT NOT NULL,
+        step TEXT NOT NULL,
+        item INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        result BLOB,
+        PRIMARY KEY (run_id, step, item)
+    ) WITHOUT ROWID
+    """,
+    "CREATE INDEX IF NOT EXISTS jobs_run ON jobs (run_id, step) WHERE run_id IS NOT NULL",
+)
 
 _TABLES = (
     """
@@ -46,7 +96,10 @@ _TABLES = (
         error_type TEXT,
         error_message TEXT,
         error_traceback TEXT,
-        cancel_requested INTEGER NOT NULL DEFAULT 0
+        cancel_requested INTEGER NOT NULL DEFAULT 0,
+        run_id TEXT,
+        step TEXT,
+        item INTEGER
     )
     """,
     # Claims read one lane of one queue in ready order (the rowid, seq, ends every index entry).
@@ -56,6 +109,7 @@ _TABLES = (
     "CREATE INDEX IF NOT EXISTS jobs_key ON jobs (key) WHERE key IS NOT NULL",
     # Stats count a queue's running and dead jobs; purge looks only at finished ones.
     "CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, queue)",
+    *_RUN_TABLES,
     """
     CREATE TABLE IF NOT EXISTS consumers (
         id TEXT PRIMARY KEY,
@@ -86,6 +140,17 @@ def write(conn: sqlite3.Connection) -> Iterator[None]:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
+
+
+# What takes a file of an older version to this one, in one transaction each (the jobs are kept).
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: (
+        "ALTER TABLE jobs ADD COLUMN run_id TEXT",
+        "ALTER TABLE jobs ADD COLUMN step TEXT",
+        "ALTER TABLE jobs ADD COLUMN item INTEGER",
+        *_RUN_TABLES,
+    ),
+}
 
 
 class SchemaError(Exception):
@@ -129,7 +194,22 @@ def ensure_schema(conn: sqlite3.Connection) -> None:
                 "INSERT OR IGNORE INTO meta (name, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
             )
         version = stored_version(conn)
+    while version in _MIGRATIONS:
+        version = _migrate(conn, version)
     if version != SCHEMA_VERSION:
         raise SchemaError(
             f"its tables have schema version {version}, and this version of tasker_async reads {SCHEMA_VERSION}"
         )
+
+
+def _migrate(conn: sqlite3.Connection, version: int) -> int:
+    """Take the file from ``version`` to the next, unless another connection did meanwhile; the new version."""
+    with write(conn):
+        # Read again under the write lock: two processes opening an old file migrate it once.
+        if stored_version(conn) == version:
+            for statement in _MIGRATIONS[version]:
+                conn.execute(statement)
+            conn.execute("UPDATE meta SET value = ? WHERE name = 'schema_version'", (str(version + 1),))
+    found = stored_version(conn)
+    assert found is not None
+    return found

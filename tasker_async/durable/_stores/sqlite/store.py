@@ -17,12 +17,17 @@ import anyio.to_thread
 from ....errors import ConfigError
 from ..._model.records import ConsumerInfo
 from ..._model.serializer import JSONSerializer, Serializer
+from ..._model.workflow.records import RunInfo
 from ..group import GroupCommit
-from ..records import Claim, Lease, NewJob, Outcome, Renewal
+from ..records import Claim, Lease, NewJob, NewRun, Outcome, Renewal, RunOutput
+from ..runs import apply
+from ..runs.drive import drive
 from ..shared import EngineStore
 from ..waiting import Park
-from . import queries, reads
+from . import queries, reads, takeback
 from .connection import open_connection, unavailable
+from .runs import SQLiteRuns
+from .schema import write
 from .watch import Watch
 
 __all__ = ("SQLiteStore",)
@@ -188,7 +193,7 @@ class SQLiteStore(EngineStore):
 
     async def release(self, leases: Sequence[Lease], *, started: bool) -> None:
         """Give held jobs back: unstarted ones keep their place and their delivery is taken back."""
-        await self._call(queries.release, leases, started)
+        await self._call(takeback.release, leases, started)
         self._touched(leases)
 
     async def cancel(self, job_id: str) -> bool:
@@ -199,7 +204,7 @@ class SQLiteStore(EngineStore):
 
     async def reclaim(self) -> int:
         """Take back the running jobs whose lease has expired; return how many."""
-        count = await self._call(queries.reclaim)
+        count = await self._call(takeback.reclaim)
         self._touched(count)
         return count
 
@@ -238,3 +243,56 @@ class SQLiteStore(EngineStore):
     async def leave(self, consumer: str) -> None:
         """Forget ``consumer``'s heartbeat."""
         await self._call(queries.leave, consumer)
+
+    # -- workflow runs: the shared glue over ``SQLiteRuns``, each call one transaction in the connection's thread
+
+    async def start_run(self, run: NewRun) -> str:
+        """Store ``run`` and enqueue its roots' jobs in one transaction; a key (or an id) in use returns that run."""
+        run_id = await self._call(_start_run, run)
+        self._touched(finishing=False)
+        return run_id
+
+    async def run_info(self, run_id: str) -> RunInfo | None:
+        """The run's snapshot, or None if it is unknown."""
+        return await self._call(_run_info, run_id)
+
+    async def _run_look(self, run_id: str) -> RunOutput | None:
+        return await self._call(_run_output, run_id)
+
+    async def cancel_run(self, run_id: str) -> bool:
+        """Cancel a running run at once; False if it had finished or is unknown."""
+        cancelled = await self._call(_cancel_run, run_id)
+        self._touched()
+        return cancelled
+
+    async def resume_run(self, run_id: str) -> bool:
+        """Run a failed run's failed steps again; False if it is not failed (LookupError if unknown)."""
+        resumed = await self._call(_resume_run, run_id)
+        self._touched(resumed, finishing=False)
+        return resumed
+
+
+def _start_run(conn: sqlite3.Connection, run: NewRun) -> str:
+    with write(conn):
+        return drive(apply.start(SQLiteRuns(conn), run, time.time()))
+
+
+def _run_info(conn: sqlite3.Connection, run_id: str) -> RunInfo | None:
+    # One read transaction: the run's rows and its jobs' are seen at one moment.
+    with reads.snapshot(conn):
+        return drive(apply.info(SQLiteRuns(conn), run_id))
+
+
+def _run_output(conn: sqlite3.Connection, run_id: str) -> RunOutput | None:
+    with reads.snapshot(conn):
+        return drive(apply.output(SQLiteRuns(conn), run_id))
+
+
+def _cancel_run(conn: sqlite3.Connection, run_id: str) -> bool:
+    with write(conn):
+        return drive(apply.cancel(SQLiteRuns(conn), run_id, time.time()))
+
+
+def _resume_run(conn: sqlite3.Connection, run_id: str) -> bool:
+    with write(conn):
+        return drive(apply.resume(SQLiteRuns(conn), run_id, time.time()))
