@@ -14,7 +14,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from .events import LifecycleEvent, TaskEvent
-from .exporter_durable import JOB_EVENTS, QUEUE_GAUGES, QueueSource, job_event_kind
+from .exporter_durable import JOB_EVENTS, QUEUE_GAUGES, RUN_EVENTS, STEP_EVENTS, QueueSource, flow_event, job_event_kind
 from .exporter_table import COUNTERS, METRICS_GAUGES, RUN_TIME, STATS_GAUGES, TIMED, WAIT_TIME, Gauge, Metric, counted
 from .metrics import TaskMetrics
 from .stats import TaskStats
@@ -59,6 +59,7 @@ class Exporter(abc.ABC):
         self._consumer = consumer
         self._counts = {(row, value): count for row in COUNTERS for value, count in self._counter(row).items()}
         self._jobs = None if consumer is None else self._counter(JOB_EVENTS)
+        self._flows = {} if consumer is None else {row: self._counter(row) for row in (STEP_EVENTS, RUN_EVENTS)}
         self._run_time = self._histogram(RUN_TIME)
         self._wait_time = self._histogram(WAIT_TIME)
         sources: list[Source] = [(STATS_GAUGES, self._stats), (METRICS_GAUGES, self._metrics)]
@@ -98,6 +99,8 @@ class Exporter(abc.ABC):
             self._counts[key]()
         elif self._jobs is not None and (kind := job_event_kind(event)) is not None:
             self._jobs[kind]()
+        elif self._flows and (flow := flow_event(event)) is not None:
+            self._flows[flow[0]][flow[1]]()
         if isinstance(event, TaskEvent) and event.kind in TIMED:
             run, wait = event.run_time, event.wait_time
             if run is not None and wait is not None:

@@ -12,10 +12,23 @@ from typing import Protocol, cast
 
 from .exporter_table import Gauge, Metric
 
-__all__ = ("JOB_EVENTS", "JOB_EVENT_KINDS", "QUEUE_GAUGES", "QueueGauge", "QueueSource", "job_event_kind")
+__all__ = (
+    "FLOW_EVENT_KINDS",
+    "JOB_EVENTS",
+    "JOB_EVENT_KINDS",
+    "QUEUE_GAUGES",
+    "RUN_EVENTS",
+    "STEP_EVENTS",
+    "QueueGauge",
+    "QueueSource",
+    "flow_event",
+    "job_event_kind",
+)
 
 JOB_EVENT_KINDS = ("delivered", "redelivered", "acked", "dead", "released")
 """The ``kind``s of a durable ``JobEvent``."""
+FLOW_EVENT_KINDS = ("started", "succeeded", "failed", "cancelled")
+"""The ``kind``s of a workflow's ``StepEvent`` and ``RunEvent``."""
 
 
 class QueueSource(Protocol):
@@ -94,3 +107,33 @@ def job_event_kind(event: object) -> str | None:
     """
     kind = getattr(event, "kind", None)
     return kind if isinstance(kind, str) and kind in JOB_EVENT_KINDS and hasattr(event, "job_id") else None
+
+
+STEP_EVENTS = Metric(
+    "durable_workflow_steps",
+    "durable.workflow.step.events",
+    "{event}",
+    "Workflow step jobs in this process, by what happened: started, or ended succeeded, failed or cancelled.",
+    label="event",
+    values=FLOW_EVENT_KINDS,
+)
+
+RUN_EVENTS = Metric(
+    "durable_workflow_runs",
+    "durable.workflow.run.events",
+    "{event}",
+    "Workflow runs this process started (or resumed) or ended, by what happened.",
+    label="event",
+    values=FLOW_EVENT_KINDS,
+)
+
+
+def flow_event(event: object) -> tuple[Metric, str] | None:
+    """The counter and ``kind`` of a workflow's ``StepEvent`` or ``RunEvent``; ``None`` for any other event.
+
+    Told apart by shape: a ``run_id``, and a ``step`` for a step event.
+    """
+    kind = getattr(event, "kind", None)
+    if not isinstance(kind, str) or kind not in FLOW_EVENT_KINDS or not hasattr(event, "run_id"):
+        return None
+    return (STEP_EVENTS if hasattr(event, "step") else RUN_EVENTS), kind

@@ -23,6 +23,7 @@ from tasker_async.durable import (
     JobInfo,
     QueueStats,
     Registry,
+    RunEvent,
     RunInfo,
     Store,
     StoreUnavailableError,
@@ -156,6 +157,9 @@ class OutageStore:
     async def cancel_run(self, run_id: str) -> bool:
         self._reach("cancel_run")
         return await self.inner.cancel_run(run_id)
+
+    def take_run_events(self) -> list[RunEvent]:
+        return self.inner.take_run_events()
 
     async def resume_run(self, run_id: str) -> bool:
         self._reach("resume_run")

@@ -16,6 +16,7 @@ from tasker_async.durable import (
     JobInfo,
     QueueStats,
     Registry,
+    RunEvent,
     RunInfo,
     Store,
     StoreUnavailableError,
@@ -159,6 +160,9 @@ class GatedStore:
     async def cancel_run(self, run_id: str) -> bool:
         await self._gate("cancel_run")
         return await self.inner.cancel_run(run_id)
+
+    def take_run_events(self) -> list[RunEvent]:
+        return self.inner.take_run_events()
 
     async def resume_run(self, run_id: str) -> bool:
         await self._gate("resume_run")

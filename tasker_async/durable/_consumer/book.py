@@ -8,10 +8,12 @@ job lost and claimed again by the same consumer is a new entry.
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from typing import TYPE_CHECKING, Any, Literal
 
-from .._model.records import JobEvent, JobEventKind
+from .._model.records import ErrorInfo, JobEvent, JobEventKind
+from .._model.workflow.records import RunEvent, StepEvent, StepEventKind
 from .stats import ConsumerStats
 from .wakeup import Wakeup
 
@@ -21,8 +23,17 @@ if TYPE_CHECKING:
     from .._model.registry import DurableTask
     from .._model.serializer import Call
     from .._stores.records import Claim, Lease, Outcome
+    from .steps import StepTag
 
 __all__ = ("Book", "Fate", "Held")
+
+# The step event an outcome recorded tells: a dead step job failed its step.
+_STEP_KINDS: dict[str, StepEventKind] = {
+    "succeeded": "succeeded",
+    "failed": "failed",
+    "dead": "failed",
+    "cancelled": "cancelled",
+}
 
 # Why a run was cancelled by the consumer itself: a cancellation request from the store
 # (record ``cancelled``), a lost lease (record nothing), or a kill (give it back).
@@ -32,7 +43,7 @@ Fate = Literal["cancel", "lost", "kill"]
 class Held:
     """One claimed job: what to run, and its run once started."""
 
-    __slots__ = ("call", "claim", "fate", "handle", "split", "task")
+    __slots__ = ("call", "claim", "fate", "handle", "split", "step", "task")
 
     def __init__(self, claim: Claim) -> None:
         """Hold ``claim``; the task and its decoded call come once checked."""
@@ -42,6 +53,7 @@ class Held:
         self.handle: TaskHandle[Any] | None = None  # set when submitted to the manager
         self.fate: Fate | None = None
         self.split = False  # a run step that some step maps over: its result goes to the store element by element
+        self.step: StepTag | None = None  # a run step's job: which run, step and item
 
     @property
     def running(self) -> bool:
@@ -95,6 +107,8 @@ class Book:
         else:
             self.redelivered += 1
         self._tell("delivered" if first else "redelivered", held.claim, held.claim.deliveries)
+        if held.step is not None:
+            self._tell_step("started", held, None)
 
     def ended(self) -> None:
         """A run ended (its outcome may still wait to be recorded)."""
@@ -113,6 +127,14 @@ class Book:
         else:
             self.acked += 1
             self._tell("acked", held.claim, held.claim.deliveries)
+        if recorded and held.step is not None:
+            self._tell_step(_STEP_KINDS[outcome.state], held, outcome.error)
+
+    def tell_runs(self, events: list[RunEvent]) -> None:
+        """Tell the hooks of the runs the store object started, resumed or ended."""
+        if events and self._port.listening:
+            for event in events:
+                self._port.emit(event)
 
     def given_back(self, lease: Lease, *, started: bool) -> None:
         """The store took ``lease``'s job back; an unstarted one has its delivery taken back."""
@@ -147,6 +169,22 @@ class Book:
         port = self._port
         if port.listening:
             event = JobEvent(kind=kind, job_id=claim.id, name=claim.name, queue=claim.queue, deliveries=deliveries)
+            port.emit(event)
+
+    def _tell_step(self, kind: StepEventKind, held: Held, error: ErrorInfo | None) -> None:
+        port, tag = self._port, held.step
+        if port.listening and tag is not None:
+            event = StepEvent(
+                kind=kind,
+                run_id=tag.run_id,
+                workflow=tag.workflow,
+                step=tag.step,
+                job_id=held.claim.id,
+                item=tag.item,
+                attempt=held.claim.deliveries,
+                at=time.time(),
+                error=error,
+            )
             port.emit(event)
 
     def stats(self, unrecorded: int) -> ConsumerStats:

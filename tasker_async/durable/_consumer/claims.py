@@ -142,7 +142,7 @@ class Claimer:
             try:
                 if step is not None:
                     job = step_job(registry, step, claim.payload, serializer)
-                    held.task, held.call, held.split = job.task, job.call, job.split
+                    held.task, held.call, held.split, held.step = job.task, job.call, job.split, job.tag
                 else:
                     held.task, held.call = task, decode_call(serializer, claim.payload)
             except ValueError as exc:

@@ -77,6 +77,8 @@ class Outbox:
         """Tell the book which outcomes the store recorded (the others' leases were lost)."""
         for outcome, done in zip(outcomes, recorded, strict=True):
             self._book.settled(outcome, done)
+        # Runs that these outcomes ended (or that this process started) are told after their steps' events.
+        self._book.tell_runs(self._store.take_run_events())
 
     def give_back(self, lease: Lease, *, started: bool) -> None:
         """Queue ``lease``'s job to go back to the store: a run cut short (``started``), or never started."""
@@ -116,6 +118,7 @@ class Outbox:
                     for lease in leases:
                         pending.pop(lease, None)
                         self._book.given_back(lease, started=started)
+                    self._book.tell_runs(self._store.take_run_events())
 
     def _sendable(self) -> bool:
         """Whether :meth:`flush` has something to send."""

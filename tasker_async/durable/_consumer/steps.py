@@ -8,6 +8,7 @@ store one by one, encoded: the store gives element ``i`` to that step's item ``i
 from __future__ import annotations
 
 import traceback
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .._model.records import ErrorInfo, qualified_name
@@ -22,17 +23,28 @@ if TYPE_CHECKING:
     from .._model.serializer import Serializer
     from .._model.workflow.step import Step
 
-__all__ = ("StepJob", "split_result", "step_job")
+__all__ = ("StepJob", "StepTag", "split_result", "step_job")
+
+
+@dataclass(frozen=True, slots=True)
+class StepTag:
+    """Which run, workflow, step and item a held job is for: what its ``StepEvent``s name."""
+
+    run_id: str
+    workflow: str
+    step: str
+    item: int | None
 
 
 class StepJob:
     """What the consumer needs to run one step job: the task to call, its call, whether to split its result."""
 
-    __slots__ = ("call", "split", "task")
+    __slots__ = ("call", "split", "tag", "task")
 
-    def __init__(self, task: DurableTask[Any, Any, Any], call: Call, *, split: bool) -> None:
+    def __init__(self, task: DurableTask[Any, Any, Any], call: Call, tag: StepTag, *, split: bool) -> None:
         self.task = task
         self.call = call
+        self.tag = tag
         self.split = split
 
 
@@ -57,7 +69,8 @@ def step_job(registry: Registry, step: Step[Any], payload: bytes, serializer: Se
     assert workflow is not None  # the registry found the step through its workflow
     split = any(workflow.steps[child].map_over == step.name for child in workflow.children(step.name))
     task: DurableTask[Any, Any, Any] = DurableTask(step.task_name, step.fn, step.options)
-    return StepJob(task, Call((), kwargs), split=split)
+    tag = StepTag(call.run_id, step.workflow, step.name, call.item)
+    return StepJob(task, Call((), kwargs), tag, split=split)
 
 
 def split_result(outcome: Outcome, result: Any, serializer: Serializer) -> Outcome:

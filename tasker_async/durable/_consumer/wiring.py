@@ -44,5 +44,8 @@ class Wiring:
     manager_gone: Callable[[], None]
 
     def leases(self) -> list[float]:
-        """The ``lease`` of each registered task of the served queues, in seconds."""
-        return [task.options.lease for task in self.registry if task.queue in self.queues]
+        """The ``lease`` of each registered task and workflow step of the served queues, in seconds."""
+        leases = [task.options.lease for task in self.registry if task.queue in self.queues]
+        for workflow in self.registry.workflows:
+            leases += [step.options.lease for step in workflow.steps.values() if step.queue in self.queues]
+        return leases

@@ -13,7 +13,7 @@ from anyio.lowlevel import checkpoint
 
 from .._model.records import FINISHED, ConsumerInfo, JobInfo, QueueStats
 from .._model.serializer import JSONSerializer, Serializer
-from .._model.workflow.records import RunInfo
+from .._model.workflow.records import RunEvent, RunInfo
 from .memory_index import MemoryJob
 from .memory_runs import MemoryRuns
 from .memory_table import JobTable
@@ -196,6 +196,10 @@ class MemoryStore:
                 error=job.error,
             )
         )
+
+    def take_run_events(self) -> list[RunEvent]:
+        """The runs this store started, resumed or ended since the last call (oldest first)."""
+        return self._runs.events.take()
 
     async def start_run(self, run: NewRun) -> str:
         """Store ``run`` and enqueue its roots' jobs; a key (or an id) in use returns that run's id."""

@@ -8,9 +8,10 @@ from dataclasses import dataclass, field, replace
 import anyio
 
 from .._model.workflow.machine import StepStatus
-from .._model.workflow.records import STEP_FINISHED, RunState
+from .._model.workflow.records import STEP_FINISHED, RunEvent, RunState
 from .memory_table import JobTable
 from .records import NewJob, NewRun, StepRef
+from .runs.events import RunEventLog
 from .runs.table import ItemState, LiveJob, RunRow, StepTimes
 
 __all__ = ("MemoryRuns",)
@@ -32,6 +33,7 @@ class MemoryRuns:
 
     def __init__(self, jobs: JobTable) -> None:
         self._jobs = jobs
+        self.events = RunEventLog()
         self._runs: dict[str, _Run] = {}
         self._keys: dict[str, str] = {}
 
@@ -138,8 +140,9 @@ class MemoryRuns:
                 )
         return live
 
-    async def run_ended(self, run_id: str) -> None:
-        run = self._runs[run_id]
-        if run.ended is not None:
+    async def told(self, event: RunEvent) -> None:
+        self.events.add([event])
+        run = self._runs[event.run_id]
+        if event.kind != "started" and run.ended is not None:
             run.ended.set()
             run.ended = None

@@ -18,7 +18,7 @@ from typing import Protocol, Self, runtime_checkable
 
 from .._model.records import ConsumerInfo, JobInfo, QueueStats
 from .._model.serializer import Serializer
-from .._model.workflow.records import RunInfo
+from .._model.workflow.records import RunEvent, RunInfo
 from .records import Claim, Finished, Lease, NewJob, NewRun, Outcome, Renewal, RunOutput
 
 __all__ = ("CONSUMER_STALE_AFTER", "LOST_MESSAGE", "Store")
@@ -179,6 +179,13 @@ class Store(Protocol):
 
     async def cancel_run(self, run_id: str) -> bool:
         """Cancel a running run at once (``machine.cancel_run``); False if it had finished or is unknown."""
+        ...
+
+    def take_run_events(self) -> list[RunEvent]:
+        """The runs this store object started, resumed or ended since the last call (oldest first; no I/O).
+
+        A consumer tells them to its manager's hooks; only the newest ``KEPT_RUN_EVENTS`` are kept.
+        """
         ...
 
     async def resume_run(self, run_id: str) -> bool:

@@ -10,8 +10,10 @@ from typing import Protocol
 import anyio
 
 from .._model.records import JobInfo, QueueStats
+from .._model.workflow.records import RunEvent
 from .group import GroupCommit
 from .records import Finished, RunOutput
+from .runs.events import RunEventLog
 from .waiting import Park, wait_finished
 
 __all__ = ("EngineStore", "Reader", "Waiting")
@@ -53,6 +55,19 @@ class Waiting:
 
     The watch (``_parked``) is keyed by id: a store publishes a run's end as it publishes a finished job's id.
     """
+
+    _run_log: RunEventLog | None = None
+
+    @property
+    def _run_events(self) -> RunEventLog:
+        """The run events of this object's operations (made on first use)."""
+        if self._run_log is None:
+            self._run_log = RunEventLog()
+        return self._run_log
+
+    def take_run_events(self) -> list[RunEvent]:
+        """The runs this store object started, resumed or ended since the last call (oldest first; no I/O)."""
+        return self._run_events.take()
 
     async def _finished(self, job_id: str) -> Finished | None:
         raise NotImplementedError

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from ..._model.records import ErrorInfo, qualified_name
 from ..._model.workflow import machine
 from ..._model.workflow.machine import CancelSteps, Effect, Release, RunEnded
-from ..._model.workflow.records import RunInfo, StepInfo
+from ..._model.workflow.records import RunEvent, RunInfo, StepInfo
 from ..records import NewRun, OutcomeState, RunOutput, StepRef
 from .plans import run_key_in_use, shapes, step_jobs
 
@@ -40,6 +40,7 @@ async def start(table: RunTable, run: NewRun, now: float) -> str:
     assert row is not None
     statuses, effects = machine.start(shapes(row.steps))
     await table.set_statuses(row.id, statuses, now)
+    await table.told(RunEvent(kind="started", run_id=row.id, workflow=row.workflow, at=now))
     await _carry_out(table, row, effects, now)
     return row.id
 
@@ -123,6 +124,7 @@ async def resume(table: RunTable, run_id: str, now: float) -> bool:
     after, effects = machine.resume(shapes(row.steps), before, failed_items=failed_items)
     await table.set_run(run_id, "running", None)
     await table.set_statuses(run_id, machine.changed(before, after), now)
+    await table.told(RunEvent(kind="started", run_id=row.id, workflow=row.workflow, at=now))
     await _carry_out(table, row, effects, now)
     return True
 
@@ -136,8 +138,9 @@ async def _carry_out(table: RunTable, row: RunRow, effects: list[Effect], now: f
             for ref, deliveries in await table.stop_jobs(row.id, effect.steps, now):
                 await outcome(table, ref, "cancelled", now=now, deliveries=deliveries)
         elif isinstance(effect, RunEnded):
+            assert effect.state != "running"  # a run ends succeeded, failed or cancelled
             await table.set_run(row.id, effect.state, now)
-            await table.run_ended(row.id)
+            await table.told(RunEvent(kind=effect.state, run_id=row.id, workflow=row.workflow, at=now))
 
 
 async def _release(table: RunTable, row: RunRow, release: Release, now: float) -> None:

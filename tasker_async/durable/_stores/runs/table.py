@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from ..._model.workflow.machine import StepStatus
-from ..._model.workflow.records import RunState
+from ..._model.workflow.records import RunEvent, RunState
 from ..records import NewJob, NewRun, StepPlan, StepRef
 
 __all__ = ("ItemState", "LiveJob", "RunRow", "RunTable", "StepTimes")
@@ -122,6 +122,10 @@ class RunTable(Protocol):
         """The run's unfinished jobs."""
         ...
 
-    async def run_ended(self, run_id: str) -> None:
-        """The run finished: wake its waiters once the operation commits."""
+    async def told(self, event: RunEvent) -> None:
+        """A run started (or was resumed) or ended.
+
+        Once the operation commits, the store keeps the event for ``take_run_events``, and an end wakes the
+        run's waiters.
+        """
         ...

@@ -6,21 +6,40 @@ Its methods are coroutines that never suspend (``runs/drive.py`` runs the glue i
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any, cast
 
 from ..._model.records import ErrorInfo
 from ..._model.workflow.machine import StepStatus
-from ..._model.workflow.records import STEP_FINISHED, RunState, StepState
+from ..._model.workflow.records import STEP_FINISHED, RunEvent, RunState, StepState
 from ..records import NewJob, NewRun, OutcomeState, StepRef
 from ..rows import NEW_JOB_COLUMNS, error_columns, new_job_values
 from ..runs import apply
 from ..runs.drive import drive
+from ..runs.events import RunEventLog
 from ..runs.plans import plan_text, plans_of
 from ..runs.table import ItemState, LiveJob, RunRow, StepTimes
 from .rows import placeholders
 
-__all__ = ("SQLiteRuns", "StepEnd", "report")
+__all__ = ("SQLiteRuns", "StepEnd", "collecting", "report")
+
+# The run events of the operation running on this thread (the store runs one at a time on its connection).
+_collected = threading.local()
+
+
+@contextmanager
+def collecting(log: RunEventLog) -> Iterator[None]:
+    """Collect the run events of the operation in the block; ``log`` keeps them if it returns (it committed)."""
+    events: list[RunEvent] = []
+    _collected.events = events
+    try:
+        yield
+        log.add(events)
+    finally:
+        _collected.events = None
+
 
 _RUN_COLUMNS = "id, workflow, key, state, inputs, plan, created_at, finished_at, result_ttl"
 _STEP_COLUMNS = (
@@ -58,12 +77,12 @@ def _status_of(row: Sequence[Any]) -> StepStatus:
 class SQLiteRuns:
     """The runs of one SQLite file, read and written on ``conn`` inside the caller's transaction.
 
-    ``ended`` collects the runs that finished, for the store to wake their waiters after the commit.
+    The run events it is told go to the operation's ``collecting`` block (the store's waiters of a run that
+    ended are woken by the store's own commit, as for a finished job).
     """
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
-        self.ended: list[str] = []
 
     async def run(self, run_id: str) -> RunRow | None:
         row = self._conn.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)).fetchone()
@@ -172,8 +191,10 @@ class SQLiteRuns:
         )
         return [LiveJob(step=row[0], running=row[1] == "running", deliveries=row[2], started_at=row[3]) for row in rows]
 
-    async def run_ended(self, run_id: str) -> None:
-        self.ended.append(run_id)
+    async def told(self, event: RunEvent) -> None:
+        events: list[RunEvent] | None = getattr(_collected, "events", None)
+        if events is not None:
+            events.append(event)
 
 
 def _step_job_values(job: NewJob, now: float) -> tuple[Any, ...]:

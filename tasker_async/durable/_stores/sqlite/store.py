@@ -26,7 +26,7 @@ from ..shared import EngineStore
 from ..waiting import Park
 from . import queries, reads, takeback
 from .connection import open_connection, unavailable
-from .runs import SQLiteRuns
+from .runs import SQLiteRuns, collecting
 from .schema import write
 from .watch import Watch
 
@@ -124,7 +124,8 @@ class SQLiteStore(EngineStore):
         if conn is None:
             raise RuntimeError(f"{self!r} is not open: use it as `async with SQLiteStore(path) as store:`")
         try:
-            return fn(conn, *args)
+            with collecting(self._run_events):
+                return fn(conn, *args)
         except sqlite3.DatabaseError as exc:
             # Locked, read-only, unreachable or damaged: the engine's trouble. A broken constraint or a misused
             # statement is a bug, and stays what it is.
