@@ -14,7 +14,7 @@ from pathlib import Path
 import anyio
 
 from tasker_async import Config
-from tasker_async.durable import Registry
+from tasker_async.durable import Registry, Workflow
 
 LEASE = 1.0
 SHORT_LEASE = 0.5
@@ -74,3 +74,31 @@ async def elsewhere(resource: str) -> None:
 @alt_registry.task("cli.alt", lease=LEASE)
 async def alt(resource: str) -> str:
     return "from the other registry"
+
+
+# A workflow whose first step waits for ``release`` as ``hold`` does: a worker killed there leaves it to another.
+crash_flow = Workflow("cli.flow", lease=LEASE, max_deliveries=3)
+
+
+@crash_flow.step()
+async def begin(resource: str, *, folder: str) -> list[int]:
+    mark(folder, "begin")
+    release = Path(folder) / "release"
+    while not release.exists():  # noqa: ASYNC110 - a file another process writes
+        await anyio.sleep(0.01)
+    return [1, 2, 3]
+
+
+@crash_flow.step(depends_on=[begin], map_over=begin)
+async def square(resource: str, *, begin: int, folder: str) -> int:
+    mark(folder, f"square{begin}")
+    return begin * begin
+
+
+@crash_flow.step(depends_on=[square])
+async def join(resource: str, *, square: list[int], folder: str) -> int:
+    mark(folder, "join")
+    return sum(square)
+
+
+registry.add_workflow(crash_flow)

@@ -91,6 +91,12 @@ def kit(request: pytest.FixtureRequest, tmp_path: Path) -> StoreKit:
     return _kit(request.param, tmp_path, request)
 
 
+@pytest.fixture(params=[kind for kind in STORES if kind != "memory"])
+def durable_kit(request: pytest.FixtureRequest, tmp_path: Path) -> StoreKit:
+    """The kit of one engine whose data outlives a process (every store but memory); once per engine."""
+    return _kit(request.param, tmp_path, request)
+
+
 @pytest.fixture
 async def store(kit: StoreKit) -> AsyncIterator[Store]:
     """An entered store on fresh data, closed after the test."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import anyio
@@ -50,7 +51,8 @@ def _order(lab: Lab, calls: list[tuple[str, Any]], *, fail_reserve: set[str] | N
 
 
 async def test_the_diamond_with_a_mapped_step_runs_each_step_once_and_fans_in_once(store: Store) -> None:
-    lab, calls = Lab(), []
+    lab = Lab()
+    calls: list[tuple[str, Any]] = []
     flow = _order(lab, calls)
     async with Client(store) as client, serving(store, lab, workers=3):
         run = await client.start(flow, order={"id": 7, "items": ["a", "b", "c"]}, key="order-7")
@@ -79,7 +81,8 @@ async def test_the_diamond_with_a_mapped_step_runs_each_step_once_and_fans_in_on
 
 
 async def test_a_failing_step_fails_its_descendants_and_lets_an_independent_branch_finish(store: Store) -> None:
-    lab, calls = Lab(), []
+    lab = Lab()
+    calls: list[tuple[str, Any]] = []
     flow = _order(lab, calls, fail_reserve={"b"})
     async with Client(store) as client, serving(store, lab, workers=2):
         run = await client.start(flow, order={"id": 8, "items": ["a", "b"]})
@@ -99,14 +102,15 @@ async def test_a_failing_step_fails_its_descendants_and_lets_an_independent_bran
 
 
 async def test_resume_reruns_only_the_failed_items_and_carries_on(store: Store) -> None:
-    lab, calls = Lab(), []
+    lab = Lab()
+    calls: list[tuple[str, Any]] = []
     broken = {"b"}
     flow = _order(lab, calls, fail_reserve=broken)
     async with Client(store) as client, serving(store, lab, workers=2):
         run = await client.start(flow, order={"id": 9, "items": ["a", "b", "c"]})
         with pytest.raises(RunFailedError):
             await run.result(timeout=20)
-        await eventually(lambda: sum(1 for call in calls if call[0] in ("charge", "reserve")) == 4, "all ran")
+        await eventually(lambda: len([call for call in calls if call[0] in ("charge", "reserve")]) == 4, "all ran")
         broken.clear()
         resumed = await client.resume(run.id)
         results = await resumed.result(timeout=20)
@@ -177,3 +181,78 @@ async def test_steps_receive_inputs_and_parent_results_by_the_names_in_their_sig
             await client.start(flow, x=object())
     assert seen == {"a": (2, 5), "b": (), "c": {"x": 2, "a": 7, "b": "b"}}
     assert results == {"a": 7, "b": "b", "c": {"x": 2, "a": 7, "b": "b"}}
+
+
+async def test_a_step_can_map_over_a_mapped_step_item_by_item(store: Store) -> None:
+    lab = Lab()
+    flow = Workflow("chain")
+
+    @flow.step()
+    async def numbers(resource: str) -> list[int]:
+        return [1, 2, 3]
+
+    @flow.step(depends_on=[numbers], map_over=numbers)
+    async def doubled(resource: str, *, numbers: int) -> int:
+        return numbers * 2
+
+    @flow.step(depends_on=[doubled], map_over=doubled)
+    async def shown(resource: str, *, doubled: int) -> str:
+        return f"<{doubled}>"
+
+    @flow.step(depends_on=[shown, doubled])
+    async def joined(resource: str, *, shown: list[str], doubled: list[int]) -> str:
+        return "".join(shown) + f"={sum(doubled)}"
+
+    lab.registry.add_workflow(flow)
+    async with Client(store) as client, serving(store, lab, workers=2):
+        results = await (await client.start(flow)).result(timeout=20)
+    assert results == {
+        "numbers": [1, 2, 3],
+        "doubled": [2, 4, 6],
+        "shown": ["<2>", "<4>", "<6>"],
+        "joined": "<2><4><6>=12",
+    }
+
+
+async def noop(resource: str, **kwargs: Any) -> None:
+    return None
+
+
+def _broken(kind: str) -> Workflow:
+    flow = Workflow(f"broken.{kind}")
+    if kind == "cycle":
+        flow.step(name="a", depends_on=["b"])(noop)
+        flow.step(name="b", depends_on=["a"])(noop)
+    elif kind == "unknown dependency":
+        flow.step(name="a", depends_on=["ghost"])(noop)
+    elif kind == "not a parent":
+
+        async def reads_b(resource: str, *, b: int) -> None:
+            return None
+
+        flow.step(name="b")(noop)
+        flow.step(name="a")(reads_b)
+    return flow
+
+
+@pytest.mark.parametrize(
+    ("kind", "named"), [("cycle", "a -> b -> a"), ("unknown dependency", "ghost"), ("not a parent", "'b'")]
+)
+async def test_a_wrong_definition_is_refused_at_start_and_nothing_is_stored(
+    store: Store, kind: str, named: str
+) -> None:
+    flow = _broken(kind)
+    async with Client(store) as client:
+        with pytest.raises(WorkflowError, match=re.escape(named)):
+            await client.start(flow)
+    assert await store.queue_names() == []
+
+
+async def test_a_duplicate_step_name_is_refused_when_defined(store: Store) -> None:
+    flow = Workflow("twice")
+    flow.step(name="a")(noop)
+    with pytest.raises(WorkflowError, match="'a'"):
+        flow.step(name="a")(noop)
+    async with Client(store) as client:
+        run = await client.start(flow)  # the first definition stands
+        assert (await run.info()).steps.keys() == {"a"}

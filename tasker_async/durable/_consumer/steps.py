@@ -67,7 +67,10 @@ def step_job(registry: Registry, step: Step[Any], payload: bytes, serializer: Se
         raise ValueError(f"the payload of step {step.name!r} of run {call.run_id!r} cannot be bound: {exc!r}") from exc
     workflow = registry.workflow(step.workflow)
     assert workflow is not None  # the registry found the step through its workflow
-    split = any(workflow.steps[child].map_over == step.name for child in workflow.children(step.name))
+    # A mapped step's list is its items' results, which the store keeps one by one already: only a step that is
+    # not mapped splits its result for the steps that map over it.
+    mapped_over = any(workflow.steps[child].map_over == step.name for child in workflow.children(step.name))
+    split = step.map_over is None and mapped_over
     task: DurableTask[Any, Any, Any] = DurableTask(step.task_name, step.fn, step.options)
     tag = StepTag(call.run_id, step.workflow, step.name, call.item)
     return StepJob(task, Call((), kwargs), tag, split=split)
