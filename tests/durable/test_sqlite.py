@@ -22,7 +22,7 @@ import pytest
 from anyio.abc import Process
 from anyio.streams.buffered import BufferedByteReceiveStream
 
-from tasker_async.durable import SQLiteStore, StoreUnavailableError
+from tasker_async.durable import Client, SQLiteStore, StoreUnavailableError, Workflow
 from tasker_async.durable._stores.group import GroupCommit
 from tasker_async.durable._stores.records import Outcome
 
@@ -252,6 +252,45 @@ async def test_a_file_of_another_schema_version_is_refused(db: Path) -> None:
         async with SQLiteStore(db):
             pass
     assert str(db) in str(caught.value)
+
+
+async def test_a_file_of_schema_version_1_is_migrated_and_keeps_its_jobs(db: Path) -> None:
+    async with SQLiteStore(db) as store:
+        job_id = await store.enqueue(new_job())
+    conn = sqlite3.connect(db, isolation_level=None)
+    try:  # back to version 1: no run tables, no step columns on jobs
+        for statement in (
+            "DROP INDEX jobs_run",
+            "ALTER TABLE jobs DROP COLUMN run_id",
+            "ALTER TABLE jobs DROP COLUMN step",
+            "ALTER TABLE jobs DROP COLUMN item",
+            "DROP TABLE runs",
+            "DROP TABLE run_steps",
+            "DROP TABLE run_items",
+            "UPDATE meta SET value = '1' WHERE name = 'schema_version'",
+        ):
+            conn.execute(statement)
+    finally:
+        conn.close()
+    flow = Workflow("migrated")
+
+    @flow.step()
+    async def only(resource: object) -> int:
+        return 1
+
+    async with SQLiteStore(db) as store, Client(store) as client:
+        info = await store.info(job_id)
+        run = await client.start(flow)
+        run_info = await run.info()
+    conn = sqlite3.connect(db, isolation_level=None)
+    try:
+        version = conn.execute("SELECT value FROM meta WHERE name = 'schema_version'").fetchone()[0]
+    finally:
+        conn.close()
+    assert info is not None
+    assert (info.id, info.state) == (job_id, "queued")
+    assert run_info.steps["only"].state == "ready"
+    assert version == "2"
 
 
 def test_busy_timeout_must_be_a_finite_number_of_seconds(db: Path) -> None:
