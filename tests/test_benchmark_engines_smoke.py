@@ -88,3 +88,13 @@ def test_smoke_latency_and_recovery_report_their_tables() -> None:
     assert "| engine | server | kills | jobs | min | median | p90 | max |" in out
     assert re.search(r"\| redis \| .* \| 1 \| [1-9]\d* \| [\d.]+ \| [\d.]+ \| [\d.]+ \| [\d.]+ \|", out)
     assert re.search(r"(PASS|FAIL)  \[redis\] every job recovered within 1.5 x lease: [\d.]+", out)
+
+
+@pytest.mark.timeout(150)
+def test_smoke_runs_the_workflow_fan_out_on_every_engine() -> None:
+    out = engines_benchmark("all", "--fanout", "--smoke")
+    assert "## Workflow fan-out: 50 items into one fan-in" in out
+    for engine in ("sqlite", "redis", "postgres"):
+        row = rf"\| {engine} \(.*\) \| [\d,]+ \| [\d,]+ \| [\d.]+ \([\d.]+-[\d.]+\) \| ≥ 0.5 . \| [\d.]+ \|"
+        assert re.search(row, out), f"no fan-out row of {engine} in:\n{out}"
+        assert f"- {engine}: the consumer's store calls for 52 steps: " in out

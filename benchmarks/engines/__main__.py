@@ -5,6 +5,7 @@
     python -m benchmarks.engines redis --fsync everysec
     python -m benchmarks.engines postgres --latency   # tasker_async's latency at 500 jobs/s offered
     python -m benchmarks.engines redis --recovery     # tasker_async's recovery after SIGKILL of a worker
+    python -m benchmarks.engines sqlite --fanout      # a 1,000-way workflow fan-out next to plain jobs
     python -m benchmarks.engines --smoke              # tiny, one round, both engines: checks it runs
 
 The report goes to stdout, progress to stderr. The exit code is 1 when a run failed.
@@ -49,7 +50,7 @@ def _parser() -> argparse.ArgumentParser:
         description=(__doc__ or "").split("\n")[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    engines = (*ENGINES, "all")
+    engines = (*ENGINES, "sqlite", "all")
     parser.add_argument("engine", nargs="?", choices=engines, help="the engine(s): redis, or all with --smoke")
     parser.add_argument("--jobs", type=_positive, default=defaults.jobs, help="no-op jobs per timed run")
     parser.add_argument("--concurrency", type=_positive, default=defaults.concurrency, help="jobs run at once")
@@ -59,6 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--smoke", action="store_true", help="50 jobs, one round, every engine: checks it runs")
     parser.add_argument("--latency", action="store_true", help="tasker_async's submit->result latency instead")
     parser.add_argument("--recovery", action="store_true", help="tasker_async's recovery after SIGKILL instead")
+    parser.add_argument("--fanout", action="store_true", help="a 1,000-way workflow fan-out (sqlite too)")
     parser.add_argument("--kills", type=_positive, default=3, help="--recovery: how many workers to kill")
     parser.add_argument("--lease", type=_seconds, default=2.0, help="--recovery: the jobs' lease in seconds")
     return parser
@@ -77,8 +79,12 @@ def _each(settings: Settings, measure: Callable[[EngineServer], T]) -> list[T]:
 def _settings(args: argparse.Namespace) -> Settings:
     if args.smoke:
         engines = ENGINES if args.engine in (None, "all") else (args.engine,)
+        if args.fanout and args.engine in (None, "all"):
+            engines = ("sqlite", *ENGINES)
         return dataclasses.replace(SMOKE, engines=engines, fsync=args.fsync)
     engines = ENGINES if args.engine == "all" else (args.engine or "redis",)
+    if args.fanout and args.engine == "all":
+        engines = ("sqlite", *ENGINES)
     return Settings(
         engines=engines,
         jobs=args.jobs,
@@ -98,6 +104,15 @@ def main(argv: list[str] | None = None) -> int:
         latencies = _each(settings, lambda server: measure_latency(server, settings, progress))
         print(render_latency(latencies, settings))
         return 0
+    if args.fanout:
+        from .fanout import WIDTH, measure_fanout, render_fanout
+
+        width = 50 if args.smoke else WIDTH
+        fanouts = _each(settings, lambda server: measure_fanout(server, settings, progress, width))
+        print(render_fanout(fanouts, settings, width))
+        return 0
+    if "sqlite" in settings.engines:
+        raise SystemExit("the sqlite engine is for --fanout only (its peers run on Redis and PostgreSQL)")
     if args.recovery:
         from .recovery import measure_recovery, render_recovery
 

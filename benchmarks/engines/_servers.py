@@ -28,7 +28,7 @@ from tests.durable.servers.redis_server import RedisServer
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
-__all__ = ("FSYNC", "EngineServer", "postgres_engine", "redis_engine", "start_engine")
+__all__ = ("FSYNC", "EngineServer", "postgres_engine", "redis_engine", "sqlite_engine", "start_engine")
 
 FSYNC = ("always", "everysec")  # Redis appendfsync policies the benchmark offers
 REWRITE_LIMIT = 60.0  # seconds an AOF rewrite of an emptied server may take
@@ -175,8 +175,35 @@ def postgres_engine() -> Iterator[EngineServer]:
         yield engine
 
 
+class _SQLite:
+    engine = "sqlite"
+
+    def __init__(self, folder: Path) -> None:
+        self._folder = folder
+        self._numbers = itertools.count(1)
+
+    def describe(self) -> str:
+        import sqlite3
+
+        return f"SQLite {sqlite3.sqlite_version}, WAL, synchronous FULL"
+
+    @asynccontextmanager
+    async def fresh(self) -> AsyncIterator[str]:
+        await anyio.lowlevel.checkpoint()
+        yield f"sqlite:///{self._folder / f'bench-{next(self._numbers)}.db'}"
+
+
+@contextmanager
+def sqlite_engine() -> Iterator[EngineServer]:
+    """A folder for the benchmark's SQLite files (the embedded store has no server); deleted on the way out."""
+    with tempfile.TemporaryDirectory(prefix="tasker-bench-sqlite-") as folder:
+        yield _SQLite(Path(folder))
+
+
 def start_engine(engine: str, *, fsync: str = "always") -> AbstractContextManager[EngineServer]:
-    """The server of ``engine`` (``"redis"`` or ``"postgres"``), to enter."""
+    """The server of ``engine`` (``"redis"``, ``"postgres"`` or ``"sqlite"``), to enter."""
+    if engine == "sqlite":
+        return sqlite_engine()
     if engine == "redis":
         return redis_engine(fsync)
     if engine == "postgres":

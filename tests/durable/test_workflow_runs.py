@@ -256,3 +256,28 @@ async def test_a_duplicate_step_name_is_refused_when_defined(store: Store) -> No
     async with Client(store) as client:
         run = await client.start(flow)  # the first definition stands
         assert (await run.info()).steps.keys() == {"a"}
+
+
+async def test_purge_deletes_finished_runs_after_their_result_ttl_and_keeps_failed_ones(store: Store) -> None:
+    lab = Lab()
+    flow = Workflow("short", result_ttl=0.0, max_deliveries=1)
+
+    @flow.step()
+    async def only(resource: str, *, fail: bool) -> str:
+        if fail:
+            raise RuntimeError("failed on purpose")
+        return "done"
+
+    lab.registry.add_workflow(flow)
+    async with Client(store) as client, serving(store, lab):
+        done = await client.start(flow, fail=False, key="k")
+        assert (await done.result(timeout=10)) == {"only": "done"}
+        failed = await client.start(flow, fail=True)
+        with pytest.raises(RunFailedError):
+            await failed.result(timeout=10)
+        await store.purge()
+        with pytest.raises(LookupError):
+            await done.info()
+        assert (await failed.info()).state == "failed"
+        again = await client.start(flow, fail=False, key="k")  # the key went with its run
+        assert again.id != done.id

@@ -106,8 +106,10 @@ class MemoryStore:
         return self._table.requeue_dead(job_id, await self._now())
 
     async def purge(self) -> int:
-        """Delete the jobs finished longer than their ``result_ttl`` ago (never dead ones)."""
-        return self._table.purge(await self._now())
+        """Delete the jobs finished longer than their ``result_ttl`` ago (never dead ones), and such runs."""
+        now = await self._now()
+        self._runs.purge(now)
+        return self._table.purge(now)
 
     async def info(self, job_id: str) -> JobInfo | None:
         """The job's snapshot, or None if it is unknown (or purged)."""

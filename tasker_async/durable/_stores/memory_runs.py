@@ -12,6 +12,7 @@ from .._model.workflow.records import STEP_FINISHED, RunEvent, RunState
 from .memory_table import JobTable
 from .records import NewJob, NewRun, StepRef
 from .runs.events import RunEventLog
+from .runs.plans import run_purgeable
 from .runs.table import ItemState, LiveJob, RunRow, StepTimes
 
 __all__ = ("MemoryRuns",)
@@ -39,6 +40,13 @@ class MemoryRuns:
 
     def __len__(self) -> int:
         return len(self._runs)
+
+    def purge(self, now: float) -> None:
+        """Delete the runs ``run_purgeable`` says (their jobs go by their own ``result_ttl``)."""
+        for run in [run for run in self._runs.values() if _purgeable(run.row, now)]:
+            del self._runs[run.row.id]
+            if run.row.key is not None and self._keys.get(run.row.key) == run.row.id:
+                del self._keys[run.row.key]
 
     def ended_event(self, run_id: str) -> anyio.Event | None:
         """An event set when the run finishes (None if it is unknown)."""
@@ -146,3 +154,7 @@ class MemoryRuns:
         if event.kind != "started" and run.ended is not None:
             run.ended.set()
             run.ended = None
+
+
+def _purgeable(row: RunRow, now: float) -> bool:
+    return run_purgeable(row.state, row.finished_at, row.result_ttl, now)

@@ -11,7 +11,7 @@ from ..._model.workflow.machine import Release, StepShape
 from ..._model.workflow.payload import StepCall
 from ..records import NewJob, StepPlan, StepRef
 
-__all__ = ("plan_text", "plans_of", "run_key_in_use", "shapes", "step_jobs")
+__all__ = ("plan_text", "plans_of", "run_key_in_use", "run_purgeable", "shapes", "step_jobs")
 
 
 def plan_text(steps: Sequence[StepPlan]) -> str:
@@ -55,6 +55,14 @@ def run_key_in_use(state: str, finished_at: float | None, result_ttl: float, now
     if state in ("running", "failed") or finished_at is None:
         return True
     return now - finished_at < result_ttl
+
+
+def run_purgeable(state: str, finished_at: float | None, result_ttl: float, now: float) -> bool:
+    """Whether ``purge`` deletes a run: succeeded or cancelled longer than its ``result_ttl`` ago.
+
+    A failed run stays, resumable, as a dead job does.
+    """
+    return state in ("succeeded", "cancelled") and finished_at is not None and now - finished_at >= result_ttl
 
 
 def step_jobs(

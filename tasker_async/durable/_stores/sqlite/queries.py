@@ -219,12 +219,20 @@ def requeue_dead(conn: sqlite3.Connection, job_id: str) -> bool:
 
 
 def purge(conn: sqlite3.Connection) -> int:
-    """Delete the jobs finished longer than their ``result_ttl`` ago (never dead ones): ``rules.purgeable``."""
+    """Delete the jobs finished longer than their ``result_ttl`` ago (never dead ones): ``rules.purgeable``.
+
+    And the runs ``run_purgeable`` says, with their steps and items (not counted: the count is of jobs).
+    """
     with write(conn):
+        now = time.time()
+        gone = "SELECT id FROM runs WHERE state IN ('succeeded', 'cancelled') AND ? - finished_at >= result_ttl"
+        for table in ("run_items", "run_steps"):
+            conn.execute(f"DELETE FROM {table} WHERE run_id IN ({gone})", (now,))
+        conn.execute(f"DELETE FROM runs WHERE id IN ({gone})", (now,))
         return conn.execute(
             "DELETE FROM jobs WHERE state IN ('succeeded', 'failed', 'cancelled') AND finished_at IS NOT NULL"
             " AND ? - finished_at >= result_ttl",
-            (time.time(),),
+            (now,),
         ).rowcount
 
 
