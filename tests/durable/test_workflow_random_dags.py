@@ -41,7 +41,8 @@ def dags(draw: st.DrawFn) -> dict[str, Any]:
         bits = draw(st.integers(min_value=0, max_value=(1 << index) - 1))
         parents = tuple(names[parent] for parent in range(index) if bits >> parent & 1)
         mapped: str | None = None
-        if parents and draw(st.booleans()):
+        maps = draw(st.booleans())
+        if parents and maps:
             mapped = draw(st.sampled_from(parents))
         steps.append((name, parents, mapped, draw(st.integers(min_value=0, max_value=3))))
     failing = draw(st.sets(st.sampled_from(names), max_size=2))
