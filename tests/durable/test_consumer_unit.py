@@ -214,6 +214,9 @@ class RecordingStore:
         self.calls.append(("complete", [o.lease.job_id for o in outcomes]))
         return [o.lease.job_id not in self.refuse for o in outcomes]
 
+    def take_run_events(self) -> list[object]:
+        return []
+
     async def release(self, leases: Sequence[Lease], *, started: bool) -> None:
         self._reach()
         self.calls.append((f"release started={started}", [lease.job_id for lease in leases]))
