@@ -17,7 +17,7 @@ from tasker_async.durable import (
     WorkflowError,
 )
 
-from ._doubles import Lab, eventually, serving
+from ._doubles import Lab, OutageStore, eventually, serving
 
 
 def _order(lab: Lab, calls: list[tuple[str, Any]], *, fail_reserve: set[str] | None = None) -> Workflow:
@@ -281,3 +281,30 @@ async def test_purge_deletes_finished_runs_after_their_result_ttl_and_keeps_fail
         assert (await failed.info()).state == "failed"
         again = await client.start(flow, fail=False, key="k")  # the key went with its run
         assert again.id != done.id
+
+
+async def test_a_result_rides_out_an_outage_of_the_store(store: Store) -> None:
+    lab = Lab()
+    flow = Workflow("patient")
+
+    @flow.step()
+    async def only(resource: str) -> str:
+        return await lab.hold(resource, "only")
+
+    lab.registry.add_workflow(flow)
+    flaky = OutageStore(store)
+    async with Client(flaky, submit_timeout=30) as client, serving(store, lab):
+        run = await client.start(flow)
+        await eventually(lambda: lab.starts("only") == 1, "the step running")
+        flaky.down = True
+        async with anyio.create_task_group() as group:
+            got: list[dict[str, Any]] = []
+
+            async def wait() -> None:
+                got.append(await run.result(timeout=20))
+
+            group.start_soon(wait)
+            await eventually(lambda: flaky.failed["run_output"] >= 2, "the result waited through the outage")
+            lab.open("only")
+            flaky.down = False
+    assert got == [{"only": "only"}]

@@ -5,14 +5,11 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import Any, Generic, TypeVar, cast
 
-import anyio
-
 from .._model.errors import (
     DeadLetterError,
     JobCancelledError,
     JobFailedError,
     JobLostError,
-    StoreUnavailableError,
     UnknownTaskError,
 )
 from .._model.records import ErrorInfo, JobInfo, qualified_name
@@ -20,7 +17,7 @@ from .._model.serializer import Serializer
 from .._stores.protocol import Store
 from .._stores.records import Finished
 from .checks import is_seconds
-from .retry import Backoff, call_store
+from .retry import call_store, wait_riding_out
 
 __all__ = ("Job", "outcome")
 
@@ -116,52 +113,16 @@ class Job(Generic[T]):
         """
         if timeout is not None and not is_seconds(timeout, allow_zero=True):
             raise ValueError(f"timeout must be a finite number of seconds >= 0 or None, got {timeout!r}")
-        finished = await self._wait(timeout)
+        try:
+            finished = await self._wait(timeout)
+        except LookupError as exc:
+            raise LookupError(self._unknown()) from exc
         return cast(T, outcome(finished, self._store.serializer))
 
     async def _wait(self, timeout: float | None) -> Finished:
-        if timeout is None:
-            # Without a timeout there is nothing to guard (and no cancel scope to pay for on each result).
-            finished = await self._poll(None)
-            assert finished is not None  # only a timeout makes _poll give up
-            return finished
-        # The store honours the timeout itself; this guard is for one that stops answering.
-        guard = timeout + self._patience
-        with anyio.move_on_after(guard):
-            finished = await self._poll(timeout)
-            if finished is None:
-                raise TimeoutError(f"job {self._id!r} did not finish within {timeout!r} s; it carries on")
-            return finished
-        raise StoreUnavailableError(
-            f"waiting for job {self._id!r}: the store did not answer within {guard:g} s"
-            f" (the {timeout:g} s timeout, then {self._patience:g} s of submit_timeout)"
+        return await wait_riding_out(
+            lambda within: self._store.wait(self._id, within), timeout, self._patience, what=f"job {self._id!r}"
         )
-
-    async def _poll(self, timeout: float | None) -> Finished | None:
-        """The finished job; ``None`` once ``timeout`` passed.
-
-        Each outage has its own ``patience``: while one lasts, each try only looks (a wait of
-        no time), and the store's answer, even "not finished yet", ends the outage.
-        """
-        deadline = None if timeout is None else anyio.current_time() + timeout
-        backoff: Backoff | None = None  # the outage under way, if any
-        while True:
-            remaining = None if deadline is None else max(0.0, deadline - anyio.current_time())
-            try:
-                return await self._store.wait(self._id, remaining if backoff is None else 0.0)
-            except TimeoutError:
-                if backoff is None:
-                    return None
-                backoff = None  # the store answered: the outage is over
-            except LookupError as exc:
-                raise LookupError(self._unknown()) from exc
-            except StoreUnavailableError as exc:
-                if deadline is not None and anyio.current_time() >= deadline:
-                    return None
-                if backoff is None:
-                    what = f"waiting for job {self._id!r}"
-                    backoff = Backoff(anyio.current_time() + self._patience, what=what, budget=self._patience)
-                await backoff.pause(exc, until=deadline)
 
     async def info(self) -> JobInfo:
         """A snapshot of the job: its state, deliveries, times, error.

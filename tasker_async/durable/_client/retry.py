@@ -13,7 +13,7 @@ import anyio
 
 from .._model.errors import StoreUnavailableError
 
-__all__ = ("FIRST_DELAY", "LONGEST_DELAY", "Backoff", "backoff_delay", "call_store")
+__all__ = ("FIRST_DELAY", "LONGEST_DELAY", "Backoff", "backoff_delay", "call_store", "wait_riding_out")
 
 T = TypeVar("T")
 
@@ -94,3 +94,56 @@ async def call_store(call: Callable[[], Awaitable[T]], *, timeout: float, what: 
                 last = exc
                 await backoff.pause(exc)
     raise backoff.give_up(last) from last
+
+
+async def wait_riding_out(
+    wait: Callable[[float | None], Awaitable[T]], timeout: float | None, patience: float, *, what: str
+) -> T:
+    """``await wait(timeout)``: a store's wait for a job or a run, riding out each outage for ``patience`` s.
+
+    While an outage lasts each try only looks (a wait of no time), and the store's answer, even "not
+    finished yet", ends the outage. The store honours ``timeout`` itself; a guard of ``timeout + patience``
+    covers one that stops answering.
+
+    Raises:
+        TimeoutError: ``timeout`` passed first (it carries on).
+        LookupError: the store knows no such job or run.
+        StoreUnavailableError: an outage outlasted ``patience``, or the store did not answer within the guard.
+    """
+    if timeout is None:
+        # Without a timeout there is nothing to guard (and no cancel scope to pay for on each result).
+        found = await _poll(wait, None, patience, what)
+        assert found is not None  # only a timeout makes _poll give up
+        return found[0]
+    guard = timeout + patience
+    with anyio.move_on_after(guard):
+        found = await _poll(wait, timeout, patience, what)
+        if found is None:
+            raise TimeoutError(f"{what} did not finish within {timeout!r} s; it carries on")
+        return found[0]
+    raise StoreUnavailableError(
+        f"waiting for {what}: the store did not answer within {guard:g} s"
+        f" (the {timeout:g} s timeout, then {patience:g} s of submit_timeout)"
+    )
+
+
+async def _poll(
+    wait: Callable[[float | None], Awaitable[T]], timeout: float | None, patience: float, what: str
+) -> tuple[T] | None:
+    """The answer (in a 1-tuple); ``None`` once ``timeout`` passed."""
+    deadline = None if timeout is None else anyio.current_time() + timeout
+    backoff: Backoff | None = None  # the outage under way, if any
+    while True:
+        remaining = None if deadline is None else max(0.0, deadline - anyio.current_time())
+        try:
+            return (await wait(remaining if backoff is None else 0.0),)
+        except TimeoutError:
+            if backoff is None:
+                return None
+            backoff = None  # the store answered: the outage is over
+        except StoreUnavailableError as exc:
+            if deadline is not None and anyio.current_time() >= deadline:
+                return None
+            if backoff is None:
+                backoff = Backoff(anyio.current_time() + patience, what=f"waiting for {what}", budget=patience)
+            await backoff.pause(exc, until=deadline)

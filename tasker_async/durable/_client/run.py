@@ -13,7 +13,7 @@ from .._model.workflow.records import RunInfo
 from .._stores.protocol import Store
 from .._stores.records import NewRun, RunOutput, StepPlan
 from .checks import is_seconds
-from .retry import call_store
+from .retry import call_store, wait_riding_out
 
 __all__ = ("WorkflowRun", "new_run", "run_results")
 
@@ -120,14 +120,18 @@ class WorkflowRun:
             RunFailedError: a step failed for good (``.steps``: each failed step's error); ``resume`` it.
             JobCancelledError: the run was cancelled.
             LookupError: no run has this id (never started, or purged).
+            StoreUnavailableError: the store stayed unreachable for the client's ``submit_timeout``.
             ValueError: ``timeout`` is not a finite number of seconds >= 0.
         """
         if timeout is not None and not is_seconds(timeout, allow_zero=True):
             raise ValueError(f"timeout must be a finite number of seconds >= 0 or None, got {timeout!r}")
         try:
-            output = await self._store.run_output(self._id, timeout)
-        except TimeoutError:
-            raise TimeoutError(f"run {self._id!r} did not finish within {timeout!r} s; it carries on") from None
+            output = await wait_riding_out(
+                lambda within: self._store.run_output(self._id, within),
+                timeout,
+                self._patience,
+                what=f"run {self._id!r}",
+            )
         except LookupError as exc:
             raise LookupError(self._unknown()) from exc
         return run_results(output, self._store.serializer)
