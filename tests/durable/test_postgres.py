@@ -14,7 +14,14 @@ import anyio.to_thread
 import asyncpg
 import pytest
 
-from tasker_async.durable import Client, PostgresStore, StoreUnavailableError, open_store
+from tasker_async.durable import (
+    Client,
+    PostgresStore,
+    RunFailedError,
+    StoreUnavailableError,
+    Workflow,
+    open_store,
+)
 from tasker_async.errors import ConfigError
 
 from ._doubles import Lab, eventually, serving
@@ -195,9 +202,118 @@ async def test_a_schema_of_version_1_is_migrated_and_keeps_its_jobs(server: Post
         indexes = {row[0] for row in await conn.fetch("SELECT indexname FROM pg_indexes WHERE schemaname = $1", schema)}
     finally:
         await conn.close()
-    assert version == "2"
+    assert version == "3"  # and on to the latest
     assert "jobs_active" in indexes
     assert "jobs_state" not in indexes
+
+
+async def test_a_schema_of_version_2_is_migrated_keeps_its_jobs_and_runs_workflows(server: PostgresServer) -> None:
+    schema = _schema()
+    async with PostgresStore(server.dsn, schema=schema) as store, Client(store) as client:
+        kept = await client.submit("tasks.kept", 1)
+    # Version 2 had no runs: no run tables, no run step columns on the jobs.
+    conn = await asyncpg.connect(server.dsn)
+    try:
+        await conn.execute(f'DROP TABLE "{schema}".runs, "{schema}".run_steps, "{schema}".run_items')
+        await conn.execute(f'ALTER TABLE "{schema}".jobs DROP COLUMN run_id, DROP COLUMN step, DROP COLUMN item')
+        await conn.execute(f"UPDATE \"{schema}\".meta SET value = '2' WHERE name = 'schema_version'")
+    finally:
+        await conn.close()
+    lab = Lab()
+    flow = Workflow("migrated")
+
+    @flow.step()
+    async def first(resource: str, *, x: int) -> int:
+        return x + 1
+
+    @flow.step(depends_on=[first])
+    async def second(resource: str, *, first: int) -> int:
+        return first * 10
+
+    lab.registry.add_workflow(flow)
+    async with PostgresStore(server.dsn, schema=schema) as store, Client(store) as client:
+        assert (await client.job(kept.id).info()).state == "queued"
+        assert await store.cancel(kept.id) is True
+        async with serving(store, lab):
+            results = await (await client.start(flow, x=1)).result(timeout=10)
+    assert results == {"first": 2, "second": 20}
+    conn = await asyncpg.connect(server.dsn)
+    try:
+        version = await conn.fetchval(f"SELECT value FROM \"{schema}\".meta WHERE name = 'schema_version'")
+    finally:
+        await conn.close()
+    assert version == "3"
+
+
+async def test_a_step_job_gone_dead_fails_its_run_and_only_a_resume_runs_it_again(server: PostgresServer) -> None:
+    lab = Lab()
+    flow = Workflow("fragile", lease=0.5, max_deliveries=1)
+
+    @flow.step()
+    async def only(resource: str) -> str:
+        return "done"
+
+    lab.registry.add_workflow(flow)
+
+    async with PostgresStore(server.dsn, schema=_schema()) as store, Client(store) as client:
+
+        async def reclaimed() -> bool:
+            return await store.reclaim() == 1
+
+        run = await client.start(flow)
+        [claim] = await store.claim("gone-silent", ["default"], 1)
+        # Its consumer never comes back: once the lease expires, the one delivery allowed is spent.
+        await eventually(reclaimed, "the expired lease taken back")
+        assert (await client.job(claim.id).info()).state == "dead"
+        assert await store.requeue_dead(claim.id) is False  # a second outcome of the step would follow
+        with pytest.raises(RunFailedError):
+            await run.result(timeout=5)
+        resumed = await client.resume(run.id)
+        async with serving(store, lab):
+            assert await resumed.result(timeout=10) == {"only": "done"}
+        info = await run.info()
+    assert info.state == "succeeded"
+    assert info.steps["only"].attempts == 2
+
+
+async def test_a_run_cancel_waits_for_a_step_job_being_finished_without_holding_the_run(server: PostgresServer) -> None:
+    flow = Workflow("held")
+
+    @flow.step()
+    async def only(resource: str) -> int:
+        return 1
+
+    schema = _schema()
+    cancelled: list[bool] = []
+    async with PostgresStore(server.dsn, schema=schema) as store, Client(store) as client:
+        run = await client.start(flow)
+
+        async def cancel() -> None:
+            # The store's own call: the client would try again after a deadlock broken by the server.
+            cancelled.append(await store.cancel_run(run.id))
+
+        conn, watch = await asyncpg.connect(server.dsn), await asyncpg.connect(server.dsn)
+        try:
+
+            async def cancel_waits() -> bool:
+                sql = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%run_id%'"
+                return bool(await watch.fetchval(sql))
+
+            # A deadlock fails fast: the server breaks it by failing one of the two transactions.
+            await conn.execute("SET lock_timeout = '5s'")
+            async with anyio.create_task_group() as group, conn.transaction():
+                # As a transaction finishing the step's job does: its row first, then its run's.
+                await conn.execute(f'SELECT id FROM "{schema}".jobs WHERE run_id = $1 FOR UPDATE', run.id)
+                group.start_soon(cancel)
+                await eventually(cancel_waits, "the cancel waiting for the job")
+                await conn.execute(f'SELECT id FROM "{schema}".runs WHERE id = $1 FOR UPDATE', run.id)
+                assert cancelled == []
+        finally:
+            await conn.close()
+            await watch.close()
+        info = await run.info()
+    assert cancelled == [True]
+    assert info.state == "cancelled"
 
 
 async def test_open_store_takes_both_schemes_and_a_schema(server: PostgresServer) -> None:

@@ -1,10 +1,10 @@
 """How the PostgreSQL store's waiters learn of changes: one ``LISTEN`` connection per store object, fanned out.
 
 Enqueues and requeues ``NOTIFY`` the ready channel with the job's queue (the later channel for a delayed
-job); outcomes, cancels and take-backs ``NOTIFY`` the done channel with the job's id. Every waiter of a store
-object (clients waiting on results, an idle consumer waiting for work) parks on an event here; the single
-listener connection wakes the ones a notification concerns, so a thousand waiting clients hold one
-connection, not a thousand.
+job); outcomes, cancels and take-backs ``NOTIFY`` the done channel with the job's id, and a run's end with
+the run's id (its waiters are keyed by id too). Every waiter of a store object (clients waiting on results,
+an idle consumer waiting for work) parks on an event here; the single listener connection wakes the ones a
+notification concerns, so a thousand waiting clients hold one connection, not a thousand.
 
 Notifications are not stored: while the listener is down (the server restarted, or is unreachable), waiters
 fall back to polling, and when it connects again every waiter looks once more, having perhaps missed one.

@@ -4,7 +4,8 @@ A statement in autocommit is its own transaction, so the common paths cost one r
 ``UPDATE ... RETURNING`` over a ``FOR UPDATE SKIP LOCKED`` pick (consumers never wait on one another's rows),
 a batch of outcomes or renewals is one ``UPDATE ... FROM unnest(...)``, and the ``NOTIFY`` that wakes the
 waiters rides in the same statement (``pg_notify`` is sent when the transaction commits). Clocks are this
-process's (``time.time()``), as in every store; the rules are those of ``rules.py``.
+process's (``time.time()``), as in every store; the rules are those of ``rules.py``. Outcomes of run step jobs
+are recorded by a transaction of their own, with their runs' transitions (``outcomes.record_steps``).
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from ..._model.records import ConsumerInfo
+from ..._model.workflow.records import RunEvent
 from ..protocol import CONSUMER_STALE_AFTER
 from ..records import Claim, Lease, NewJob, Outcome, Renewal
-from ..rows import CLAIM_COLUMNS, NEW_JOB_COLUMNS, claim_of, error_columns, new_job_values, queues_text
+from ..rows import CLAIM_COLUMNS, NEW_JOB_COLUMNS, claim_of, new_job_values, queues_text
 from ..rules import key_in_use
+from .outcomes import DONE, Batch, record_steps
 from .schema import Names
 
 if TYPE_CHECKING:
@@ -107,17 +110,6 @@ def _taken(names: Names, consumer: str, now: str, queues: Sequence[str], limit: 
     )
 
 
-# A CTE, ``done``: each outcome whose lease is still held ($1-$7, one array per column), finished at $8.
-_DONE = (
-    "o AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::text[], $6::text[],"
-    " $7::text[]) AS o(id, token, state, result, error_type, error_message, error_traceback)),"
-    " done AS (UPDATE {jobs} j SET state = o.state, result = o.result, error_type = o.error_type,"
-    " error_message = o.error_message, error_traceback = o.error_traceback, finished_at = $8, token = NULL,"
-    " lease_until = NULL FROM o WHERE j.id = o.id AND j.token = o.token AND j.state = 'running'"
-    " RETURNING j.id, o.token)"
-)
-
-
 @functools.lru_cache(maxsize=256)
 def _claim_sql(names: Names, queue_count: int) -> str:
     queues = [f"${index}" for index in range(4, 4 + queue_count)]
@@ -125,7 +117,7 @@ def _claim_sql(names: Names, queue_count: int) -> str:
 
 
 def _complete_sql(names: Names) -> str:
-    return f"WITH {_DONE.format(jobs=names.jobs)} SELECT id, token, pg_notify($9, id)::text FROM done"
+    return f"WITH {DONE.format(jobs=names.jobs)} SELECT id, token, pg_notify($9, id)::text FROM done"
 
 
 @functools.lru_cache(maxsize=256)
@@ -136,7 +128,7 @@ def _exchange_sql(names: Names, queue_count: int) -> str:
     queues = [f"${index}" for index in range(12, 12 + queue_count)]
     nulls = "NULL::text, NULL::text, NULL::bytea, NULL::boolean, NULL::boolean, NULL::int, NULL::int, NULL::float8"
     return (
-        f"WITH {_DONE.format(jobs=names.jobs)}, {_taken(names, '$10', '$8', queues, '$11')},"
+        f"WITH {DONE.format(jobs=names.jobs)}, {_taken(names, '$10', '$8', queues, '$11')},"
         # Materialized, so that each NOTIFY is sent although the query reads no column of it.
         " notified AS MATERIALIZED (SELECT id, token, pg_notify($9, id)::text AS sent FROM done)"
         f" SELECT true, id, {nulls}, token, NULL::float8, NULL::bigint FROM notified"
@@ -159,39 +151,17 @@ def _claims(rows: list[tuple[object, ...]]) -> list[Claim]:
     return [claim_of(row) for row in rows]
 
 
-class _Batch:
-    """Outcomes as the ``_DONE`` arrays, and which of them counts (the same lease twice: the first)."""
-
-    def __init__(self, outcomes: Sequence[Outcome]) -> None:
-        self.outcomes = outcomes
-        self.first: dict[tuple[str, str], int] = {}
-        for index, outcome in enumerate(outcomes):
-            self.first.setdefault((outcome.lease.job_id, outcome.lease.token), index)
-        self.columns: list[list[object]] = [[] for _ in range(7)]
-        for index in sorted(self.first.values()):
-            outcome = outcomes[index]
-            result = outcome.result if outcome.state == "succeeded" else None
-            error = outcome.error if outcome.state in ("failed", "dead") else None
-            values = (outcome.lease.job_id, outcome.lease.token, outcome.state, result, *error_columns(error))
-            for column, value in zip(self.columns, values, strict=True):
-                column.append(value)
-
-    def recorded(self, held: set[tuple[str, str]]) -> list[bool]:
-        """For each outcome, whether it was recorded, given the (id, token) pairs the statement updated."""
-        return [
-            self.first[(outcome.lease.job_id, outcome.lease.token)] == index
-            and (outcome.lease.job_id, outcome.lease.token) in held
-            for index, outcome in enumerate(self.outcomes)
-        ]
-
-
-async def complete(conn: Conn, names: Names, outcomes: Sequence[Outcome], now: float) -> list[bool]:
+async def complete(
+    conn: Conn, names: Names, outcomes: Sequence[Outcome], now: float, told: list[RunEvent]
+) -> list[bool]:
     """Record each outcome whose lease is still held (token matches, job running): one statement."""
     if not outcomes:
         return []
-    batch = _Batch(outcomes)
+    batch = Batch(outcomes)
     rows = await conn.fetch(_complete_sql(names), *batch.columns, now, names.done)
-    return batch.recorded({(row[0], row[1]) for row in rows})
+    held = {(row[0], row[1]) for row in rows}
+    held |= await record_steps(conn, names, batch.missed(held), now, told)
+    return batch.recorded(held)
 
 
 async def complete_and_claim(
@@ -201,19 +171,22 @@ async def complete_and_claim(
     consumer: str,
     queues: Sequence[str],
     limit: int,
+    told: list[RunEvent],
 ) -> tuple[list[bool], list[Claim]]:
     """``complete`` then ``claim`` as one statement: one round trip, one commit."""
     now = time.time()
     if not outcomes:
         return [], await claim(conn, names, consumer, queues, limit, now)
     if limit <= 0 or not queues:
-        return await complete(conn, names, outcomes, now), []
-    batch = _Batch(outcomes)
+        return await complete(conn, names, outcomes, now, told), []
+    batch = Batch(outcomes)
     wanted = sorted(set(queues))
     args = (*batch.columns, now, names.done, consumer, limit, *wanted)
     rows = [tuple(row) for row in await conn.fetch(_exchange_sql(names, len(wanted)), *args)]
     held = {(str(row[1]), str(row[10])) for row in rows if row[0]}
-    return batch.recorded(held), _claims([row[1:] for row in rows if not row[0]])
+    claims = _claims([row[1:] for row in rows if not row[0]])
+    held |= await record_steps(conn, names, batch.missed(held), now, told)
+    return batch.recorded(held), claims
 
 
 def _renew_sql(names: Names) -> str:
@@ -234,14 +207,16 @@ def _renew_sql(names: Names) -> str:
 async def renew(conn: Conn, names: Names, consumer: ConsumerInfo, leases: Sequence[Lease]) -> Renewal:
     """Record the heartbeat (at this clock) and extend the leases still held: one statement."""
     info = (consumer.id, consumer.host, consumer.pid, consumer.started_at, consumer.capacity, consumer.running)
+    # In id order, as a run's cancel locks its jobs: two such lockers never wait on each other in a circle.
+    ordered = sorted(leases, key=lambda lease: lease.job_id)
     rows = await conn.fetch(
         _renew_sql(names),
         *info,
         time.time(),
         queues_text(consumer.queues),
         CONSUMER_STALE_AFTER,
-        [lease.job_id for lease in leases],
-        [lease.token for lease in leases],
+        [lease.job_id for lease in ordered],
+        [lease.token for lease in ordered],
     )
     held = {(row[0], row[1]) for row in rows}
     lost = {lease.job_id for lease in leases if (lease.job_id, lease.token) not in held}

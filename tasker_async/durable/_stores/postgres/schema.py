@@ -16,7 +16,7 @@ __all__ = ("SCHEMA_VERSION", "SchemaError", "Names", "ensure_schema")
 
 # Raised whenever the tables below change shape. An older schema is migrated (see _MIGRATIONS); a newer one, made
 # by a later release, is refused, not guessed at.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # Channel names are identifiers: at most 63 bytes, of which the schema name takes the most.
 _SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,50}")
@@ -36,7 +36,7 @@ class Names:
         ValueError: ``schema`` is not such a name.
     """
 
-    __slots__ = ("consumers", "done", "jobs", "later", "meta", "ready", "schema")
+    __slots__ = ("consumers", "done", "jobs", "later", "meta", "ready", "run_items", "run_steps", "runs", "schema")
 
     def __init__(self, schema: str) -> None:
         if not isinstance(schema, str) or _SCHEMA_NAME.fullmatch(schema) is None:
@@ -45,8 +45,11 @@ class Names:
         self.jobs = f'"{schema}".jobs'
         self.consumers = f'"{schema}".consumers'
         self.meta = f'"{schema}".meta'
+        self.runs = f'"{schema}".runs'
+        self.run_steps = f'"{schema}".run_steps'
+        self.run_items = f'"{schema}".run_items'
         # NOTIFY channels: jobs ready now (payload: the queue), delayed jobs added (payload: the queue), and
-        # finished jobs (payload: the ids).
+        # finished jobs and runs (payload: the ids).
         self.ready = f"{schema}_ready"
         self.later = f"{schema}_later"
         self.done = f"{schema}_done"
@@ -81,7 +84,10 @@ def _jobs_table(jobs: str) -> str:
             error_type text,
             error_message text,
             error_traceback text,
-            cancel_requested boolean NOT NULL DEFAULT false
+            cancel_requested boolean NOT NULL DEFAULT false,
+            run_id text,
+            step text,
+            item integer
         )
         """
 
@@ -91,9 +97,70 @@ def _jobs_table(jobs: str) -> str:
 # sort a whole queue's backlog on each claim).
 _ACTIVE_INDEX = "CREATE INDEX IF NOT EXISTS jobs_active ON {jobs} (queue, state) WHERE state IN ('running', 'dead')"
 
+# Workflow runs: a run's row (its plans as JSON text), one row per step (its ``StepStatus``, times and result)
+# and one per item of a mapped step or element of a list some step maps over. A run step's job carries its
+# ``StepRef`` in ``run_id, step, item`` (NULL for every other job); the index is partial, so plain jobs never
+# write to it. Templates over ``{schema}`` and ``{jobs}``, shared by new schemas and the migration.
+_RUN_TABLES = (
+    """
+    CREATE TABLE IF NOT EXISTS "{schema}".runs (
+        seq bigint GENERATED ALWAYS AS IDENTITY,
+        id text PRIMARY KEY,
+        workflow text NOT NULL,
+        key text,
+        state text NOT NULL,
+        inputs bytea NOT NULL,
+        steps text NOT NULL,
+        created_at double precision NOT NULL,
+        finished_at double precision,
+        result_ttl double precision NOT NULL
+    )
+    """,
+    'CREATE INDEX IF NOT EXISTS runs_key ON "{schema}".runs (key, seq) WHERE key IS NOT NULL',
+    # Purges look for runs that finished, and may go, by when they finished.
+    'CREATE INDEX IF NOT EXISTS runs_finished ON "{schema}".runs (finished_at)'
+    " WHERE state IN ('succeeded', 'cancelled')",
+    """
+    CREATE TABLE IF NOT EXISTS "{schema}".run_steps (
+        run_id text NOT NULL,
+        name text NOT NULL,
+        state text NOT NULL,
+        parents_left integer NOT NULL,
+        items integer,
+        items_done integer NOT NULL,
+        items_failed integer NOT NULL,
+        attempts integer NOT NULL,
+        error_type text,
+        error_message text,
+        error_traceback text,
+        started_at double precision,
+        finished_at double precision,
+        result bytea,
+        PRIMARY KEY (run_id, name)
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS "{schema}".run_items (
+        run_id text NOT NULL,
+        step text NOT NULL,
+        item integer NOT NULL,
+        state text NOT NULL,
+        value bytea,
+        PRIMARY KEY (run_id, step, item)
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS jobs_run ON {jobs} (run_id, step) WHERE run_id IS NOT NULL",
+)
+
 # The statements that take a schema of version N to N + 1, run in one transaction under the schema's lock.
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: (_ACTIVE_INDEX, 'DROP INDEX IF EXISTS "{schema}".jobs_state'),
+    # Nullable columns without a default: no rewrite of the jobs table, whatever its size.
+    2: (
+        "ALTER TABLE {jobs} ADD COLUMN IF NOT EXISTS run_id text, ADD COLUMN IF NOT EXISTS step text,"
+        " ADD COLUMN IF NOT EXISTS item integer",
+        *_RUN_TABLES,
+    ),
 }
 
 
@@ -126,6 +193,7 @@ def _tables(names: Names) -> tuple[str, ...]:
             queues text NOT NULL
         )
         """,
+        *(statement.format(jobs=jobs, schema=schema) for statement in _RUN_TABLES),
     )
 
 

@@ -6,9 +6,9 @@ import contextlib
 import functools
 import math
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any, Self, TypeVar, TypeVarTuple, Unpack
+from typing import TYPE_CHECKING, Any, Self
 
 import anyio
 import asyncpg
@@ -18,20 +18,17 @@ from ..._model.records import ConsumerInfo
 from ..._model.serializer import JSONSerializer, Serializer
 from ..group import GroupCommit
 from ..records import Claim, Lease, NewJob, Outcome, Renewal
-from ..shared import EngineStore
 from ..waiting import Park, parked_on
 from . import queries, reads, takeback
 from .errors import UNAVAILABLE, describe, unavailable
 from .listen import Listener
+from .operations import Operations
 from .schema import Names, SchemaError, ensure_schema
 
 if TYPE_CHECKING:
     from .schema import Conn
 
 __all__ = ("PostgresStore",)
-
-T = TypeVar("T")
-Ts = TypeVarTuple("Ts")
 
 # Seconds a waiter sleeps at most between two looks, should a notification go astray: the safety net.
 SAFETY_POLL = 1.0
@@ -53,14 +50,16 @@ async def _keep_session(conn: asyncpg.Connection[Any]) -> None:
 _LOOK_LIMIT = 1.0
 
 
-class PostgresStore(EngineStore):
+class PostgresStore(Operations):
     r"""A store on a PostgreSQL server (13 or later): for many machines, transactional.
 
     Each store object keeps a small pool of connections for its operations (each one statement, or one short
     transaction) and one more connection that ``LISTEN``\\ s: enqueues wake idle consumers and outcomes wake the
     clients waiting on them at once, however many wait, with a slow poll as a safety net. Claims take rows with
     ``FOR UPDATE SKIP LOCKED``, so consumers never queue behind one another. The tables are created on first
-    use (under an advisory lock) in their own schema, so several applications can share a database.
+    use (under an advisory lock) in their own schema, so several applications can share a database. A workflow
+    run's transitions commit with the outcomes of its steps' jobs, in one transaction; a plain job pays nothing
+    for them.
 
     Args:
         dsn: a ``postgresql://user:password@host:port/database`` URL (or a libpq key-value string).
@@ -174,10 +173,6 @@ class PostgresStore(EngineStore):
             with anyio.CancelScope(shield=True), contextlib.suppress(*UNAVAILABLE):
                 await pool.release(conn)
 
-    async def _run(self, fn: Callable[[Conn, Names, Unpack[Ts]], Awaitable[T]], *args: *Ts) -> T:
-        async with self._connection() as conn:
-            return await fn(conn, self._names, *args)
-
     def _listening(self) -> Listener:
         if self._listener is None:
             raise RuntimeError(f"{self!r} is not open: use it as `async with PostgresStore(dsn) as store:`")
@@ -205,33 +200,33 @@ class PostgresStore(EngineStore):
 
     async def complete(self, outcomes: Sequence[Outcome]) -> list[bool]:
         """Record each outcome whose lease is still held; True where recorded."""
-        return await self._run(queries.complete, outcomes, time.time())
+        return await self._telling(queries.complete, outcomes, time.time())
 
     async def complete_and_claim(
         self, outcomes: Sequence[Outcome], consumer: str, queues: Sequence[str], limit: int
     ) -> tuple[list[bool], list[Claim]]:
         """``complete`` then ``claim`` in one transaction: one commit."""
-        return await self._run(queries.complete_and_claim, outcomes, consumer, queues, limit)
+        return await self._telling(queries.complete_and_claim, outcomes, consumer, queues, limit)
 
     async def release(self, leases: Sequence[Lease], *, started: bool) -> None:
         """Give held jobs back: unstarted ones keep their place and their delivery is taken back."""
         if leases:
-            await self._run(takeback.release, leases, started)
+            await self._telling(takeback.release, leases, started)
 
     async def cancel(self, job_id: str) -> bool:
         """Cancel a queued or delayed job at once; ask the holder of a running one. False if finished or unknown."""
-        return await self._run(takeback.cancel, job_id)
+        return await self._telling(takeback.cancel, job_id)
 
     async def reclaim(self) -> int:
         """Take back the running jobs whose lease has expired; return how many."""
-        return await self._run(takeback.reclaim)
+        return await self._telling(takeback.reclaim)
 
     async def requeue_dead(self, job_id: str) -> bool:
-        """Give a dead job another round: deliveries from zero, ready now. False if it is not dead."""
+        """Give a dead job another round: deliveries from zero, ready now. False if not dead, or a run step's."""
         return await self._run(takeback.requeue_dead, job_id)
 
     async def purge(self) -> int:
-        """Delete the jobs finished longer than their ``result_ttl`` ago (never dead ones), in small batches."""
+        """Delete the jobs finished longer than their ``result_ttl`` ago (never dead ones), and such runs."""
         return await self._run(takeback.purge)
 
     @asynccontextmanager
