@@ -127,12 +127,17 @@ def test_a_packed_job_is_its_twelve_fields_as_netstrings() -> None:
     )
 
 
-def test_packed_outcomes_are_nine_fields_each_as_netstrings() -> None:
+def test_packed_outcomes_are_ten_fields_each_as_netstrings() -> None:
+    # The tenth: a run step's list elements, '*' and their netstrings ('*' alone for an empty list), or nothing.
     lease = Lease("j1", "t1")
     failed = Outcome(lease=lease, state="failed", error=ErrorInfo("m.Boom", "bad: é", "Traceback..."))
     succeeded = Outcome(lease=lease, state="succeeded", result=b'{"x": 1}')
     cancelled = Outcome(lease=lease, state="cancelled")
-    expected: list[bytes | str | int] = ["j1", "t1", "failed", "0", b"", "1", "m.Boom", "bad: é", "Traceback..."]
-    expected += ["j1", "t1", "succeeded", "1", b'{"x": 1}', "0", "", "", ""]
-    expected += ["j1", "t1", "cancelled", "0", b"", "0", "", "", ""]
-    assert codec.outcomes_arg([failed, succeeded, cancelled]) == codec.pack(expected)
+    listed = Outcome(lease=lease, state="succeeded", result=b"[1, 22]", parts=(b"1", b"22"))
+    empty = Outcome(lease=lease, state="succeeded", result=b"[]", parts=())
+    expected: list[bytes | str | int] = ["j1", "t1", "failed", "0", b"", "1", "m.Boom", "bad: é", "Traceback...", ""]
+    expected += ["j1", "t1", "succeeded", "1", b'{"x": 1}', "0", "", "", "", ""]
+    expected += ["j1", "t1", "cancelled", "0", b"", "0", "", "", "", ""]
+    expected += ["j1", "t1", "succeeded", "1", b"[1, 22]", "0", "", "", "", b"*1:12:22"]
+    expected += ["j1", "t1", "succeeded", "1", b"[]", "0", "", "", "", b"*"]
+    assert codec.outcomes_arg([failed, succeeded, cancelled, listed, empty]) == codec.pack(expected)

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
 from ..._model.records import ConsumerInfo, ErrorInfo, JobInfo, JobState
+from ..._model.workflow.records import RunEvent, RunEventKind
 from ..records import Claim, Lease, NewJob, Outcome
 from ..rules import is_live, visible_state
 
@@ -19,6 +20,7 @@ __all__ = (
     "outcomes_arg",
     "pack",
     "pack_job",
+    "run_events",
     "text",
 )
 
@@ -79,12 +81,13 @@ def lease_args(leases: Sequence[Lease]) -> list[Any]:
     return args
 
 
-# One outcome's nine fields as netstrings (see complete in jobs.lua); the error's three come after, when set.
+# One outcome's ten fields as netstrings (see complete in jobs.lua); the error's three and the parts come
+# after, when set.
 _OUTCOME = b"%d:%b%d:%b%d:%b1:%b%d:%b1:%b"
 
 
 def _outcome(outcome: Outcome) -> bytes:
-    result, error = outcome.result, outcome.error
+    result, error, parts = outcome.result, outcome.error, outcome.parts
     head = _OUTCOME % (
         *_text(outcome.lease.job_id),
         *_text(outcome.lease.token),
@@ -94,13 +97,15 @@ def _outcome(outcome: Outcome) -> bytes:
         b"" if result is None else result,
         b"0" if error is None else b"1",
     )
-    if error is None:
-        return head + b"0:0:0:"
-    return head + pack((error.type, error.message, error.traceback))
+    if error is None and parts is None:
+        return head + b"0:0:0:0:"
+    tail = b"0:0:0:" if error is None else pack((error.type, error.message, error.traceback))
+    # A run step's list elements: '*' and their netstrings, so an empty list is told apart from none.
+    return head + tail + pack((b"" if parts is None else b"*" + pack(parts),))
 
 
 def outcomes_arg(outcomes: Sequence[Outcome]) -> bytes:
-    """Nine fields per outcome (see ``complete`` in jobs.lua), packed in one argument."""
+    """Ten fields per outcome (see ``complete`` in jobs.lua), packed in one argument."""
     return b"".join(map(_outcome, outcomes))
 
 
@@ -190,3 +195,16 @@ def consumers(records: list[bytes], heartbeats: list[bytes], now: float) -> tupl
             )
         )
     return tuple(sorted(live, key=lambda c: c.id))
+
+
+def run_events(flat: list[Any]) -> list[RunEvent]:
+    """The run events a script made (kind, run id, workflow, at; flat), oldest first."""
+    return [
+        RunEvent(
+            kind=cast(RunEventKind, text(flat[k])),
+            run_id=text(flat[k + 1]),
+            workflow=text(flat[k + 2]),
+            at=float(flat[k + 3]),
+        )
+        for k in range(0, len(flat), 4)
+    ]

@@ -7,8 +7,9 @@
 -- delayed ones included, scored by ready time; members "<16-digit seq>:<id>" so equal times keep submission
 -- order), P:running (zset: id by lease end), P:finished (zset: id by purge time), P:keys (hash key -> id),
 -- P:count:<queue> (hash state -> count), P:queues (hash queue -> jobs held), P:consumers and
--- P:heartbeats (hashes by consumer id), P:seq and P:tok (counters). Channels: P:done (job ids finished),
--- P:ready (a queue has jobs ready now), P:later (a queue got a delayed job).
+-- P:heartbeats (hashes by consumer id), P:seq and P:tok (counters). Channels: P:done (job ids finished, and
+-- run ids ended), P:ready (a queue has jobs ready now), P:later (a queue got a delayed job). A run step's job
+-- holds 'step' in its hash; the runs' keys are runs.lua's.
 --
 -- Why sorted sets and not streams: the protocol requires that a job given back unstarted keeps its place
 -- and that a delayed job joins the ready order when its delay ends; a stream can only append, so both
@@ -26,6 +27,20 @@ local DONE, READY, LATER = {}, {}, {}
 -- Count changes per queue and state (and jobs held per queue), applied once per script by flush: a batch
 -- of a thousand jobs of one queue is two HINCRBYs, not two thousand.
 local COUNTS, HELD = {}, {}
+-- Workflow runs (machine.lua, runs.lua, run_calls.lua): scripts.py makes them the body of load_runs, in the
+-- scripts that can finish a job or touch a run. A script builds their functions only when it meets a run
+-- step's job: one of plain jobs pays nothing for them.
+local load_runs
+local RUNS = false
+local function runs()
+  if not RUNS then RUNS = load_runs() end
+  return RUNS
+end
+-- The runs this script started, resumed or ended (kind, run id, workflow, at; flat), for its reply.
+local function run_events()
+  if RUNS then return RUNS.events end
+  return {}
+end
 
 local function jk(id) return P .. ':job:' .. id end
 local function lane(q, pri) return P .. ':ready:' .. q .. ':' .. pri end
@@ -60,15 +75,18 @@ local function fields(blob)
   return out
 end
 
-local function finish(id, q, from, state)
+-- quiet: a run's own stop of its job, which the run reports itself.
+local function finish(id, q, from, state, quiet)
   local j = jk(id)
   redis.call('HSET', j, 'finished_at', NOWS, 'token', '')
   redis.call('ZREM', P .. ':running', id)
   move(id, q, from, state)
+  local ttl, step = unpack(redis.call('HMGET', j, 'ttl', 'step'))
   if state ~= 'dead' then
-    redis.call('ZADD', P .. ':finished', num(NOW + tonumber(redis.call('HGET', j, 'ttl'))), id)
+    redis.call('ZADD', P .. ':finished', num(NOW + tonumber(ttl)), id)
   end
   DONE[#DONE + 1] = id
+  if step then runs().step_ended(id, step, state, nil, nil, quiet) end
 end
 
 -- Queued again, ready at ready_at (a string), in its lane under its member (its submission order).
@@ -212,13 +230,14 @@ local function claim(i)
   return out
 end
 
--- F: per outcome: id, token, state, has_result, result, has_error, etype, emsg, etb
+-- F: per outcome: id, token, state, has_result, result, has_error, etype, emsg, etb, parts ('' or '*' and the
+-- netstrings of a run step's list elements)
 local function complete(F)
   local out, ended, kept = {}, {}, {}
-  for k = 0, #F / 9 - 1 do
-    local b = 1 + k * 9
+  for k = 0, #F / 10 - 1 do
+    local b = 1 + k * 10
     local id, state = F[b], F[b + 2]
-    local st, tok, q, ttl = unpack(redis.call('HMGET', jk(id), 'state', 'token', 'queue', 'ttl'))
+    local st, tok, q, ttl, step = unpack(redis.call('HMGET', jk(id), 'state', 'token', 'queue', 'ttl', 'step'))
     if st == 'running' and tok == F[b + 1] then
       -- A running job holds no result or error: requeue_dead clears them, and nothing else sets them
       -- before an outcome.
@@ -238,6 +257,12 @@ local function complete(F)
       end
       DONE[#DONE + 1] = id
       out[#out + 1] = 1
+      if step then
+        local result, parts = nil, nil
+        if state == 'succeeded' and F[b + 3] == '1' then result = F[b + 4] end
+        if F[b + 9] ~= '' then parts = F[b + 9] end
+        runs().step_ended(id, step, state, result, parts)
+      end
     else
       out[#out + 1] = 0
     end
@@ -308,9 +333,10 @@ local function reclaim()
   return #ids
 end
 
+-- A run step's dead job stays dead: its run tries again by a resume, which reports one outcome per job.
 local function requeue_dead(id)
-  local st, q = unpack(redis.call('HMGET', jk(id), 'state', 'queue'))
-  if st ~= 'dead' then return 0 end
+  local st, q, step = unpack(redis.call('HMGET', jk(id), 'state', 'queue', 'step'))
+  if st ~= 'dead' or step then return 0 end
   redis.call('HSET', jk(id), 'deliveries', 0, 'finished_at', '', 'cancel', '0')
   redis.call('HDEL', jk(id), 'etype', 'emsg', 'etb')
   requeue(id, q, 'dead', NOWS)

@@ -1,4 +1,8 @@
-"""The Lua scripts of ``RedisStore``: ``jobs.lua`` holds the state machine, each entry point calls one step."""
+"""The Lua scripts of ``RedisStore``: ``jobs.lua`` holds the jobs' state machine, each entry point calls one step.
+
+A script that can finish a job or touches runs loads the runs' Lua too (``machine.lua``, ``runs.lua``,
+``run_calls.lua``), so a step job's outcome goes to its run in the same script.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +13,12 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
-from ..._model.errors import DeadLetterError, JobLostError
+from ..._model.errors import DeadLetterError, JobCancelledError, JobLostError
 from ..._model.records import qualified_name
+from ..._model.workflow.payload import MARKER
+from ..._model.workflow.records import RunEvent
 from ..protocol import LOST_MESSAGE
+from . import codec
 
 __all__ = ("Scripts",)
 
@@ -19,12 +26,7 @@ __all__ = ("Scripts",)
 _ENTRIES = {
     "enqueue": "return flush(enqueue_many(fields(ARGV[2])))",
     "claim": "return flush(claim(2))",
-    "complete": "return flush(complete(fields(ARGV[2])))",
-    "complete_and_claim": "return flush({complete(fields(ARGV[2])), claim(3)})",
     "renew": "return renew(2)",
-    "release": "return flush(release(2))",
-    "cancel": "return flush(cancel(ARGV[2]))",
-    "reclaim": "return flush(reclaim())",
     "requeue_dead": "return flush(requeue_dead(ARGV[2]))",
     "purge": "return purge(tonumber(ARGV[2]))",
     # ARGV[2]: the fields to read (codec.INFO_FIELDS, space-separated); then the job ids.
@@ -35,6 +37,26 @@ _ENTRIES = {
     "ready": "local c = counts(2, #ARGV - 1) local w = '' if c[4] ~= '' then w = num(tonumber(c[4]) - NOW) end "
     "return {c[1] + c[2], w}",
 }
+# The scripts that can finish a job or touch a run: they load the runs' Lua too (a step job's outcome goes to
+# its run in the same script), the others stay as small as they were. Each returns its reply and the run
+# events it made (kind, run id, workflow, at; flat).
+_RUN_ENTRIES = {
+    "complete": "local r = complete(fields(ARGV[2])) return flush({r, run_events()})",
+    "complete_and_claim": "local r = {complete(fields(ARGV[2])), claim(3)} return flush({r, run_events()})",
+    "release": "local r = release(2) return flush({r, run_events()})",
+    "cancel": "local r = cancel(ARGV[2]) return flush({r, run_events()})",
+    "reclaim": "local r = reclaim() return flush({r, run_events()})",
+    "start_run": "local r = runs().start_run(fields(ARGV[2]), fields(ARGV[3]), fields(ARGV[4])) "
+    "return flush({r, run_events()})",
+    "cancel_run": "local r = runs().cancel_run(ARGV[2]) return flush({r, run_events()})",
+    "resume_run": "local r = runs().resume_run(ARGV[2]) return flush({r, run_events()})",
+}
+# Scripts of runs that make no run events.
+_RUN_OTHERS = {
+    "run_look": "return runs().run_look(ARGV[2], ARGV[3])",
+    "purge_runs": "return runs().purge_runs(tonumber(ARGV[2]))",
+}
+_RUN_FILES = ("machine.lua", "runs.lua", "run_calls.lua")
 
 
 def _lua_string(text: str) -> str:
@@ -45,14 +67,26 @@ def _lua_string(text: str) -> str:
     return f"[{level}[{text}]{level}]"
 
 
-def _source(entry: str) -> str:
+def _source(entry: str, *, runs: bool) -> str:
     constants = {
         "LOST_TYPE": qualified_name(JobLostError),
         "LOST_MESSAGE": LOST_MESSAGE,
         "DEAD_TYPE": qualified_name(DeadLetterError),
     }
+    if runs:
+        constants |= {
+            "STEP_MARKER": MARKER.decode(),
+            "TYPE_ERROR": qualified_name(TypeError),
+            "RUNTIME_ERROR": qualified_name(RuntimeError),
+            "CANCELLED_TYPE": qualified_name(JobCancelledError),
+        }
     header = "".join(f"local {name} = {_lua_string(value)}\n" for name, value in constants.items())
-    body = resources.files(__package__).joinpath("jobs.lua").read_text(encoding="utf-8")
+    folder = resources.files(__package__)
+    body = folder.joinpath("jobs.lua").read_text(encoding="utf-8")
+    if runs:
+        # The runs' files are one function's body: a script builds their functions only if it needs them.
+        loader = "\n".join(folder.joinpath(name).read_text(encoding="utf-8") for name in _RUN_FILES)
+        body = f"{body}\nload_runs = function()\n{loader}\nend\n"
     return f"{header}{body}\n{entry}\n"
 
 
@@ -65,8 +99,15 @@ class Scripts:
     @classmethod
     def register(cls, client: Redis) -> Scripts:
         """Register every script on ``client`` (nothing is sent until a script first runs)."""
-        return cls({name: client.register_script(_source(entry)) for name, entry in _ENTRIES.items()})
+        scripts = {name: client.register_script(_source(entry, runs=False)) for name, entry in _ENTRIES.items()}
+        runs = _RUN_ENTRIES | _RUN_OTHERS
+        scripts |= {name: client.register_script(_source(entry, runs=True)) for name, entry in runs.items()}
+        return cls(scripts)
 
-    async def run(self, name: str, args: list[Any]) -> Any:
-        """Run script ``name`` with ``args`` (the key prefix first)."""
-        return await self.scripts[name](keys=[], args=args)
+    async def run(self, name: str, args: list[Any]) -> tuple[Any, list[RunEvent]]:
+        """Run script ``name`` with ``args`` (the key prefix first): its reply, and the run events it made."""
+        reply = await self.scripts[name](keys=[], args=args)
+        if name not in _RUN_ENTRIES:
+            return reply, []
+        reply, told = reply
+        return reply, codec.run_events(told)

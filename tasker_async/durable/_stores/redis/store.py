@@ -23,6 +23,7 @@ from ..records import Claim, Finished, Lease, NewJob, Outcome, Renewal
 from ..shared import Waiting
 from ..waiting import Park, parked_on
 from . import codec
+from .runs import RedisRuns
 from .scripts import Scripts
 from .watch import Watch
 
@@ -40,7 +41,7 @@ _RECHECK = 5.0
 _LOOK_LIMIT = 1.0
 
 
-class RedisStore(Waiting):
+class RedisStore(RedisRuns, Waiting):
     """A store on a Redis or Valkey server: many processes on many machines share it.
 
     Every operation is one Lua script, so each is atomic on the server; waiting for a result or
@@ -113,9 +114,12 @@ class RedisStore(Waiting):
         if self._scripts is None:
             raise RuntimeError("enter the RedisStore (async with) before using it")
         try:
-            return await self._scripts.run(name, [self._prefix, *args])
+            reply, told = await self._scripts.run(name, [self._prefix, *args])
         except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
             raise self._unavailable(exc) from exc
+        if told:
+            self._run_events.add(told)
+        return reply
 
     async def _write(self, name: str, *args: Any) -> Any:
         """Run a script that ends holds, known to ``renew`` until it has returned."""
@@ -183,7 +187,8 @@ class RedisStore(Waiting):
         return bool(await self._run("requeue_dead", job_id))
 
     async def purge(self) -> int:
-        """Delete the jobs finished longer than their ``result_ttl`` ago (never dead ones)."""
+        """Delete the jobs finished longer than their ``result_ttl`` ago (never dead ones), and such runs."""
+        await self._purge_runs(_PURGE_BATCH)
         total = 0
         while True:
             # Each call takes up to _PURGE_BATCH, and holds the server only that long.
