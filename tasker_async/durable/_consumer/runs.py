@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ...errors import ManagerNotRunningError, QueueFullError, ResourceCreationError
@@ -84,8 +85,10 @@ class Runner:
         wiring = self._wiring
         wiring.book.ended()
         settlement = settle(held.claim, handle, held.fate, wiring.store.serializer)
-        if held.split and isinstance(settlement, Outcome) and settlement.state == "succeeded":
-            settlement = split_result(settlement, handle.result(), wiring.store.serializer)
+        if held.step is not None and isinstance(settlement, Outcome):
+            if held.split and settlement.state == "succeeded":
+                settlement = split_result(settlement, handle.result(), wiring.store.serializer)
+            settlement = replace(settlement, step=True)
         if settlement == GIVE_BACK:
             wiring.outbox.give_back(held.claim.hold, started=True)
         elif settlement is not None:

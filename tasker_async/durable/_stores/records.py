@@ -98,6 +98,9 @@ class Outcome:
     # For a run step some step maps over: the result list's elements, each encoded (the store hands element
     # ``i`` to that step's item ``i``). None for every other job.
     parts: tuple[bytes, ...] | None = None
+    # The outcome of a run step's job, as the consumer knows it: a hint a store may use to take the path made
+    # for those at once (what it records does not depend on it).
+    step: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -89,27 +89,30 @@ async def record_steps(
 ) -> set[tuple[str, str]]:
     """Record the outcomes of step jobs still held and apply them to their runs, in one transaction.
 
+    The caller's, if it is in one (its other statements then commit with these: one commit), else its own.
     Returns the (id, token) pairs recorded; the run events go to ``told``.
     """
     if not outcomes:
         return set()
+    if not conn.is_in_transaction():
+        async with conn.transaction():
+            return await record_steps(conn, names, outcomes, now, told)
     batch = Batch(outcomes)
     by_lease = {(outcome.lease.job_id, outcome.lease.token): outcome for outcome in outcomes}
-    async with conn.transaction():
-        rows = await conn.fetch(_STEPS_DONE.format(jobs=names.jobs), *batch.columns, now, names.done)
-        ends = []
-        for row in rows:
-            outcome = by_lease[(row[0], row[1])]
-            ends.append(
-                StepEnd(
-                    ref=StepRef(row[2], row[3], row[4]),
-                    state=outcome.state,
-                    deliveries=row[5],
-                    started_at=row[6],
-                    result=outcome.result if outcome.state == "succeeded" else None,
-                    parts=outcome.parts if outcome.state == "succeeded" else None,
-                    error=outcome.error if outcome.state in ("failed", "dead") else None,
-                )
+    rows = await conn.fetch(_STEPS_DONE.format(jobs=names.jobs), *batch.columns, now, names.done)
+    ends = []
+    for row in rows:
+        outcome = by_lease[(row[0], row[1])]
+        ends.append(
+            StepEnd(
+                ref=StepRef(row[2], row[3], row[4]),
+                state=outcome.state,
+                deliveries=row[5],
+                started_at=row[6],
+                result=outcome.result if outcome.state == "succeeded" else None,
+                parts=outcome.parts if outcome.state == "succeeded" else None,
+                error=outcome.error if outcome.state in ("failed", "dead") else None,
             )
-        await report(conn, names, ends, now, told)
+        )
+    await report(conn, names, ends, now, told)
     return {(row[0], row[1]) for row in rows}

@@ -179,6 +179,23 @@ async def complete_and_claim(
         return [], await claim(conn, names, consumer, queues, limit, now)
     if limit <= 0 or not queues:
         return await complete(conn, names, outcomes, now, told), []
+    if any(outcome.step for outcome in outcomes):
+        # Run steps' outcomes: the plain ones and the claim commit with them, in one transaction (one sync).
+        async with conn.transaction():
+            return await _exchange(conn, names, outcomes, consumer, queues, limit, now, told)
+    return await _exchange(conn, names, outcomes, consumer, queues, limit, now, told)
+
+
+async def _exchange(
+    conn: Conn,
+    names: Names,
+    outcomes: Sequence[Outcome],
+    consumer: str,
+    queues: Sequence[str],
+    limit: int,
+    now: float,
+    told: list[RunEvent],
+) -> tuple[list[bool], list[Claim]]:
     batch = Batch(outcomes)
     wanted = sorted(set(queues))
     args = (*batch.columns, now, names.done, consumer, limit, *wanted)

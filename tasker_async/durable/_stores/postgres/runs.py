@@ -23,10 +23,10 @@ from .schema import Names
 if TYPE_CHECKING:
     from .schema import Conn
 
-__all__ = ("PgRuns",)
+__all__ = ("RUN_COLUMNS", "STATUS_COLUMNS", "PgRuns", "run_of", "status_of")
 
-_RUN_COLUMNS = "id, workflow, key, state, inputs, steps, created_at, finished_at, result_ttl"
-_STATUS_COLUMNS = (
+RUN_COLUMNS = "id, workflow, key, state, inputs, steps, created_at, finished_at, result_ttl"
+STATUS_COLUMNS = (
     "name, state, parents_left, items, items_done, items_failed, attempts, error_type, error_message, error_traceback"
 )
 
@@ -42,7 +42,7 @@ _INSERT_STEPS = (
 
 # Every status of a transition in one statement; a step that becomes finished keeps its first finish time.
 _SET_STATUSES = (
-    f"INSERT INTO {{steps}} (run_id, {_STATUS_COLUMNS}, finished_at) SELECT $1::text, * FROM unnest($2::text[],"
+    f"INSERT INTO {{steps}} (run_id, {STATUS_COLUMNS}, finished_at) SELECT $1::text, * FROM unnest($2::text[],"
     " $3::text[], $4::int[], $5::int[], $6::int[], $7::int[], $8::int[], $9::text[], $10::text[], $11::text[],"
     " $12::float8[]) ON CONFLICT (run_id, name) DO UPDATE SET state = EXCLUDED.state,"
     " parents_left = EXCLUDED.parents_left, items = EXCLUDED.items, items_done = EXCLUDED.items_done,"
@@ -70,16 +70,16 @@ class PgRuns:
         self._told = told
 
     async def run(self, run_id: str) -> RunRow | None:
-        sql = f"SELECT {_RUN_COLUMNS} FROM {self._names.runs} WHERE id = $1{self._lock}"
-        return _run_of(await self._conn.fetchrow(sql, run_id))
+        sql = f"SELECT {RUN_COLUMNS} FROM {self._names.runs} WHERE id = $1{self._lock}"
+        return run_of(await self._conn.fetchrow(sql, run_id))
 
     async def run_of_key(self, key: str) -> RunRow | None:
-        sql = f"SELECT {_RUN_COLUMNS} FROM {self._names.runs} WHERE key = $1 ORDER BY seq DESC LIMIT 1{self._lock}"
-        return _run_of(await self._conn.fetchrow(sql, key))
+        sql = f"SELECT {RUN_COLUMNS} FROM {self._names.runs} WHERE key = $1 ORDER BY seq DESC LIMIT 1{self._lock}"
+        return run_of(await self._conn.fetchrow(sql, key))
 
     async def add_run(self, run: NewRun, now: float) -> None:
         await self._conn.execute(
-            f"INSERT INTO {self._names.runs} ({_RUN_COLUMNS}) VALUES ($1, $2, $3, 'running', $4, $5, $6, NULL, $7)",
+            f"INSERT INTO {self._names.runs} ({RUN_COLUMNS}) VALUES ($1, $2, $3, 'running', $4, $5, $6, NULL, $7)",
             run.id,
             run.workflow,
             run.key,
@@ -94,8 +94,8 @@ class PgRuns:
         await self._conn.execute(sql, run_id, state, finished_at)
 
     async def statuses(self, run: RunRow) -> dict[str, StepStatus]:
-        sql = f"SELECT {_STATUS_COLUMNS} FROM {self._names.run_steps} WHERE run_id = $1"
-        found = {row[0]: _status_of(row) for row in await self._conn.fetch(sql, run.id)}
+        sql = f"SELECT {STATUS_COLUMNS} FROM {self._names.run_steps} WHERE run_id = $1"
+        found = {row[0]: status_of(row) for row in await self._conn.fetch(sql, run.id)}
         # In definition order, as a snapshot lists them.
         return {step.name: found[step.name] for step in run.steps if step.name in found}
 
@@ -213,7 +213,7 @@ class PgRuns:
             await self._conn.execute("SELECT pg_notify($1, $2)", self._names.done, event.run_id)
 
 
-def _run_of(row: Any) -> RunRow | None:
+def run_of(row: Any) -> RunRow | None:
     if row is None:
         return None
     return RunRow(
@@ -229,7 +229,7 @@ def _run_of(row: Any) -> RunRow | None:
     )
 
 
-def _status_of(row: Any) -> StepStatus:
+def status_of(row: Any) -> StepStatus:
     error = None if row[7] is None else ErrorInfo(row[7], row[8] or "", row[9] or "")
     return StepStatus(
         state=cast(StepState, row[1]),

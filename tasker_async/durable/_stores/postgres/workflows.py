@@ -22,7 +22,7 @@ from ..._model.records import ErrorInfo
 from ..._model.workflow.records import RunEvent, RunInfo
 from ..records import NewRun, OutcomeState, RunOutput, StepRef
 from ..runs import apply
-from .runs import PgRuns
+from .run_cache import CachedRuns
 from .schema import Names
 
 if TYPE_CHECKING:
@@ -56,7 +56,7 @@ async def report(conn: Conn, names: Names, ends: Sequence[StepEnd], now: float, 
     """
     if not ends:
         return
-    table = PgRuns(conn, names, lock=True, told=told)
+    table = CachedRuns(conn, names, lock=True, told=told)
     for end in sorted(ends, key=lambda end: end.ref.run_id):
         await apply.outcome(
             table,
@@ -69,6 +69,7 @@ async def report(conn: Conn, names: Names, ends: Sequence[StepEnd], now: float, 
             parts=end.parts,
             error=end.error,
         )
+    await table.flush()
 
 
 async def start_run(conn: Conn, names: Names, run: NewRun, told: list[RunEvent]) -> str:
@@ -78,7 +79,10 @@ async def start_run(conn: Conn, names: Names, run: NewRun, told: list[RunEvent])
         if run.key is not None:
             await _advisory_lock(conn, f"tasker_async.run_key.{names.schema}.{run.key}")
         await _advisory_lock(conn, f"tasker_async.run.{names.schema}.{run.id}")
-        return await apply.start(PgRuns(conn, names, lock=True, told=told), run, time.time())
+        table = CachedRuns(conn, names, lock=True, told=told)
+        run_id = await apply.start(table, run, time.time())
+        await table.flush()
+        return run_id
 
 
 async def cancel_run(conn: Conn, names: Names, run_id: str, told: list[RunEvent]) -> bool:
@@ -92,7 +96,10 @@ async def cancel_run(conn: Conn, names: Names, run_id: str, told: list[RunEvent]
                     " ORDER BY id FOR UPDATE",
                     run_id,
                 )
-                return await apply.cancel(PgRuns(conn, names, lock=True, told=told), run_id, time.time())
+                table = CachedRuns(conn, names, lock=True, told=told)
+                cancelled = await apply.cancel(table, run_id, time.time())
+                await table.flush()
+                return cancelled
         except asyncpg.LockNotAvailableError:
             del told[kept:]  # rolled back: nothing of this attempt happened
             # A job released after the first lock is held by another transaction: let it finish.
@@ -105,19 +112,22 @@ async def cancel_run(conn: Conn, names: Names, run_id: str, told: list[RunEvent]
 async def resume_run(conn: Conn, names: Names, run_id: str, told: list[RunEvent]) -> bool:
     """Run a failed run's failed steps again; False if it is not failed (LookupError if unknown)."""
     async with conn.transaction():
-        return await apply.resume(PgRuns(conn, names, lock=True, told=told), run_id, time.time())
+        table = CachedRuns(conn, names, lock=True, told=told)
+        resumed = await apply.resume(table, run_id, time.time())
+        await table.flush()
+        return resumed
 
 
 async def run_info(conn: Conn, names: Names, run_id: str) -> RunInfo | None:
     """The run's snapshot (one consistent view of its rows), or None if it is unknown."""
     async with conn.transaction(isolation="repeatable_read", readonly=True):
-        return await apply.info(PgRuns(conn, names, lock=False, told=[]), run_id)
+        return await apply.info(CachedRuns(conn, names, lock=False, told=[]), run_id)
 
 
 async def run_output(conn: Conn, names: Names, run_id: str) -> RunOutput | None:
     """The finished run's snapshot and results; None while it runs (LookupError if unknown)."""
     async with conn.transaction(isolation="repeatable_read", readonly=True):
-        return await apply.output(PgRuns(conn, names, lock=False, told=[]), run_id)
+        return await apply.output(CachedRuns(conn, names, lock=False, told=[]), run_id)
 
 
 async def _advisory_lock(conn: Conn, name: str) -> None:
