@@ -135,13 +135,13 @@ class Claimer:
                 outbox.give_back(claim.hold, started=False)  # claimed while stopping: never started
                 continue
             task = registry.get(claim.name)
-            step = registry.step(claim.name) if task is None else None
+            step = registry.step_task(claim.name) if task is None else None
             if task is None and step is None:
                 outbox.record(unknown_task(claim, [known.name for known in registry]))
                 continue
             try:
                 if step is not None:
-                    job = step_job(registry, step, claim.payload, serializer)
+                    job = step_job(step, claim.payload, serializer)
                     held.task, held.call, held.split, held.step = job.task, job.call, job.split, job.tag
                 else:
                     held.task, held.call = task, decode_call(serializer, claim.payload)

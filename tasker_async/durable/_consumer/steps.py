@@ -19,9 +19,8 @@ from .._model.workflow.payload import StepCall
 from .._stores.records import Outcome
 
 if TYPE_CHECKING:
-    from .._model.registry import Registry
+    from .._model.registry import StepTask
     from .._model.serializer import Serializer
-    from .._model.workflow.step import Step
 
 __all__ = ("StepJob", "StepTag", "split_result", "step_job")
 
@@ -48,12 +47,13 @@ class StepJob:
         self.split = split
 
 
-def step_job(registry: Registry, step: Step[Any], payload: bytes, serializer: Serializer) -> StepJob:
+def step_job(registered: StepTask, payload: bytes, serializer: Serializer) -> StepJob:
     """Decode a step job's payload into the step's keyword arguments.
 
     Raises:
         ValueError: the payload is not a step job's, or a value in it cannot be decoded or bound.
     """
+    step = registered.step
     call = StepCall.unpack(payload)
     try:
         inputs = serializer.loads(call.inputs)
@@ -65,15 +65,8 @@ def step_job(registry: Registry, step: Step[Any], payload: bytes, serializer: Se
         kwargs = step_kwargs(step, inputs, parents, item=item)
     except Exception as exc:
         raise ValueError(f"the payload of step {step.name!r} of run {call.run_id!r} cannot be bound: {exc!r}") from exc
-    workflow = registry.workflow(step.workflow)
-    assert workflow is not None  # the registry found the step through its workflow
-    # A mapped step's list is its items' results, which the store keeps one by one already: only a step that is
-    # not mapped splits its result for the steps that map over it.
-    mapped_over = any(workflow.steps[child].map_over == step.name for child in workflow.children(step.name))
-    split = step.map_over is None and mapped_over
-    task: DurableTask[Any, Any, Any] = DurableTask(step.task_name, step.fn, step.options)
     tag = StepTag(call.run_id, step.workflow, step.name, call.item)
-    return StepJob(task, Call((), kwargs), tag, split=split)
+    return StepJob(registered.task, Call((), kwargs), tag, split=registered.split)
 
 
 def split_result(outcome: Outcome, result: Any, serializer: Serializer) -> Outcome:

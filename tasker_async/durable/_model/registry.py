@@ -89,14 +89,30 @@ class DurableTask(Generic[R, P, T]):
         return self.fn(resource, *args, **kwargs)
 
 
+@dataclass(frozen=True, slots=True)
+class StepTask:
+    """A registered workflow step as a consumer runs its jobs.
+
+    Attributes:
+        step: the step.
+        task: its function as a task named ``"<workflow>.<step>"``, with its options.
+        split: whether its result goes to the store element by element: some step maps over it and it is not
+            mapped itself (a mapped step's list is its items' results, which the store keeps one by one).
+    """
+
+    step: Step[Any]
+    task: DurableTask[Any, Any, Any]
+    split: bool
+
+
 class Registry:
     """Task names bound to functions, and workflows: what a client may submit and a consumer may run."""
 
     def __init__(self) -> None:
         self._tasks: dict[str, DurableTask[Any, Any, Any]] = {}
         self._workflows: dict[str, Workflow] = {}
-        # The job name of every registered workflow's steps, to the workflow's name.
-        self._step_names: dict[str, str] = {}
+        # The job name of every registered workflow's steps, to the step as a consumer runs it.
+        self._steps: dict[str, StepTask] = {}
 
     def task(
         self, name: str, *, queue: str = "default", **options: Unpack[DeliveryOptions]
@@ -133,10 +149,9 @@ class Registry:
         """
         if task.name in self._tasks:
             raise ConfigError(f"task name {task.name!r} is registered twice")
-        if task.name in self._step_names:
-            raise ConfigError(
-                f"task name {task.name!r} is the job name of a step of workflow {self._step_names[task.name]!r}"
-            )
+        if task.name in self._steps:
+            workflow = self._steps[task.name].step.workflow
+            raise ConfigError(f"task name {task.name!r} is the job name of a step of workflow {workflow!r}")
         self._tasks[task.name] = task
 
     def add_workflow(self, workflow: Workflow) -> None:
@@ -157,7 +172,11 @@ class Registry:
             )
         workflow._seal()
         self._workflows[workflow.name] = workflow
-        self._step_names.update((step.task_name, workflow.name) for step in workflow.steps.values())
+        mapped_over = {step.map_over for step in workflow.steps.values() if step.map_over is not None}
+        for step in workflow.steps.values():
+            task = DurableTask(step.task_name, step.fn, step.options)
+            split = step.map_over is None and step.name in mapped_over
+            self._steps[step.task_name] = StepTask(step, task, split)
 
     def workflow(self, name: str) -> Workflow | None:
         """The workflow registered under ``name``, or ``None``."""
@@ -170,10 +189,12 @@ class Registry:
 
     def step(self, name: str) -> Step[Any] | None:
         """The step of a registered workflow whose jobs are named ``name`` (``"<workflow>.<step>"``), or ``None``."""
-        workflow = self._step_names.get(name)
-        if workflow is None:
-            return None
-        return self._workflows[workflow].steps[name[len(workflow) + 1 :]]
+        found = self._steps.get(name)
+        return None if found is None else found.step
+
+    def step_task(self, name: str) -> StepTask | None:
+        """The step whose jobs are named ``name``, as a consumer runs them, or ``None``."""
+        return self._steps.get(name)
 
     def get(self, name: str) -> DurableTask[Any, Any, Any] | None:
         """The task registered under ``name``, or ``None``."""
