@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING
 from ..._model.workflow.records import RunEvent
 from ..records import Outcome, StepRef
 from ..rows import error_columns
+from ..runs.apply import StepEnd
 from .schema import Names
-from .workflows import StepEnd, report
+from .workflows import report
 
 if TYPE_CHECKING:
     from .schema import Conn

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from ..._model.workflow.machine import StepStatus
 from ..._model.workflow.records import STEP_FINISHED, RunEvent, RunState
 from ..records import NewJob, NewRun, StepRef
-from ..rows import error_columns
+from ..runs.rows import status_values
 from ..runs.table import ItemState, LiveJob, RunRow, StepTimes
 from .runs import STATUS_COLUMNS, PgRuns
 
@@ -196,22 +196,10 @@ class CachedRuns:
             status = self._statuses[run_id][name]
             finished_at = now if status.state in STEP_FINISHED else None
             result = self._results.get((run_id, name))
-            values = (run_id, name, *_status_values(status), finished_at, started_at, result)
+            values = (run_id, name, *status_values(status), finished_at, started_at, result)
             for column, value in zip(columns, values, strict=True):
                 column.append(value)
         return columns
-
-
-def _status_values(status: StepStatus) -> tuple[Any, ...]:
-    return (
-        status.state,
-        status.parents_left,
-        status.items,
-        status.items_done,
-        status.items_failed,
-        status.attempts,
-        *error_columns(status.error),
-    )
 
 
 def _replace_run(row: RunRow, state: RunState, finished_at: float | None) -> RunRow:

@@ -9,21 +9,21 @@ when the transaction commits; the run events told go to a list the store keeps o
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
-from ..._model.records import ErrorInfo
 from ..._model.workflow.machine import StepStatus
-from ..._model.workflow.records import STEP_FINISHED, RunEvent, RunState, StepState
+from ..._model.workflow.records import STEP_FINISHED, RunEvent, RunState
 from ..records import NewJob, NewRun, StepRef
-from ..rows import NEW_JOB_COLUMNS, error_columns, new_job_values
-from ..runs.plans import plan_text, plans_of
+from ..rows import NEW_JOB_COLUMNS, new_job_values
+from ..runs.plans import plan_text
+from ..runs.rows import run_of, status_of, status_values
 from ..runs.table import ItemState, LiveJob, RunRow, StepTimes
 from .schema import Names
 
 if TYPE_CHECKING:
     from .schema import Conn
 
-__all__ = ("RUN_COLUMNS", "STATUS_COLUMNS", "PgRuns", "run_of", "status_of")
+__all__ = ("RUN_COLUMNS", "STATUS_COLUMNS", "PgRuns")
 
 RUN_COLUMNS = "id, workflow, key, state, inputs, steps, created_at, finished_at, result_ttl"
 STATUS_COLUMNS = (
@@ -71,11 +71,11 @@ class PgRuns:
 
     async def run(self, run_id: str) -> RunRow | None:
         sql = f"SELECT {RUN_COLUMNS} FROM {self._names.runs} WHERE id = $1{self._lock}"
-        return run_of(await self._conn.fetchrow(sql, run_id))
+        return _maybe_run(await self._conn.fetchrow(sql, run_id))
 
     async def run_of_key(self, key: str) -> RunRow | None:
         sql = f"SELECT {RUN_COLUMNS} FROM {self._names.runs} WHERE key = $1 ORDER BY seq DESC LIMIT 1{self._lock}"
-        return run_of(await self._conn.fetchrow(sql, key))
+        return _maybe_run(await self._conn.fetchrow(sql, key))
 
     async def add_run(self, run: NewRun, now: float) -> None:
         await self._conn.execute(
@@ -105,17 +105,7 @@ class PgRuns:
         columns: list[list[Any]] = [[] for _ in range(11)]
         for name, status in statuses.items():
             finished_at = now if status.state in STEP_FINISHED else None
-            values = (
-                name,
-                status.state,
-                status.parents_left,
-                status.items,
-                status.items_done,
-                status.items_failed,
-                status.attempts,
-                *error_columns(status.error),
-                finished_at,
-            )
+            values = (name, *status_values(status), finished_at)
             for column, value in zip(columns, values, strict=True):
                 column.append(value)
         sql = _SET_STATUSES.format(steps=self._names.run_steps)
@@ -213,30 +203,5 @@ class PgRuns:
             await self._conn.execute("SELECT pg_notify($1, $2)", self._names.done, event.run_id)
 
 
-def run_of(row: Any) -> RunRow | None:
-    if row is None:
-        return None
-    return RunRow(
-        id=row[0],
-        workflow=row[1],
-        key=row[2],
-        state=cast(RunState, row[3]),
-        inputs=bytes(row[4]),
-        steps=plans_of(row[5]),
-        created_at=row[6],
-        finished_at=row[7],
-        result_ttl=row[8],
-    )
-
-
-def status_of(row: Any) -> StepStatus:
-    error = None if row[7] is None else ErrorInfo(row[7], row[8] or "", row[9] or "")
-    return StepStatus(
-        state=cast(StepState, row[1]),
-        parents_left=row[2],
-        items=row[3],
-        items_done=row[4],
-        items_failed=row[5],
-        attempts=row[6],
-        error=error,
-    )
+def _maybe_run(row: Any) -> RunRow | None:
+    return None if row is None else run_of(row)

@@ -17,8 +17,9 @@ from ..._model.workflow.records import RunEvent
 from ..records import Lease, StepRef
 from ..rows import STATE_COLUMNS, StateRow, error_columns
 from ..rules import Fate, expired_fate, fate_error, unstarted_fate
+from ..runs.apply import StepEnd
 from .schema import Names
-from .workflows import StepEnd, report
+from .workflows import report
 
 if TYPE_CHECKING:
     from .schema import Conn

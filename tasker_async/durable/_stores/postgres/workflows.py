@@ -12,40 +12,26 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import anyio
 import asyncpg
 
-from ..._model.records import ErrorInfo
 from ..._model.workflow.records import RunEvent, RunInfo
-from ..records import NewRun, OutcomeState, RunOutput, StepRef
+from ..records import NewRun, RunOutput
 from ..runs import apply
+from ..runs.apply import StepEnd
 from .run_cache import CachedRuns
 from .schema import Names
 
 if TYPE_CHECKING:
     from .schema import Conn
 
-__all__ = ("StepEnd", "cancel_run", "report", "resume_run", "run_info", "run_output", "start_run")
+__all__ = ("cancel_run", "report", "resume_run", "run_info", "run_output", "start_run")
 
 # Attempts of a run's cancel that found one of its jobs locked by another transaction, and the pause between.
 _CANCEL_TRIES = 100
 _CANCEL_PAUSE = 0.01
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class StepEnd:
-    """How a run step's job ended, as its run is told: what ``apply.outcome`` takes."""
-
-    ref: StepRef
-    state: OutcomeState
-    deliveries: int
-    started_at: float | None = None
-    result: bytes | None = None
-    parts: tuple[bytes, ...] | None = None
-    error: ErrorInfo | None = None
 
 
 async def report(conn: Conn, names: Names, ends: Sequence[StepEnd], now: float, told: list[RunEvent]) -> None:
@@ -57,18 +43,7 @@ async def report(conn: Conn, names: Names, ends: Sequence[StepEnd], now: float, 
     if not ends:
         return
     table = CachedRuns(conn, names, lock=True, told=told)
-    for end in sorted(ends, key=lambda end: end.ref.run_id):
-        await apply.outcome(
-            table,
-            end.ref,
-            end.state,
-            now=now,
-            deliveries=end.deliveries,
-            started_at=end.started_at,
-            result=end.result,
-            parts=end.parts,
-            error=end.error,
-        )
+    await apply.ended(table, ends, now)
     await table.flush()
 
 

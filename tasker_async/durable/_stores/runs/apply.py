@@ -6,7 +6,8 @@ the effects in order. The caller runs it inside its atomic operation (one transa
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from ..._model.records import ErrorInfo, qualified_name
@@ -19,7 +20,23 @@ from .plans import run_key_in_use, shapes, step_jobs
 if TYPE_CHECKING:
     from .table import ItemState, RunRow, RunTable
 
-__all__ = ("cancel", "info", "not_a_list", "outcome", "output", "resume", "start")
+__all__ = ("StepEnd", "cancel", "ended", "info", "not_a_list", "outcome", "output", "resume", "start")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StepEnd:
+    """How a run step's job ended, as its run is told (what ``outcome`` takes).
+
+    A store collects them as it finishes jobs, then applies them (``ended``) in the same atomic operation.
+    """
+
+    ref: StepRef
+    state: OutcomeState
+    deliveries: int
+    started_at: float | None = None
+    result: bytes | None = None
+    parts: tuple[bytes, ...] | None = None
+    error: ErrorInfo | None = None
 
 
 def not_a_list(step: str) -> ErrorInfo:
@@ -90,6 +107,22 @@ async def outcome(
     after[ref.step] = replace(after[ref.step], attempts=after[ref.step].attempts + deliveries)
     await table.set_statuses(row.id, machine.changed(before, after), now)
     await _carry_out(table, row, effects, now)
+
+
+async def ended(table: RunTable, ends: Sequence[StepEnd], now: float) -> None:
+    """Apply each end to its run, runs in id order (a store that locks runs takes their locks in that order)."""
+    for end in sorted(ends, key=lambda end: end.ref.run_id):
+        await outcome(
+            table,
+            end.ref,
+            end.state,
+            now=now,
+            deliveries=end.deliveries,
+            started_at=end.started_at,
+            result=end.result,
+            parts=end.parts,
+            error=end.error,
+        )
 
 
 async def cancel(table: RunTable, run_id: str, now: float) -> bool:

@@ -25,8 +25,9 @@ from ..rows import (
     queues_text,
 )
 from ..rules import key_in_use
+from ..runs.apply import StepEnd
 from .rows import placeholders, state_rows
-from .runs import StepEnd, report
+from .runs import report
 from .schema import write
 
 __all__ = (
@@ -176,9 +177,16 @@ def _complete(conn: sqlite3.Connection, outcomes: Sequence[Outcome], now: float)
         error = outcome.error if outcome.state in ("failed", "dead") else None
         updates.append((outcome.state, result, *error_columns(error), now, row.id))
         if row.ref is not None:
-            parts = outcome.parts
             ends.append(
-                StepEnd(row.ref, outcome.state, row.deliveries, row.started_at, result=result, parts=parts, error=error)
+                StepEnd(
+                    ref=row.ref,
+                    state=outcome.state,
+                    deliveries=row.deliveries,
+                    started_at=row.started_at,
+                    result=result,
+                    parts=outcome.parts,
+                    error=error,
+                )
             )
     conn.executemany(
         "UPDATE jobs SET state = ?, result = ?, error_type = ?, error_message = ?, error_traceback = ?,"
@@ -202,7 +210,8 @@ def cancel(conn: sqlite3.Connection, job_id: str) -> bool:
         now = time.time()
         conn.execute("UPDATE jobs SET state = 'cancelled', finished_at = ?, token = NULL WHERE id = ?", (now, job_id))
         if row[1] is not None:
-            report(conn, [StepEnd(StepRef(row[1], row[2], row[3]), "cancelled", row[4], row[5])], now)
+            end = StepEnd(ref=StepRef(row[1], row[2], row[3]), state="cancelled", deliveries=row[4], started_at=row[5])
+            report(conn, [end], now)
         return True
 
 

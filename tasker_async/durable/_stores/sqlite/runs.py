@@ -11,19 +11,20 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, cast
 
-from ..._model.records import ErrorInfo
 from ..._model.workflow.machine import StepStatus
-from ..._model.workflow.records import STEP_FINISHED, RunEvent, RunState, StepState
-from ..records import NewJob, NewRun, OutcomeState, StepRef
-from ..rows import NEW_JOB_COLUMNS, error_columns, new_job_values
+from ..._model.workflow.records import STEP_FINISHED, RunEvent, RunState
+from ..records import NewJob, NewRun, StepRef
+from ..rows import NEW_JOB_COLUMNS, new_job_values
 from ..runs import apply
+from ..runs.apply import StepEnd
 from ..runs.drive import drive
 from ..runs.events import RunEventLog
-from ..runs.plans import plan_text, plans_of
+from ..runs.plans import plan_text
+from ..runs.rows import run_of, status_of, status_values
 from ..runs.table import ItemState, LiveJob, RunRow, StepTimes
 from .rows import placeholders
 
-__all__ = ("SQLiteRuns", "StepEnd", "collecting", "report")
+__all__ = ("SQLiteRuns", "collecting", "report")
 
 # The run events of the operation running on this thread (the store runs one at a time on its connection).
 _collected = threading.local()
@@ -47,33 +48,6 @@ _STEP_COLUMNS = (
 )
 
 
-def _run_of(row: Sequence[Any]) -> RunRow:
-    return RunRow(
-        id=row[0],
-        workflow=row[1],
-        key=row[2],
-        state=cast(RunState, row[3]),
-        inputs=bytes(row[4]),
-        steps=plans_of(row[5]),
-        created_at=row[6],
-        finished_at=row[7],
-        result_ttl=row[8],
-    )
-
-
-def _status_of(row: Sequence[Any]) -> StepStatus:
-    error = None if row[7] is None else ErrorInfo(row[7], row[8], row[9])
-    return StepStatus(
-        state=cast(StepState, row[1]),
-        parents_left=row[2],
-        items=row[3],
-        items_done=row[4],
-        items_failed=row[5],
-        attempts=row[6],
-        error=error,
-    )
-
-
 class SQLiteRuns:
     """The runs of one SQLite file, read and written on ``conn`` inside the caller's transaction.
 
@@ -86,12 +60,12 @@ class SQLiteRuns:
 
     async def run(self, run_id: str) -> RunRow | None:
         row = self._conn.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)).fetchone()
-        return None if row is None else _run_of(row)
+        return None if row is None else run_of(row)
 
     async def run_of_key(self, key: str) -> RunRow | None:
         sql = f"SELECT {_RUN_COLUMNS} FROM runs WHERE key = ? ORDER BY rowid DESC LIMIT 1"
         row = self._conn.execute(sql, (key,)).fetchone()
-        return None if row is None else _run_of(row)
+        return None if row is None else run_of(row)
 
     async def add_run(self, run: NewRun, now: float) -> None:
         self._conn.execute(
@@ -104,7 +78,7 @@ class SQLiteRuns:
 
     async def statuses(self, run: RunRow) -> dict[str, StepStatus]:
         rows = self._conn.execute(f"SELECT {_STEP_COLUMNS} FROM run_steps WHERE run_id = ?", (run.id,))
-        found = {row[0]: _status_of(row) for row in rows}
+        found = {row[0]: status_of(row) for row in rows}
         return {step.name: found[step.name] for step in run.steps}
 
     async def set_statuses(self, run_id: str, statuses: Mapping[str, StepStatus], now: float) -> None:
@@ -117,18 +91,7 @@ class SQLiteRuns:
             " finished_at = CASE WHEN excluded.finished_at IS NULL THEN NULL"
             " ELSE coalesce(run_steps.finished_at, excluded.finished_at) END",
             [
-                (
-                    run_id,
-                    name,
-                    s.state,
-                    s.parents_left,
-                    s.items,
-                    s.items_done,
-                    s.items_failed,
-                    s.attempts,
-                    *error_columns(s.error),
-                    now if s.state in STEP_FINISHED else None,
-                )
+                (run_id, name, *status_values(s), now if s.state in STEP_FINISHED else None)
                 for name, s in statuses.items()
             ],
         )
@@ -202,42 +165,7 @@ def _step_job_values(job: NewJob, now: float) -> tuple[Any, ...]:
     return (*new_job_values(job, now), job.step.run_id, job.step.step, job.step.item)
 
 
-class StepEnd:
-    """A step job that finished in this transaction: what its run learns (``report``)."""
-
-    __slots__ = ("deliveries", "error", "parts", "ref", "result", "started_at", "state")
-
-    def __init__(
-        self,
-        ref: StepRef,
-        state: OutcomeState,
-        deliveries: int,
-        started_at: float | None,
-        *,
-        result: bytes | None = None,
-        parts: tuple[bytes, ...] | None = None,
-        error: ErrorInfo | None = None,
-    ) -> None:
-        self.ref, self.state, self.deliveries, self.started_at = ref, state, deliveries, started_at
-        self.result, self.parts, self.error = result, parts, error
-
-
 def report(conn: sqlite3.Connection, ends: Sequence[StepEnd], now: float) -> None:
     """Apply each step job's end to its run, in the caller's transaction, after the jobs' own rows changed."""
-    if not ends:
-        return
-    table = SQLiteRuns(conn)
-    for end in ends:
-        drive(
-            apply.outcome(
-                table,
-                end.ref,
-                end.state,
-                now=now,
-                deliveries=end.deliveries,
-                started_at=end.started_at,
-                result=end.result,
-                parts=end.parts,
-                error=end.error,
-            )
-        )
+    if ends:
+        drive(apply.ended(SQLiteRuns(conn), ends, now))

@@ -15,8 +15,9 @@ from ..._model.records import ErrorInfo
 from ..records import Lease
 from ..rows import STATE_COLUMNS, error_columns
 from ..rules import Fate, expired_fate, fate_error, unstarted_fate
+from ..runs.apply import StepEnd
 from .rows import HeldRow, state_rows
-from .runs import StepEnd, report
+from .runs import report
 from .schema import write
 
 __all__ = ("reclaim", "release")
@@ -79,7 +80,10 @@ def _ends(rows: dict[str, HeldRow], updates: list[tuple[Any, ...]]) -> list[Step
         row = rows[update[-1]]
         if row.ref is not None and update[0] != "queued":
             error = None if update[5] is None else ErrorInfo(update[5], update[6], update[7])
-            ends.append(StepEnd(row.ref, update[0], row.deliveries, row.started_at, error=error))
+            end = StepEnd(
+                ref=row.ref, state=update[0], deliveries=row.deliveries, started_at=row.started_at, error=error
+            )
+            ends.append(end)
     return ends
 
 
