@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .._model.errors import JobCancelledError, RunFailedError, WorkflowError
-from .._model.serializer import Serializer
+from .._model.serializer import Serializer, refused_key
 from .._model.workflow.definition import Workflow
 from .._model.workflow.records import RunInfo
 from .._stores.protocol import Store
@@ -22,13 +22,8 @@ def _encoded_inputs(workflow: Workflow, serializer: Serializer, inputs: Mapping[
     try:
         return serializer.dumps(dict(inputs))
     except (TypeError, ValueError, OverflowError) as exc:
-        culprit = "its inputs"
-        for name, value in inputs.items():
-            try:
-                serializer.dumps(value)
-            except (TypeError, ValueError, OverflowError):
-                culprit = f"input {name!r} ({type(value).__name__})"
-                break
+        refused = refused_key(serializer, inputs)
+        culprit = "its inputs" if refused is None else f"input {refused!r} ({type(inputs[refused]).__name__})"
         raise WorkflowError(f"workflow {workflow.name!r}: {serializer!r} cannot encode {culprit}: {exc}") from exc
 
 

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ("Call", "JSONSerializer", "Serializer", "decode_call", "encode_call")
+__all__ = ("Call", "JSONSerializer", "Serializer", "decode_call", "encode_call", "refused_key")
 
 
 @runtime_checkable
@@ -78,6 +78,16 @@ def _culprit(serializer: Serializer, fn: Callable[..., Any] | None, name: str, a
     return f"the arguments of {name!r}"
 
 
+def refused_key(serializer: Serializer, values: Mapping[str, Any]) -> str | None:
+    """The first key of ``values`` whose value ``serializer`` cannot encode, or ``None``."""
+    for key, value in values.items():
+        try:
+            serializer.dumps(value)
+        except (TypeError, ValueError, OverflowError):
+            return key
+    return None
+
+
 def encode_call(
     serializer: Serializer,
     name: str,
@@ -95,13 +105,9 @@ def encode_call(
         return serializer.dumps({"args": list(args), "kwargs": dict(kwargs or {})})
     except (TypeError, ValueError, OverflowError) as exc:
         culprit = _culprit(serializer, fn, name, list(args))
-        if kwargs:
-            for key, value in kwargs.items():
-                try:
-                    serializer.dumps(value)
-                except (TypeError, ValueError, OverflowError):
-                    culprit = f"keyword argument {key!r} of {name!r} ({type(value).__name__})"
-                    break
+        refused = refused_key(serializer, kwargs or {})
+        if refused is not None:
+            culprit = f"keyword argument {refused!r} of {name!r} ({type((kwargs or {})[refused]).__name__})"
         raise TypeError(f"{serializer!r} cannot encode {culprit}: {exc}") from exc
 
 
