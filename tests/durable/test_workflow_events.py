@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import pytest
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from prometheus_client import CollectorRegistry
 
-from tasker_async import prometheus
+from tasker_async import otel, prometheus
 from tasker_async.durable import Client, MemoryStore, RunEvent, RunFailedError, StepEvent, Store, Workflow
 
 from ._doubles import Lab, eventually, serving
@@ -101,3 +103,36 @@ async def test_prometheus_counts_step_and_run_events() -> None:
         finally:
             exporter.close()
     assert counted == [4, 0, 1]
+
+
+async def test_opentelemetry_counts_step_and_run_events() -> None:
+    lab = Lab()
+    flow = _fan(lab)
+    reader = InMemoryMetricReader()
+    provider = MeterProvider(metric_readers=[reader])
+
+    def value(name: str, kind: str) -> float:
+        data = reader.get_metrics_data()
+        for resource in data.resource_metrics if data else ():
+            for scope in resource.scope_metrics:
+                for metric in scope.metrics:
+                    if metric.name == f"tasker.{name}":
+                        for point in metric.data.data_points:
+                            if (point.attributes or {}).get("event") == kind:
+                                return float(cast(Any, point).value)
+        return 0.0
+
+    async with MemoryStore() as store, Client(store) as client, serving(store, lab) as node:
+        exporter = otel.instrument(node.manager, meter_provider=provider, consumer=node.consumer)
+        try:
+            await (await client.start(flow)).result(timeout=20)
+            await eventually(lambda: value("durable.workflow.run.events", "succeeded") == 1, "the run counted")
+            await eventually(lambda: value("durable.workflow.step.events", "succeeded") == 4, "the steps counted")
+            counted = [
+                value("durable.workflow.step.events", "started"),
+                value("durable.workflow.run.events", "started"),
+            ]
+        finally:
+            exporter.close()
+            provider.shutdown()
+    assert counted == [4, 1]
