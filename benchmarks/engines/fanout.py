@@ -14,11 +14,13 @@ a consumer makes per step (claims, completions, renewals, give-backs, ready chec
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
+import inspect
 import statistics
 import tempfile
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from time import perf_counter
@@ -104,34 +106,33 @@ def _limit(log: Path, what: str) -> dict[str, Any]:
     return {"limit": 600.0, "what": what, "log": log}
 
 
-class _Counting:
-    """A store whose calls are counted by method name (everything else goes to the store it wraps)."""
+def _counting(store: Store) -> Counter[str]:
+    """Count ``store``'s calls by method name from now on: each public coroutine method of the object is
+    wrapped in place (the object stays what it is, so it still passes as a ``Store``)."""
+    calls: Counter[str] = Counter()
+    for name in dir(type(store)):
+        found = getattr(store, name)
+        if not name.startswith("_") and inspect.iscoroutinefunction(found):
+            setattr(store, name, functools.partial(_counted, calls, name, found))
+    return calls
 
-    def __init__(self, inner: Store) -> None:
-        self._inner = inner
-        self.calls: Counter[str] = Counter()
 
-    def __getattr__(self, name: str) -> Any:
-        found = getattr(self._inner, name)
-        if not name.startswith("_") and asyncio.iscoroutinefunction(found):
-
-            async def counted(*args: Any, **kwargs: Any) -> Any:
-                self.calls[name] += 1
-                return await found(*args, **kwargs)
-
-            return counted
-        return found
+async def _counted(
+    calls: Counter[str], name: str, call: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any
+) -> Any:
+    calls[name] += 1
+    return await call(*args, **kwargs)
 
 
 async def _round_trips(url: str, width: int, concurrency: int) -> Counter[str]:
     """The store calls of a consumer (in this process) running one fan-out of ``width``."""
     manager_config = Config(on_create=int, worker_count=concurrency, max_worker_count=concurrency, resource_pool_size=0)
     async with open_store(url) as store, open_store(url) as consumed, Client(store) as client:
-        counting = _Counting(consumed)
-        async with AsyncManager(manager_config) as manager, Consumer(counting, registry, manager):
+        calls = _counting(consumed)
+        async with AsyncManager(manager_config) as manager, Consumer(consumed, registry, manager):
             run = await client.start(fanout, width=width)
             await run.result(timeout=600)
-        return counting.calls
+        return calls
 
 
 def measure_fanout(
