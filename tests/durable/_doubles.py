@@ -6,7 +6,7 @@ import inspect
 import itertools
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from types import TracebackType
@@ -21,10 +21,12 @@ from tasker_async.durable import (
     Job,
     JobEvent,
     JobInfo,
+    JobState,
     QueueStats,
     Registry,
     RunEvent,
     RunInfo,
+    RunState,
     Store,
     StoreUnavailableError,
 )
@@ -164,6 +166,16 @@ class OutageStore:
     async def resume_run(self, run_id: str) -> bool:
         self._reach("resume_run")
         return await self.inner.resume_run(run_id)
+
+    async def finished_jobs(
+        self, states: Collection[JobState], *, queue: str | None = None, limit: int = 50
+    ) -> list[JobInfo]:
+        self._reach("finished_jobs")
+        return await self.inner.finished_jobs(states, queue=queue, limit=limit)
+
+    async def recent_runs(self, *, states: Collection[RunState] | None = None, limit: int = 50) -> list[RunInfo]:
+        self._reach("recent_runs")
+        return await self.inner.recent_runs(states=states, limit=limit)
 
 
 @dataclass(frozen=True)

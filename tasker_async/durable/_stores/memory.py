@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from types import TracebackType
 from typing import Self
 
 import anyio
 from anyio.lowlevel import checkpoint
 
-from .._model.records import FINISHED, ConsumerInfo, JobInfo, QueueStats
+from .._model.records import FINISHED, ConsumerInfo, JobInfo, JobState, QueueStats
 from .._model.serializer import JSONSerializer, Serializer
-from .._model.workflow.records import RunEvent, RunInfo
+from .._model.workflow.records import RunEvent, RunInfo, RunState
+from . import listing
 from .memory_index import MemoryJob
 from .memory_runs import MemoryRuns
 from .memory_table import JobTable
@@ -177,6 +178,23 @@ class MemoryStore:
         """Forget ``consumer``'s heartbeat."""
         await checkpoint()
         self._consumers.pop(consumer, None)
+
+    async def finished_jobs(
+        self, states: Collection[JobState], *, queue: str | None = None, limit: int = 50
+    ) -> list[JobInfo]:
+        """The jobs that finished in one of ``states``, newest first (``Store.finished_jobs``)."""
+        wanted, limit = listing.check_finished_states(states), listing.check_limit(limit)
+        now = await self._now()
+        jobs = self._table.jobs.values()
+        found = (job.snapshot(now) for job in jobs if job.state in wanted and queue in (None, job.queue))
+        return listing.newest_jobs(found, limit)
+
+    async def recent_runs(self, *, states: Collection[RunState] | None = None, limit: int = 50) -> list[RunInfo]:
+        """The runs in one of ``states``, newest first (``Store.recent_runs``)."""
+        wanted, limit = listing.check_run_states(states), listing.check_limit(limit)
+        await checkpoint()
+        found = [await apply.info(self._runs, run_id) for run_id in self._runs.ids(wanted)]
+        return listing.newest_runs((run for run in found if run is not None), limit)
 
     # -- workflow runs
 

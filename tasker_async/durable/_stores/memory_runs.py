@@ -41,6 +41,10 @@ class MemoryRuns:
     def __len__(self) -> int:
         return len(self._runs)
 
+    def ids(self, states: Sequence[RunState]) -> list[str]:
+        """The ids of the runs in ``states``."""
+        return [run_id for run_id, run in self._runs.items() if run.row.state in states]
+
     def purge(self, now: float) -> None:
         """Delete the runs ``run_purgeable`` says (their jobs go by their own ``result_ttl``)."""
         for run in [run for run in self._runs.values() if _purgeable(run.row, now)]:

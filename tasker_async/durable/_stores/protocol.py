@@ -12,13 +12,13 @@ process that dies between claim and start counts one delivery, on the safe side.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from types import TracebackType
 from typing import Protocol, Self, runtime_checkable
 
-from .._model.records import ConsumerInfo, JobInfo, QueueStats
+from .._model.records import ConsumerInfo, JobInfo, JobState, QueueStats
 from .._model.serializer import Serializer
-from .._model.workflow.records import RunEvent, RunInfo
+from .._model.workflow.records import RunEvent, RunInfo, RunState
 from .records import Claim, Finished, Lease, NewJob, NewRun, Outcome, Renewal, RunOutput
 
 __all__ = ("CONSUMER_STALE_AFTER", "LOST_MESSAGE", "Store")
@@ -150,6 +150,28 @@ class Store(Protocol):
 
     async def leave(self, consumer: str) -> None:
         """Forget ``consumer``'s heartbeat (it stopped)."""
+        ...
+
+    # -- what an operator looks at (the dashboard); ``listing.py`` holds the checks and the order.
+
+    async def finished_jobs(
+        self, states: Collection[JobState], *, queue: str | None = None, limit: int = 50
+    ) -> list[JobInfo]:
+        """The jobs that finished in one of ``states``, newest ``finished_at`` first (then by id), ``limit`` at most.
+
+        Of ``queue`` only, if given. A purged job is no longer listed; a requeued dead job is no longer dead.
+
+        Raises:
+            ValueError: a state is not a finished one (``FINISHED``), or ``limit`` is not from 1 to ``MAX_LISTED``.
+        """
+        ...
+
+    async def recent_runs(self, *, states: Collection[RunState] | None = None, limit: int = 50) -> list[RunInfo]:
+        """The runs in one of ``states`` (any, for None), newest ``created_at`` first (then by id), ``limit`` at most.
+
+        Raises:
+            ValueError: a state is not a run state, or ``limit`` is not from 1 to ``MAX_LISTED``.
+        """
         ...
 
     # -- workflow runs: ``_model/workflow/machine.py`` states the contract; ``runs/`` holds what stores share.

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import Protocol
 
 import anyio
 
-from .._model.records import JobInfo, QueueStats
-from .._model.workflow.records import RunEvent
+from .._model.records import JobInfo, JobState, QueueStats
+from .._model.workflow.records import RunEvent, RunInfo, RunState
+from . import listing
 from .group import GroupCommit
 from .records import Finished, RunOutput
 from .runs.events import RunEventLog
@@ -47,6 +48,14 @@ class Reader(Protocol):
 
     async def earliest_ready(self, queues: Sequence[str]) -> float | None:
         """The earliest ready time among the queued jobs of ``queues`` (past when some are ready), or None."""
+        ...
+
+    async def finished_jobs(self, states: Sequence[str], queue: str | None, limit: int) -> list[JobInfo]:
+        """The jobs finished in ``states`` (checked already), of ``queue`` if given, in ``newest_jobs`` order."""
+        ...
+
+    async def run_ids(self, states: Sequence[str], limit: int) -> list[str]:
+        """The ids of the runs in ``states`` (checked already), in ``newest_runs`` order, ``limit`` at most."""
         ...
 
 
@@ -150,3 +159,21 @@ class EngineStore(Waiting):
     async def queue_names(self) -> list[str]:
         """The queues that hold any job, sorted."""
         return await self._reads.queue_names()
+
+    async def run_info(self, run_id: str) -> RunInfo | None:
+        """The run's snapshot, or None if it is unknown (each engine's own)."""
+        raise NotImplementedError
+
+    async def finished_jobs(
+        self, states: Collection[JobState], *, queue: str | None = None, limit: int = 50
+    ) -> list[JobInfo]:
+        """The jobs that finished in one of ``states``, newest first (``Store.finished_jobs``)."""
+        wanted, limit = listing.check_finished_states(states), listing.check_limit(limit)
+        return await self._reads.finished_jobs(wanted, queue, limit)
+
+    async def recent_runs(self, *, states: Collection[RunState] | None = None, limit: int = 50) -> list[RunInfo]:
+        """The runs in one of ``states``, newest first (``Store.recent_runs``): one snapshot read per run."""
+        wanted, limit = listing.check_run_states(states), listing.check_limit(limit)
+        found = [await self.run_info(run_id) for run_id in await self._reads.run_ids(wanted, limit)]
+        # A run purged between the two reads is left out.
+        return listing.newest_runs((run for run in found if run is not None), limit)

@@ -66,6 +66,8 @@ class StepInfo:
         items: for a mapped step, how many items it runs for, once its parent's list is known.
         started_at: when it first started (seconds since the epoch), if it did.
         finished_at: when it finished, if it did.
+        parents: the steps it depends on, in definition order (the run's graph, for whoever draws it).
+        map_over: the parent whose list it maps over, if it is a mapped step.
     """
 
     name: str
@@ -75,6 +77,8 @@ class StepInfo:
     items: int | None = None
     started_at: float | None = None
     finished_at: float | None = None
+    parents: tuple[str, ...] = ()
+    map_over: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

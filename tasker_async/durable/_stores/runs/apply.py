@@ -215,6 +215,7 @@ async def info(table: RunTable, run_id: str) -> RunInfo | None:
         if job.started_at is not None:
             known = started[job.step]
             started[job.step] = job.started_at if known is None else min(known, job.started_at)
+    plans = {plan.name: plan for plan in row.steps}
     steps = {}
     for name, status in statuses.items():
         state = "running" if status.state == "ready" and name in running else status.state
@@ -226,6 +227,8 @@ async def info(table: RunTable, run_id: str) -> RunInfo | None:
             items=status.items,
             started_at=started[name],
             finished_at=times[name].finished_at if name in times else None,
+            parents=plans[name].parents,
+            map_over=plans[name].map_over,
         )
     return RunInfo(
         id=row.id,

@@ -27,8 +27,10 @@ __all__ = (
     "data_version",
     "earliest_ready",
     "finished",
+    "finished_jobs",
     "info",
     "queue_names",
+    "run_ids",
     "settled",
     "stats",
 )
@@ -125,6 +127,22 @@ def queue_names(conn: sqlite3.Connection) -> list[str]:
     return [row[0] for row in conn.execute("SELECT DISTINCT queue FROM jobs ORDER BY queue")]
 
 
+def finished_jobs(conn: sqlite3.Connection, states: Sequence[str], queue: str | None, limit: int) -> list[JobInfo]:
+    """The jobs finished in ``states`` (of ``queue`` if given), newest first: ``Store.finished_jobs``."""
+    now = time.time()
+    marks = placeholders(len(states))
+    where = f"state IN ({marks})" + ("" if queue is None else " AND queue = ?")
+    sql = f"SELECT {INFO_COLUMNS} FROM jobs WHERE {where} ORDER BY finished_at DESC, id LIMIT ?"
+    args = (*states, *(() if queue is None else (queue,)), limit)
+    return [info_of(row, now) for row in conn.execute(sql, args)]
+
+
+def run_ids(conn: sqlite3.Connection, states: Sequence[str], limit: int) -> list[str]:
+    """The ids of the runs in ``states``, newest first: what ``Store.recent_runs`` snapshots."""
+    sql = f"SELECT id FROM runs WHERE state IN ({placeholders(len(states))}) ORDER BY created_at DESC, id LIMIT ?"
+    return [row[0] for row in conn.execute(sql, (*states, limit))]
+
+
 def data_version(conn: sqlite3.Connection) -> int:
     """A number that changes whenever another connection commits to the file (this one's commits leave it)."""
     return int(conn.execute("PRAGMA data_version").fetchone()[0])
@@ -165,3 +183,11 @@ class Reads:
     async def earliest_ready(self, queues: Sequence[str]) -> float | None:
         """See ``earliest_ready``."""
         return await self._call(earliest_ready, queues)
+
+    async def finished_jobs(self, states: Sequence[str], queue: str | None, limit: int) -> list[JobInfo]:
+        """See ``finished_jobs``."""
+        return await self._call(finished_jobs, states, queue, limit)
+
+    async def run_ids(self, states: Sequence[str], limit: int) -> list[str]:
+        """See ``run_ids``."""
+        return await self._call(run_ids, states, limit)
