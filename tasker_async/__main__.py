@@ -2,7 +2,8 @@
 
 - ``demo [--tasks N] [--workers N] [--seed N] [--durable]``: a few seconds of a pool at work (``--durable``:
   two worker processes sharing a SQLite queue, one of them killed mid-run).
-- ``worker MODULE[:REGISTRY] [--store URL] [--queue Q ...] [--concurrency N]``: serve a store's jobs.
+- ``worker MODULE[:REGISTRY] [--store URL] [--queue Q ...] [--concurrency N] [--health-port PORT]``: serve a
+  store's jobs (and answer health probes).
 - ``status [--store URL] [--json]``: a store's queues and consumers.
 """
 
@@ -29,6 +30,21 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
+    return value
+
+
+def _port(text: str) -> int:
+    """Parse a TCP port (0 to 65535; 0: any free one) for argparse.
+
+    Raises:
+        argparse.ArgumentTypeError: ``text`` is not one.
+    """
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port from 0 to 65535, got {value}")
     return value
 
 
@@ -102,6 +118,20 @@ def _add_worker(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         default="auto",
         help="the event loop (default: auto, which takes uvloop when it is installed)",
     )
+    worker.add_argument(
+        "--health-port",
+        type=_port,
+        default=None,
+        metavar="PORT",
+        help="answer health probes over HTTP on PORT: GET /health (liveness), GET /ready (readiness); 0 picks a "
+        "free port (printed)",
+    )
+    worker.add_argument(
+        "--health-host",
+        default="127.0.0.1",
+        metavar="HOST",
+        help="the address the health probes reach (default: 127.0.0.1; 0.0.0.0 for a pod's kubelet)",
+    )
 
 
 def _add_status(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -135,6 +165,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             concurrency=args.concurrency,
             out=sys.stdout,
             loop=args.loop,
+            health=None if args.health_port is None else (args.health_host, args.health_port),
         )
     if args.command == "status":
         from ._cli.status import run as run_status

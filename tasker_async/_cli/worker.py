@@ -9,6 +9,7 @@ exits 130.
 from __future__ import annotations
 
 import asyncio
+import functools
 import importlib.util
 import logging
 import signal
@@ -23,6 +24,7 @@ from .._api.manager import AsyncManager
 from .._demo import Display
 from ..durable import Consumer, Registry, Store, open_store
 from .failures import TOLD, tell
+from .health import serve_health
 from .loading import UsageError, WorkerTarget, load_target, with_concurrency
 from .worker_view import WorkerView
 
@@ -85,9 +87,20 @@ async def _tick(view: WorkerView, shutdown: Shutdown, display: Display, every: f
         await anyio.sleep(every)
 
 
-async def _run(shutdown: Shutdown, view: WorkerView, received: AsyncIterator[signal.Signals], live: bool) -> None:
-    """Serve, show the status and heed signals until the drain or the kill is over."""
+async def _run(
+    shutdown: Shutdown,
+    view: WorkerView,
+    received: AsyncIterator[signal.Signals],
+    live: bool,
+    health: tuple[str, int] | None,
+) -> None:
+    """Serve, show the status, answer health probes and heed signals until the drain or the kill is over."""
     async with anyio.create_task_group() as group:
+        if health is not None:
+            host, port = await group.start(
+                functools.partial(serve_health, shutdown.consumer, host=health[0], port=health[1])
+            )
+            shutdown.display.event(f"health probes: http://{_url_host(host)}:{port}/health and /ready")
         group.start_soon(shutdown.watch, received, group)
         group.start_soon(shutdown.serve)
         group.start_soon(_tick, view, shutdown, shutdown.display, TICK_LIVE if live else TICK_PLAIN, live)
@@ -96,7 +109,13 @@ async def _run(shutdown: Shutdown, view: WorkerView, received: AsyncIterator[sig
     shutdown.display.status(await view.line("killed" if shutdown.killed else "drained"))
 
 
-async def _serve(target: WorkerTarget, store: Store, queues: Sequence[str], out: TextIO) -> int:
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+async def _serve(
+    target: WorkerTarget, store: Store, queues: Sequence[str], out: TextIO, health: tuple[str, int] | None
+) -> int:
     """Serve until a signal; return the exit code."""
     live = out.isatty()
     display = Display(out, live=live)
@@ -113,7 +132,7 @@ async def _serve(target: WorkerTarget, store: Store, queues: Sequence[str], out:
                     f"worker {consumer.id} serving {', '.join(queues)} with {target.config.worker_count}"
                     f" worker(s) of {target.module} on {_loop_name()}; SIGTERM or Ctrl-C drains"
                 )
-                await _run(shutdown, WorkerView(consumer, store, queues), received, live)
+                await _run(shutdown, WorkerView(consumer, store, queues), received, live, health)
         finally:
             display.close()
     return KILLED_EXIT if shutdown.killed else 0
@@ -130,16 +149,23 @@ def default_queues(registry: Registry) -> list[str]:
     return sorted({"default", *(task.queue for task in registry)})
 
 
-async def _serve_or_explain(target: WorkerTarget, store_url: str, queues: Sequence[str], out: TextIO) -> int:
-    """``_serve``, with bad input (a URL, a queue name) or a store that cannot be reached told in a line."""
+async def _serve_or_explain(
+    target: WorkerTarget, store_url: str, queues: Sequence[str], out: TextIO, health: tuple[str, int] | None
+) -> int:
+    """``_serve``, with bad input, an unreachable store or a health port that cannot be bound told in a line."""
     try:
         store = open_store(store_url)
         try:
-            return await _serve(target, store, queues, out)
+            return await _serve(target, store, queues, out, health)
         except BaseExceptionGroup as group:
             raise _single(group) from group
     except TOLD as exc:
         return tell(exc)
+    except OSError as exc:
+        if health is None:
+            raise
+        sys.stderr.write(f"error: --health-port {health[1]} on {health[0]}: {exc.strerror or exc}\n")
+        return 2
 
 
 def _loop_name() -> str:
@@ -160,7 +186,14 @@ def use_uvloop(loop: str) -> bool:
 
 
 def run(
-    *, target: str, store_url: str, queues: Sequence[str], concurrency: int | None, out: TextIO, loop: str = "auto"
+    *,
+    target: str,
+    store_url: str,
+    queues: Sequence[str],
+    concurrency: int | None,
+    out: TextIO,
+    loop: str = "auto",
+    health: tuple[str, int] | None = None,
 ) -> int:
     """Run a worker; return the exit code (0 after a clean drain, 130 after a kill, 2 for bad input).
 
@@ -171,6 +204,7 @@ def run(
         concurrency: overrides the config's ``worker_count``.
         out: where the status goes.
         loop: ``auto`` (uvloop when installed), ``asyncio`` or ``uvloop``.
+        health: the host and port to answer health probes on (``health.serve_health``), if any.
     """
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
@@ -182,6 +216,6 @@ def run(
         return 2
     served = list(dict.fromkeys(queues)) or default_queues(loaded.registry)
     try:
-        return anyio.run(_serve_or_explain, loaded, store_url, served, out, backend_options=options)
+        return anyio.run(_serve_or_explain, loaded, store_url, served, out, health, backend_options=options)
     except KeyboardInterrupt:  # before the signal handlers were in place
         return KILLED_EXIT

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from ._client.client import Client
 from ._client.job import Job
 from ._client.run import WorkflowRun
-from ._consumer import Consumer, ConsumerStats
+from ._consumer import Consumer, ConsumerHealth, ConsumerStats
 from ._model.errors import (
     DeadLetterError,
     JobCancelledError,
@@ -36,6 +36,7 @@ __all__ = (
     "Client",
     "Consumer",
     "ConsumerInfo",
+    "ConsumerHealth",
     "ConsumerStats",
     "DeadLetterError",
     "DurableTask",

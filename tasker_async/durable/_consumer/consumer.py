@@ -32,7 +32,7 @@ from .leases import Leaser
 from .outbox import Outbox
 from .runs import Runner
 from .shutdown import drain, leave, what_broke
-from .stats import ConsumerStats
+from .stats import ConsumerHealth, ConsumerStats
 from .wakeup import Wakeup
 from .wiring import Wiring
 
@@ -270,6 +270,16 @@ class Consumer:
     def stats(self) -> ConsumerStats:
         """A snapshot of what the consumer holds and has done; O(1)."""
         return self._book.stats(len(self._outbox))
+
+    def health(self) -> ConsumerHealth:
+        """Whether it serves, and when its heartbeat last reached the store: what health probes ask; O(1)."""
+        return ConsumerHealth(
+            state=self._state,
+            heartbeat_at=self._leaser.heartbeat_at,
+            heartbeat_every=self._leaser.every(),
+            running=self._book.running,
+            capacity=self._port.capacity,
+        )
 
     def queue_stats(self) -> Mapping[str, QueueStats]:
         """Each served queue's counts as last read, each second at most ({} before the first, kept if one fails)."""

@@ -56,6 +56,7 @@ class Leaser:
         self._next_purge = 0.0
         self._last_tick = -math.inf
         self._trouble = Trouble("renewing leases")
+        self.heartbeat_at: float | None = None  # when the last heartbeat reached the store
 
     async def run(self) -> None:
         """Tick until cancelled."""
@@ -73,6 +74,10 @@ class Leaser:
 
     def _due(self) -> float:
         return self._last_tick + self._interval()
+
+    def every(self) -> float:
+        """Seconds between ticks now."""
+        return self._interval()
 
     def _interval(self) -> float:
         # The registry's leases count too: the jobs of a consumer that died are taken back by
@@ -93,6 +98,7 @@ class Leaser:
         except StoreUnavailableError as exc:
             self._trouble.failed(exc, consumer.id)
         else:
+            self.heartbeat_at = consumer.heartbeat_at
             self._trouble.succeeded(consumer.id)
         if not self._wiring.port.running:
             self._wiring.manager_gone()
