@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from types import TracebackType
 from typing import Any, Literal, Self
 
@@ -14,10 +14,12 @@ from tasker_async.durable import (
     Client,
     ConsumerInfo,
     JobInfo,
+    JobState,
     QueueStats,
     Registry,
     RunEvent,
     RunInfo,
+    RunState,
     Store,
     StoreUnavailableError,
 )
@@ -167,6 +169,16 @@ class GatedStore:
     async def resume_run(self, run_id: str) -> bool:
         await self._gate("resume_run")
         return await self.inner.resume_run(run_id)
+
+    async def finished_jobs(
+        self, states: Collection[JobState], *, queue: str | None = None, limit: int = 50
+    ) -> list[JobInfo]:
+        await self._gate("finished_jobs")
+        return await self.inner.finished_jobs(states, queue=queue, limit=limit)
+
+    async def recent_runs(self, *, states: Collection[RunState] | None = None, limit: int = 50) -> list[RunInfo]:
+        await self._gate("recent_runs")
+        return await self.inner.recent_runs(states=states, limit=limit)
 
 
 @pytest.fixture

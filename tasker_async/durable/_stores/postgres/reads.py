@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING
 
-from ..._model.records import JobInfo, QueueStats
+from ..._model.records import FINISHED, JobInfo, QueueStats
+from ..._model.workflow.records import RUN_STATES
 from ..protocol import CONSUMER_STALE_AFTER
 from ..records import Finished
 from ..rows import CONSUMER_COLUMNS, INFO_COLUMNS, finished_of, info_of, queue_stats_of
@@ -17,6 +19,37 @@ if TYPE_CHECKING:
     from .schema import Conn
 
 __all__ = ("Reads",)
+
+
+def _newest(table: str, columns: str, states: Sequence[str], allowed: Collection[str], order: str, where: str) -> str:
+    """The rows of ``table`` in ``states``, newest ``order`` first then by id, at most ``$1`` of them.
+
+    One query per state, each taking at most ``$1`` rows in index order, merged: a state's rows come from an
+    index that holds that state alone (or mostly), never from a scan of every finished row. The states are
+    written as literals, so the planner sees that each query matches a partial index whatever the plan is
+    prepared for (a parameter would hide it from a generic plan).
+
+    Raises:
+        ValueError: a state is not one of ``allowed`` (which the literals come from, never from a caller).
+    """
+    unknown = sorted(set(states) - set(allowed))
+    if unknown or not states:
+        raise ValueError(f"states must be some of {sorted(allowed)}, got {list(states)}")
+    ordered = f"ORDER BY {order} DESC, id LIMIT $1"
+    parts = [
+        f"(SELECT {columns} FROM {table} WHERE state = '{state}'{where} {ordered})" for state in sorted(set(states))
+    ]
+    return f"SELECT * FROM ({' UNION ALL '.join(parts)}) AS newest {ordered}"
+
+
+@functools.lru_cache(maxsize=256)
+def _finished_jobs_sql(jobs: str, states: tuple[str, ...], by_queue: bool) -> str:
+    return _newest(jobs, INFO_COLUMNS, states, FINISHED, "finished_at", " AND queue = $2" if by_queue else "")
+
+
+@functools.lru_cache(maxsize=256)
+def _run_ids_sql(runs: str, states: tuple[str, ...]) -> str:
+    return _newest(runs, "id, created_at", states, RUN_STATES, "created_at", "")
 
 
 class Reads:
@@ -93,4 +126,18 @@ class Reads:
         """The distinct queues of the jobs table, sorted."""
         async with self._connection() as conn:
             rows = await conn.fetch(f"SELECT DISTINCT queue FROM {self._names.jobs} ORDER BY queue")
+        return [str(row[0]) for row in rows]
+
+    async def finished_jobs(self, states: Sequence[str], queue: str | None, limit: int) -> list[JobInfo]:
+        """The jobs finished in ``states`` (of ``queue`` if given), newest first: ``Store.finished_jobs``."""
+        sql = _finished_jobs_sql(self._names.jobs, tuple(states), queue is not None)
+        async with self._connection() as conn:
+            rows = await conn.fetch(sql, limit, *(() if queue is None else (queue,)))
+        now = time.time()
+        return [info_of(tuple(row), now) for row in rows]
+
+    async def run_ids(self, states: Sequence[str], limit: int) -> list[str]:
+        """The ids of the runs in ``states``, newest first: what ``Store.recent_runs`` snapshots."""
+        async with self._connection() as conn:
+            rows = await conn.fetch(_run_ids_sql(self._names.runs, tuple(states)), limit)
         return [str(row[0]) for row in rows]

@@ -152,6 +152,17 @@ _RUN_TABLES = (
     "CREATE INDEX IF NOT EXISTS jobs_run ON {jobs} (run_id, step) WHERE run_id IS NOT NULL",
 )
 
+# What the listing reads take (an operator's pages: finished jobs by state, runs newest first), each state's
+# rows in the order listed. Reads alone use them: a release with or without them reads and writes the same
+# tables, so they come without a new schema version (releases on either side keep opening the schema side by
+# side, as in a rolling upgrade), and a store makes those missing when it opens. Partial on the rare states:
+# a succeeded job's end (the common one) writes no entry here, and its listing takes jobs_finished.
+_READ_INDEXES = {
+    "jobs_unsuccessful": "CREATE INDEX IF NOT EXISTS jobs_unsuccessful ON {jobs} (state, finished_at)"
+    " WHERE state IN ('failed', 'cancelled', 'dead')",
+    "runs_created": 'CREATE INDEX IF NOT EXISTS runs_created ON "{schema}".runs (state, created_at)',
+}
+
 # The statements that take a schema of version N to N + 1, run in one transaction under the schema's lock.
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: (_ACTIVE_INDEX, 'DROP INDEX IF EXISTS "{schema}".jobs_state'),
@@ -197,42 +208,57 @@ def _tables(names: Names) -> tuple[str, ...]:
     )
 
 
-async def _stored_version(conn: Conn, names: Names) -> int | None:
-    exists = await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", names.meta)
-    if not exists:
-        return None
+async def _stored(conn: Conn, names: Names) -> tuple[int | None, bool]:
+    """The schema version the tables carry (None: no tables yet), and whether every read index is there."""
+    indexes = [f'"{names.schema}".{name}' for name in _READ_INDEXES]
+    row = await conn.fetchrow(
+        "SELECT to_regclass($1) IS NOT NULL, bool_and(to_regclass(n) IS NOT NULL) FROM unnest($2::text[]) AS n",
+        names.meta,
+        indexes,
+    )
+    assert row is not None  # an aggregate always yields a row
+    if not row[0]:
+        return None, False
     value = await conn.fetchval(f"SELECT value FROM {names.meta} WHERE name = 'schema_version'")
-    return None if value is None else int(value)
+    return (None if value is None else int(value)), bool(row[1])
+
+
+async def _create_or_migrate(conn: Conn, names: Names) -> None:
+    """Under the schema's lock: create the tables, or migrate them, and make the read indexes missing."""
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"tasker_async.schema.{names.schema}")
+        version, _ = await _stored(conn, names)
+        if version is None:
+            for statement in _tables(names):
+                await conn.execute(statement)
+            version = SCHEMA_VERSION
+        while version in _MIGRATIONS and version < SCHEMA_VERSION:
+            for statement in _MIGRATIONS[version]:
+                await conn.execute(statement.format(jobs=names.jobs, schema=names.schema))
+            version += 1
+        if version == SCHEMA_VERSION:
+            for statement in _READ_INDEXES.values():
+                await conn.execute(statement.format(jobs=names.jobs, schema=names.schema))
+        await conn.execute(
+            f"INSERT INTO {names.meta} (name, value) VALUES ('schema_version', $1)"
+            " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            str(version),
+        )
 
 
 async def ensure_schema(conn: Conn, names: Names) -> None:
     """Create the schema and its tables on first use, or migrate an older schema; refuse a newer one.
 
     Stores opening at once on an empty (or older) database take turns on an advisory lock (per schema name), so
-    the tables are created or migrated once; a schema already up to date is only read.
+    the tables are created or migrated once; a schema already up to date, its read indexes there, is only read.
 
     Raises:
         SchemaError: the tables carry a schema version this release cannot read.
     """
-    version = await _stored_version(conn, names)
-    if version is None or version < SCHEMA_VERSION:
-        async with conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"tasker_async.schema.{names.schema}")
-            version = await _stored_version(conn, names)
-            if version is None:
-                for statement in _tables(names):
-                    await conn.execute(statement)
-                version = SCHEMA_VERSION
-            while version in _MIGRATIONS and version < SCHEMA_VERSION:
-                for statement in _MIGRATIONS[version]:
-                    await conn.execute(statement.format(jobs=names.jobs, schema=names.schema))
-                version += 1
-            await conn.execute(
-                f"INSERT INTO {names.meta} (name, value) VALUES ('schema_version', $1)"
-                " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-                str(version),
-            )
-        version = await _stored_version(conn, names)
+    version, indexed = await _stored(conn, names)
+    if version is None or version < SCHEMA_VERSION or (version == SCHEMA_VERSION and not indexed):
+        await _create_or_migrate(conn, names)
+        version, _ = await _stored(conn, names)
     if version != SCHEMA_VERSION:
         raise SchemaError(
             f"schema {names.schema!r} has schema version {version}, and this version of tasker_async reads"
