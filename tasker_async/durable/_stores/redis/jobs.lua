@@ -7,7 +7,9 @@
 -- delayed ones included, scored by ready time; members "<16-digit seq>:<id>" so equal times keep submission
 -- order), P:running (zset: id by lease end), P:finished (zset: id by purge time), P:keys (hash key -> id),
 -- P:count:<queue> (hash state -> count), P:queues (hash queue -> jobs held), P:consumers and
--- P:heartbeats (hashes by consumer id), P:seq and P:tok (counters). Channels: P:done (job ids finished, and
+-- P:heartbeats (hashes by consumer id), P:seq and P:tok (counters), P:ended:<state>:<queue> (zset per finished
+-- state and queue: id by finished_at, what the listing reads newest first; a job leaves it when it is
+-- requeued or purged). Channels: P:done (job ids finished, and
 -- run ids ended), P:ready (a queue has jobs ready now), P:later (a queue got a delayed job). A run step's job
 -- holds 'step' in its hash; the runs' keys are runs.lua's.
 --
@@ -27,6 +29,8 @@ local DONE, READY, LATER = {}, {}, {}
 -- Count changes per queue and state (and jobs held per queue), applied once per script by flush: a batch
 -- of a thousand jobs of one queue is two HINCRBYs, not two thousand.
 local COUNTS, HELD = {}, {}
+-- The jobs that finished, per P:ended key ({finished_at, id} flat): one ZADD per key and script, by flush.
+local ENDED = {}
 -- Workflow runs (machine.lua, runs.lua, run_calls.lua): scripts.py makes them the body of load_runs, in the
 -- scripts that can finish a job or touch a run. A script builds their functions only when it meets a run
 -- step's job: one of plain jobs pays nothing for them.
@@ -57,6 +61,17 @@ local function move(id, q, from, to)
   redis.call('HSET', jk(id), 'state', to)
 end
 
+local function ended_key(q, state) return P .. ':ended:' .. state .. ':' .. q end
+
+-- The job finished now in state: it joins the listing's index (written by flush).
+local function ended(id, q, state)
+  local key = ended_key(q, state)
+  local members = ENDED[key]
+  if not members then members = {}; ENDED[key] = members end
+  members[#members + 1] = NOWS
+  members[#members + 1] = id
+end
+
 -- cmd key followed by the flat list args, sent in chunks: Lua's unpack takes a bounded number of values.
 local function bulk(cmd, key, args)
   for s = 1, #args, 2000 do redis.call(cmd, key, unpack(args, s, math.min(s + 1999, #args))) end
@@ -81,6 +96,7 @@ local function finish(id, q, from, state, quiet)
   redis.call('HSET', j, 'finished_at', NOWS, 'token', '')
   redis.call('ZREM', P .. ':running', id)
   move(id, q, from, state)
+  ended(id, q, state)
   local ttl, step = unpack(redis.call('HMGET', j, 'ttl', 'step'))
   if state ~= 'dead' then
     redis.call('ZADD', P .. ':finished', num(NOW + tonumber(ttl)), id)
@@ -233,7 +249,7 @@ end
 -- F: per outcome: id, token, state, has_result, result, has_error, etype, emsg, etb, parts ('' or '*' and the
 -- netstrings of a run step's list elements)
 local function complete(F)
-  local out, ended, kept = {}, {}, {}
+  local out, gone, kept = {}, {}, {}
   for k = 0, #F / 10 - 1 do
     local b = 1 + k * 10
     local id, state = F[b], F[b + 2]
@@ -250,7 +266,8 @@ local function complete(F)
         redis.call('HSET', jk(id), 'state', state, 'finished_at', NOWS, 'token', '')
       end
       count(q, 'running', state, 1)
-      ended[#ended + 1] = id
+      ended(id, q, state)
+      gone[#gone + 1] = id
       if state ~= 'dead' then
         kept[#kept + 1] = num(NOW + tonumber(ttl))
         kept[#kept + 1] = id
@@ -267,7 +284,7 @@ local function complete(F)
       out[#out + 1] = 0
     end
   end
-  if #ended > 0 then bulk('ZREM', P .. ':running', ended) end
+  if #gone > 0 then bulk('ZREM', P .. ':running', gone) end
   if #kept > 0 then bulk('ZADD', P .. ':finished', kept) end
   return out
 end
@@ -339,6 +356,7 @@ local function requeue_dead(id)
   if st ~= 'dead' or step then return 0 end
   redis.call('HSET', jk(id), 'deliveries', 0, 'finished_at', '', 'cancel', '0')
   redis.call('HDEL', jk(id), 'etype', 'emsg', 'etb')
+  redis.call('ZREM', ended_key(q, 'dead'), id)
   requeue(id, q, 'dead', NOWS)
   return 1
 end
@@ -354,6 +372,7 @@ local function purge(limit)
     local st, q, key = unpack(redis.call('HMGET', jk(id), 'state', 'queue', 'key'))
     if st and FINISHED[st] and st ~= 'dead' then
       redis.call('DEL', jk(id))
+      redis.call('ZREM', ended_key(q, st), id)
       redis.call('HINCRBY', P .. ':count:' .. q, st, -1)
       if redis.call('HINCRBY', P .. ':queues', q, -1) <= 0 then redis.call('HDEL', P .. ':queues', q) end
       if key and redis.call('HGET', P .. ':keys', key) == id then redis.call('HDEL', P .. ':keys', key) end
@@ -395,6 +414,7 @@ local function flush(reply)
     end
   end
   for q, n in pairs(HELD) do redis.call('HINCRBY', P .. ':queues', q, n) end
+  for key, members in pairs(ENDED) do bulk('ZADD', key, members) end
   if #DONE > 0 then redis.call('PUBLISH', P .. ':done', table.concat(DONE, ' ')) end
   for q in pairs(READY) do redis.call('PUBLISH', P .. ':ready', q) end
   for q in pairs(LATER) do if not READY[q] then redis.call('PUBLISH', P .. ':later', q) end end

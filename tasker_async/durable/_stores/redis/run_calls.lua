@@ -28,6 +28,7 @@ local function start_run(head, statuses, jobs)
     redis.call('HSET', P .. ':runkeys', key, id)
   end
   bulk('HSET', rk(id) .. ':st', statuses)
+  listed(id, NOWS, nil, 'running')
   told('started', id, workflow)
   local F, refs = {}, {}
   for k = 0, #jobs / 13 - 1 do
@@ -67,6 +68,7 @@ local function resume_run(id)
   end
   local effects = WF.resume(run.G, S, failed_items)
   redis.call('HSET', rk(id), 'state', 'running', 'finished_at', '')
+  listed(id, run.created_at, 'failed', 'running')
   save(run, S, enc)
   told('started', id, run.workflow)
   carry_out(run, effects)
@@ -110,6 +112,7 @@ local function purge_runs(limit)
       local doomed = {R, R .. ':st', R .. ':t', R .. ':r', R .. ':live'}
       for _, plan in ipairs(cjson.decode(plans)) do doomed[#doomed + 1] = R .. ':i:' .. plan[1] end
       redis.call('DEL', unpack(doomed))
+      redis.call('ZREM', P .. ':runs:in:' .. st, id)
       if key and redis.call('HGET', P .. ':runkeys', key) == id then redis.call('HDEL', P .. ':runkeys', key) end
     end
   end

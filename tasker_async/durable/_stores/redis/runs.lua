@@ -8,11 +8,18 @@
 -- first start, 'f:<step>' finish), R:r (hash: step -> result, for a step that is not mapped), R:i:<step>
 -- (hash: 's<i>' item state, 'v<i>' its encoded value: a mapped step's item results, or the elements of a
 -- list some step maps over), R:live (set: the run's unfinished job ids). P:runkeys (hash: key -> run id),
--- P:runs:done (zset: each succeeded or cancelled run by the time it may be purged), P:sjob (counter: a
--- released step job's id is '<run id>.<n>'). A step job's hash holds 'step': netstrings of its run id, step
+-- P:runs:done (zset: each succeeded or cancelled run by the time it may be purged), P:runs:in:<state> (zset per
+-- run state: run id by created_at, what the listing reads newest first), P:sjob (counter: a released step
+-- job's id is '<run id>.<n>'). A step job's hash holds 'step': netstrings of its run id, step
 -- and item ('' when not mapped).
 
 local function rk(id) return P .. ':run:' .. id end
+
+-- The run (created at created_at) moves from state from (nil for a new run) to state to, in the listing's index.
+local function listed(id, created_at, from, to)
+  if from then redis.call('ZREM', P .. ':runs:in:' .. from, id) end
+  redis.call('ZADD', P .. ':runs:in:' .. to, created_at, id)
+end
 
 -- values as netstrings, one after the other (fields reads them back)
 local function ns(values)
@@ -24,10 +31,11 @@ end
 local GRAPHS = {}  -- run id -> its graph, decoded once per script
 
 local function load_run(id)
-  local state, plans, workflow, ttl = unpack(redis.call('HMGET', rk(id), 'state', 'plans', 'workflow', 'ttl'))
+  local state, plans, workflow, ttl, created_at = unpack(redis.call('HMGET', rk(id), 'state', 'plans', 'workflow',
+    'ttl', 'created_at'))
   if not state then return nil end
   if not GRAPHS[id] then GRAPHS[id] = WF.graph(cjson.decode(plans)) end
-  return {id = id, state = state, workflow = workflow, ttl = ttl, G = GRAPHS[id]}
+  return {id = id, state = state, workflow = workflow, ttl = ttl, created_at = created_at, G = GRAPHS[id]}
 end
 
 -- The runs this script started, resumed or ended: kind, run id, workflow, at per event (RunTable.told); the
@@ -208,6 +216,8 @@ local function carry_out(run, effects)
       end
     else
       redis.call('HSET', rk(run.id), 'state', effect[2], 'finished_at', NOWS)
+      -- Only a running run ends (machine.lua's ended).
+      listed(run.id, run.created_at, 'running', effect[2])
       -- plans.run_purgeable: a succeeded or cancelled run goes after its result_ttl, a failed one stays.
       if effect[2] ~= 'failed' then redis.call('ZADD', P .. ':runs:done', num(NOW + tonumber(run.ttl)), run.id) end
       told(effect[2], run.id, run.workflow)

@@ -1,7 +1,8 @@
 """The Lua scripts of ``RedisStore``: ``jobs.lua`` holds the jobs' state machine, each entry point calls one step.
 
 A script that can finish a job or touches runs loads the runs' Lua too (``machine.lua``, ``runs.lua``,
-``run_calls.lua``), so a step job's outcome goes to its run in the same script.
+``run_calls.lua``), so a step job's outcome goes to its run in the same script. The listing reads load
+``listing.lua`` besides.
 """
 
 from __future__ import annotations
@@ -57,6 +58,8 @@ _RUN_OTHERS = {
     "purge_runs": "return runs().purge_runs(tonumber(ARGV[2]))",
 }
 _RUN_FILES = ("machine.lua", "runs.lua", "run_calls.lua")
+# The listing reads (listing.lua): whether each needs the runs' Lua.
+_LISTINGS = {"finished_jobs": False, "recent_runs": True}
 
 
 def _lua_string(text: str) -> str:
@@ -67,7 +70,7 @@ def _lua_string(text: str) -> str:
     return f"[{level}[{text}]{level}]"
 
 
-def _source(entry: str, *, runs: bool) -> str:
+def _source(entry: str, *, runs: bool, listing: bool = False) -> str:
     constants = {
         "LOST_TYPE": qualified_name(JobLostError),
         "LOST_MESSAGE": LOST_MESSAGE,
@@ -87,6 +90,8 @@ def _source(entry: str, *, runs: bool) -> str:
         # The runs' files are one function's body: a script builds their functions only if it needs them.
         loader = "\n".join(folder.joinpath(name).read_text(encoding="utf-8") for name in _RUN_FILES)
         body = f"{body}\nload_runs = function()\n{loader}\nend\n"
+    if listing:
+        body = f"{body}\n{folder.joinpath('listing.lua').read_text(encoding='utf-8')}"
     return f"{header}{body}\n{entry}\n"
 
 
@@ -102,6 +107,8 @@ class Scripts:
         scripts = {name: client.register_script(_source(entry, runs=False)) for name, entry in _ENTRIES.items()}
         runs = _RUN_ENTRIES | _RUN_OTHERS
         scripts |= {name: client.register_script(_source(entry, runs=True)) for name, entry in runs.items()}
+        for name, with_runs in _LISTINGS.items():
+            scripts[name] = client.register_script(_source(f"return {name}()", runs=with_runs, listing=True))
         return cls(scripts)
 
     async def run(self, name: str, args: list[Any]) -> tuple[Any, list[RunEvent]]:

@@ -23,6 +23,7 @@ from ..records import Claim, Finished, Lease, NewJob, Outcome, Renewal
 from ..shared import Waiting
 from ..waiting import Park, parked_on
 from . import codec
+from .listing import RedisListing
 from .runs import RedisRuns
 from .scripts import Scripts
 from .watch import Watch
@@ -41,7 +42,7 @@ _RECHECK = 5.0
 _LOOK_LIMIT = 1.0
 
 
-class RedisStore(RedisRuns, Waiting):
+class RedisStore(RedisRuns, RedisListing, Waiting):
     """A store on a Redis or Valkey server: many processes on many machines share it.
 
     Every operation is one Lua script, so each is atomic on the server; waiting for a result or
