@@ -1,15 +1,18 @@
-"""Command line: ``python -m tasker_async demo|worker|status``.
+"""Command line: ``python -m tasker_async demo|worker|status|dashboard``.
 
 - ``demo [--tasks N] [--workers N] [--seed N] [--durable]``: a few seconds of a pool at work (``--durable``:
   two worker processes sharing a SQLite queue, one of them killed mid-run).
 - ``worker MODULE[:REGISTRY] [--store URL] [--queue Q ...] [--concurrency N] [--health-port PORT]``: serve a
   store's jobs (and answer health probes).
 - ``status [--store URL] [--json]``: a store's queues and consumers.
+- ``dashboard [--store URL] [--host H] [--port N] [--allow-actions] [--token T] [--interval S]``: a live web page.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import sys
 from collections.abc import Sequence
 
@@ -45,6 +48,21 @@ def _port(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
     if not 0 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"expected a port from 0 to 65535, got {value}")
+    return value
+
+
+def _positive_seconds(text: str) -> float:
+    """Parse a finite number of seconds > 0 for argparse.
+
+    Raises:
+        argparse.ArgumentTypeError: ``text`` is not one.
+    """
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a finite number of seconds > 0, got {text}")
     return value
 
 
@@ -85,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_worker(commands)
     _add_status(commands)
+    _add_dashboard(commands)
     return parser
 
 
@@ -127,6 +146,14 @@ def _add_worker(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "free port (printed)",
     )
     worker.add_argument(
+        "--drain-timeout",
+        type=_positive_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="how long the drain of the first SIGTERM may take before it turns into a kill, which gives the "
+        "running jobs back at once (default: as long as they take)",
+    )
+    worker.add_argument(
         "--health-host",
         default="127.0.0.1",
         metavar="HOST",
@@ -142,6 +169,47 @@ def _add_status(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     )
     status.add_argument("--store", default=DEFAULT_STORE, metavar="URL", help=f"the store (default: {DEFAULT_STORE})")
     status.add_argument("--json", action="store_true", help="print one JSON document instead of tables")
+
+
+def _add_dashboard(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    dashboard = commands.add_parser(
+        "dashboard",
+        help="serve a live web page of a store: queues, consumers, jobs, workflow runs (needs the dashboard extra)",
+        description=(
+            "Serve a page that updates itself: each queue's depth with its last minutes, the consumers, recent, "
+            "failed and dead jobs, and workflow runs drawn as their graph; the same data as JSON under /api/. "
+            "Read-only unless --allow-actions. SIGTERM or Ctrl-C stops it."
+        ),
+    )
+    dashboard.add_argument(
+        "--store", default=DEFAULT_STORE, metavar="URL", help=f"the store (default: {DEFAULT_STORE})"
+    )
+    dashboard.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="the address to listen on (default: 127.0.0.1, this machine only; 0.0.0.0 for every interface)",
+    )
+    dashboard.add_argument(
+        "--port", type=_port, default=8000, metavar="N", help="the port (default: 8000; 0 for any free one)"
+    )
+    dashboard.add_argument(
+        "--allow-actions",
+        action="store_true",
+        help="offer requeue (dead jobs), cancel (jobs, runs) and resume (failed runs); read-only without it",
+    )
+    dashboard.add_argument(
+        "--token",
+        default=os.environ.get("TASKER_DASHBOARD_TOKEN") or None,
+        metavar="TOKEN",
+        help="actions then need the header Authorization: Bearer TOKEN (default: $TASKER_DASHBOARD_TOKEN)",
+    )
+    dashboard.add_argument(
+        "--interval",
+        type=_positive_seconds,
+        default=1.0,
+        metavar="SECONDS",
+        help="seconds between two reads of the store, and two updates of the page (default: 1)",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -166,11 +234,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             out=sys.stdout,
             loop=args.loop,
             health=None if args.health_port is None else (args.health_host, args.health_port),
+            drain_timeout=math.inf if args.drain_timeout is None else args.drain_timeout,
         )
     if args.command == "status":
         from ._cli.status import run as run_status
 
         return run_status(store_url=args.store, as_json=args.json, out=sys.stdout)
+    if args.command == "dashboard":
+        from ._cli.dashboard import run as run_dashboard
+
+        return run_dashboard(
+            store_url=args.store,
+            host=args.host,
+            port=args.port,
+            allow_actions=args.allow_actions,
+            token=args.token,
+            interval=args.interval,
+            out=sys.stdout,
+        )
     if args.durable:
         from ._cli.demo_durable import run as run_durable
 

@@ -3,7 +3,8 @@
 The first SIGTERM or SIGINT drains: the consumer stops taking jobs, gives back the ones it
 took but did not start, and the running ones finish and are recorded; the process then exits 0.
 A second signal kills: running jobs are cancelled and given back at once, and the process
-exits 130.
+exits 130; so does a drain that outlasts ``--drain-timeout``. A run that ignores its
+cancellation cannot hold the process: ``KILL_GRACE`` seconds after a kill, it leaves without it.
 """
 
 from __future__ import annotations
@@ -12,10 +13,13 @@ import asyncio
 import functools
 import importlib.util
 import logging
+import math
+import os
 import signal
 import sys
 from collections.abc import AsyncIterator, Sequence
-from typing import TextIO
+from dataclasses import dataclass
+from typing import Any, TextIO
 
 import anyio
 from anyio.abc import TaskGroup
@@ -31,16 +35,34 @@ from .worker_view import WorkerView
 __all__ = ("KILLED_EXIT", "run")
 
 KILLED_EXIT = 130  # as a shell reports a process ended by SIGINT
+KILL_GRACE = 5.0  # seconds a kill waits for runs to end before the process leaves without them
 TICK_LIVE = 0.2  # status refresh on a terminal
 TICK_PLAIN = 1.0  # how often a non-terminal output may get a line (only when something changed)
 
 
-class Shutdown:
-    """The signals received so far, and what they have set in motion."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Options:
+    """How the worker answers probes and ends: ``run``'s options beyond what it serves."""
 
-    def __init__(self, consumer: Consumer, display: Display) -> None:
+    health: tuple[str, int] | None = None
+    drain_timeout: float = math.inf
+
+
+class Shutdown:
+    """The signals received so far, and what they have set in motion.
+
+    Args:
+        consumer: what a signal drains or kills.
+        display: where the process tells what it does.
+        outer: a task group that lasts until the manager has exited: the last resort waits there.
+        drain_timeout: seconds a drain may take before it turns into a kill.
+    """
+
+    def __init__(self, consumer: Consumer, display: Display, outer: TaskGroup, drain_timeout: float) -> None:
         self.consumer = consumer
         self.display = display
+        self.outer = outer
+        self.drain_timeout = drain_timeout
         self.signals = 0
         self.killed = False
         self.finished = anyio.Event()  # the drain or the kill is over: the process may leave
@@ -59,10 +81,7 @@ class Shutdown:
                 self.display.event(f"{name}: draining (running jobs finish; {name} again to kill)")
                 group.start_soon(self._drain)
             else:
-                self.display.event(f"{name} again: killing (running jobs are cancelled and given back)")
-                self.killed = True
-                await self.consumer.kill()
-                self.finished.set()
+                await self._kill(f"{name} again: killing (running jobs are cancelled and given back)")
                 return
 
     async def serve(self) -> None:
@@ -71,9 +90,39 @@ class Shutdown:
         if not self.signals:
             self.finished.set()  # stopped from elsewhere: nothing left to wait for
 
+    async def outlast(self, received: AsyncIterator[signal.Signals], manager: AsyncManager[Any]) -> None:
+        """While the manager exits after the consumer: a signal still kills it (a run may outlive its job)."""
+        if not self.killed:
+            async for signum in received:
+                name = signal.Signals(signum).name
+                self.display.event(f"{name}: killing (runs still going are cancelled)")
+                self.killed = True
+                self.outer.start_soon(self._last_resort)
+                break
+        await manager.kill()
+
     async def _drain(self) -> None:
-        await self.consumer.stop()
+        with anyio.move_on_after(self.drain_timeout) as deadline:
+            await self.consumer.stop()
+        if deadline.cancelled_caught:
+            limit = f"--drain-timeout {self.drain_timeout:g} s"
+            await self._kill(f"the drain took longer than {limit}: killing (running jobs are cancelled and given back)")
         self.finished.set()
+
+    async def _kill(self, message: str) -> None:
+        self.display.event(message)
+        self.killed = True
+        self.outer.start_soon(self._last_resort)
+        await self.consumer.kill()
+        self.finished.set()
+
+    async def _last_resort(self) -> None:
+        # A run that catches its cancellation and goes on would hold the process forever, though its job was
+        # given back (or recorded) already: past the grace, the process leaves without it.
+        await anyio.sleep(KILL_GRACE)
+        self.display.event(f"runs still going {KILL_GRACE:g} s after the kill ignore their cancellation: exiting now")
+        self.display.close()
+        os._exit(KILLED_EXIT)
 
 
 async def _tick(view: WorkerView, shutdown: Shutdown, display: Display, every: float, live: bool) -> None:
@@ -113,26 +162,26 @@ def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-async def _serve(
-    target: WorkerTarget, store: Store, queues: Sequence[str], out: TextIO, health: tuple[str, int] | None
-) -> int:
+async def _serve(target: WorkerTarget, store: Store, queues: Sequence[str], out: TextIO, options: Options) -> int:
     """Serve until a signal; return the exit code."""
     live = out.isatty()
     display = Display(out, live=live)
     # Installed first: a signal that comes while the store and the manager start is kept, then acted on.
     with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as received:
         try:
-            async with (
-                store,
-                AsyncManager(target.config) as manager,
-                Consumer(store, target.registry, manager, queues=queues) as consumer,
-            ):
-                shutdown = Shutdown(consumer, display)
-                display.event(
-                    f"worker {consumer.id} serving {', '.join(queues)} with {target.config.worker_count}"
-                    f" worker(s) of {target.module} on {_loop_name()}; SIGTERM or Ctrl-C drains"
-                )
-                await _run(shutdown, WorkerView(consumer, store, queues), received, live, health)
+            async with store, anyio.create_task_group() as outer:
+                async with (
+                    AsyncManager(target.config) as manager,
+                    Consumer(store, target.registry, manager, queues=queues) as consumer,
+                ):
+                    shutdown = Shutdown(consumer, display, outer, options.drain_timeout)
+                    display.event(
+                        f"worker {consumer.id} serving {', '.join(queues)} with {target.config.worker_count}"
+                        f" worker(s) of {target.module} on {_loop_name()}; SIGTERM or Ctrl-C drains"
+                    )
+                    await _run(shutdown, WorkerView(consumer, store, queues), received, live, options.health)
+                    outer.start_soon(shutdown.outlast, received, manager)
+                outer.cancel_scope.cancel()  # the manager is out: no last resort needed
         finally:
             display.close()
     return KILLED_EXIT if shutdown.killed else 0
@@ -150,13 +199,14 @@ def default_queues(registry: Registry) -> list[str]:
 
 
 async def _serve_or_explain(
-    target: WorkerTarget, store_url: str, queues: Sequence[str], out: TextIO, health: tuple[str, int] | None
+    target: WorkerTarget, store_url: str, queues: Sequence[str], out: TextIO, options: Options
 ) -> int:
     """``_serve``, with bad input, an unreachable store or a health port that cannot be bound told in a line."""
+    health = options.health
     try:
         store = open_store(store_url)
         try:
-            return await _serve(target, store, queues, out, health)
+            return await _serve(target, store, queues, out, options)
         except BaseExceptionGroup as group:
             raise _single(group) from group
     except TOLD as exc:
@@ -194,6 +244,7 @@ def run(
     out: TextIO,
     loop: str = "auto",
     health: tuple[str, int] | None = None,
+    drain_timeout: float = math.inf,
 ) -> int:
     """Run a worker; return the exit code (0 after a clean drain, 130 after a kill, 2 for bad input).
 
@@ -205,17 +256,19 @@ def run(
         out: where the status goes.
         loop: ``auto`` (uvloop when installed), ``asyncio`` or ``uvloop``.
         health: the host and port to answer health probes on (``health.serve_health``), if any.
+        drain_timeout: seconds the drain of the first signal may take before it turns into a kill.
     """
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         loaded = load_target(target)
         loaded = WorkerTarget(loaded.module, loaded.registry, with_concurrency(loaded.config, concurrency))
-        options = {"use_uvloop": use_uvloop(loop)}
+        backend = {"use_uvloop": use_uvloop(loop)}
     except UsageError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 2
     served = list(dict.fromkeys(queues)) or default_queues(loaded.registry)
     try:
-        return anyio.run(_serve_or_explain, loaded, store_url, served, out, health, backend_options=options)
+        options = Options(health=health, drain_timeout=drain_timeout)
+        return anyio.run(_serve_or_explain, loaded, store_url, served, out, options, backend_options=backend)
     except KeyboardInterrupt:  # before the signal handlers were in place
         return KILLED_EXIT
