@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 import pytest
@@ -53,3 +54,18 @@ async def test_submit_raises_store_unavailable_after_submit_timeout_and_stores_n
     assert cut.failed["enqueue"] >= 2  # it retried before giving up
     stats = await store.stats("default")
     assert (stats.ready_main, stats.ready_priority, stats.running) == (0, 0, 0)
+
+
+@pytest.mark.parametrize("kit", ["memory"], indirect=True)
+async def test_the_log_tells_an_outage_and_its_end_at_warning_level(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A worker logs at WARNING: the end of an outage must show where its start did.
+    caplog.set_level(logging.WARNING, logger="tasker_async.durable")
+    cut = OutageStore(store)
+    async with serving(cut, Lab()):
+        cut.down = True
+        await eventually(lambda: cut.failed["renew"] >= 1, "a renewal failing")
+        cut.down = False
+        await eventually(lambda: "renewing leases works again" in caplog.text, "the recovery logged")
+    assert "renewing leases failed, retrying" in caplog.text

@@ -59,4 +59,5 @@ class Trouble:
         """A try succeeded."""
         if self.failing:
             self.failing = False
-            log.info("consumer %s: %s works again", consumer, self._what)
+            # As loud as the warning it ends: a log kept at WARNING tells how long the outage lasted.
+            log.warning("consumer %s: %s works again", consumer, self._what)
