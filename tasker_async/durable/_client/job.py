@@ -54,7 +54,9 @@ def outcome(finished: Finished, serializer: Serializer) -> Any:
         raise JobCancelledError(f"{label} was cancelled")
     if info.state == "dead":
         reason = f": {info.error.message}" if info.error is not None else ""
-        raise DeadLetterError(f"{label} is dead{reason}; Client.requeue_dead({info.id!r}) gives it another round")
+        raise DeadLetterError(
+            f"{label} is dead{reason}; once its cause is fixed, Client.requeue_dead({info.id!r}) gives it another round"
+        )
     raise RuntimeError(f"the store reported {label} finished while {info.state!r}")
 
 
