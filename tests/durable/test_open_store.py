@@ -148,3 +148,19 @@ def test_what_a_scheme_does_not_take_is_refused_naming_it(url: str, named: str) 
 def test_a_url_must_be_a_str(tmp_path: Path) -> None:
     with pytest.raises(TypeError, match="str"):
         open_store(tmp_path / "tasker.db")  # type: ignore[arg-type]
+
+
+def test_a_postgresql_url_sets_the_pool_size_and_keeps_it_from_the_driver() -> None:
+    from tasker_async.durable import PostgresStore
+
+    store = open_store("postgresql://app@127.0.0.1:5432/app?pool_size=2&schema=jobs&application_name=w")
+    assert isinstance(store, PostgresStore)
+    assert (store.pool_size, store.schema) == (2, "jobs")
+    assert "pool_size" not in store.dsn
+    assert "application_name=w" in store.dsn
+
+
+@pytest.mark.parametrize("value", ["0", "two", ""])
+def test_a_bad_pool_size_in_a_postgresql_url_is_refused_naming_it(value: str) -> None:
+    with pytest.raises(ConfigError, match="pool_size"):
+        open_store(f"postgresql://app@127.0.0.1:5432/app?pool_size={value}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import SplitResult, parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 from ...errors import ConfigError
@@ -54,16 +55,24 @@ def _redis(parts: SplitResult, serializer: Serializer | None) -> Store:
 
 
 def _postgres(parts: SplitResult, serializer: Serializer | None) -> Store:
-    """A ``PostgresStore`` on the URL; its ``schema`` query parameter (taken out) names the tables' schema."""
+    """A ``PostgresStore`` on the URL; its ``schema`` and ``pool_size`` query parameters (taken out) are the store's."""
     query = parse_qsl(parts.query, keep_blank_values=True)
-    schemas = [value for name, value in query if name == "schema"]
-    rest = urlencode([(name, value) for name, value in query if name != "schema"])
+    own = {name: value for name, value in query if name in ("schema", "pool_size")}  # the last one of each counts
+    rest = urlencode([(name, value) for name, value in query if name not in own])
     dsn = urlunsplit(parts._replace(query=rest))
+    options: dict[str, Any] = {}
+    if "schema" in own:
+        options["schema"] = own["schema"]
+    if "pool_size" in own:
+        try:
+            options["pool_size"] = int(own["pool_size"])
+        except ValueError:
+            raise ConfigError(
+                f"pool_size in a postgresql URL must be a whole number, got {own['pool_size']!r}"
+            ) from None
     from .postgres import PostgresStore
 
-    if schemas:
-        return PostgresStore(dsn, schema=schemas[-1], serializer=serializer)
-    return PostgresStore(dsn, serializer=serializer)
+    return PostgresStore(dsn, serializer=serializer, **options)
 
 
 def open_store(url: str, *, serializer: Serializer | None = None, create: bool = True) -> Store:
@@ -74,8 +83,8 @@ def open_store(url: str, *, serializer: Serializer | None = None, create: bool =
       ``sqlite:////absolute.db``: an ``SQLiteStore`` on that file. The path is
       percent-decoded (``%20`` for a space, ``%3F`` for ``?``, ``%23`` for ``#``).
     - ``postgresql://user:password@host:port/database`` (or ``postgres://``): a ``PostgresStore``
-      (the ``postgres`` extra); ``?schema=NAME`` puts its tables in that schema, other query
-      parameters go to the driver.
+      (the ``postgres`` extra); ``?schema=NAME`` puts its tables in that schema, ``?pool_size=N`` caps its
+      connections (4 by default, the listener on top), other query parameters go to the driver.
     - ``redis://[user:password@]host[:port][/db]`` or ``rediss://...`` (TLS): a ``RedisStore`` (needs
       the ``redis`` extra); ``?prefix=name`` sets its key prefix, other query parameters go to redis-py.
 
