@@ -279,7 +279,7 @@ async def test_an_expired_step_job_goes_dead_into_its_run_and_only_a_resume_runs
         "upstream_failed",
     )
     assert info.steps["first"].error == ErrorInfo(
-        "tasker_async.durable._model.errors.DeadLetterError", "delivered 1 times without an outcome"
+        "tasker_async.durable._model.errors.DeadLetterError", "delivered once without an outcome"
     )
     dead = await redis_store.info(first.id)
     assert dead is not None

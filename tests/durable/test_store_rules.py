@@ -51,6 +51,9 @@ def test_fate_errors() -> None:
     dead = fate_error("dead", 3)
     assert dead is not None
     assert (dead.type, dead.message) == (qualified_name(DeadLetterError), "delivered 3 times without an outcome")
+    once = fate_error("dead", 1)
+    assert once is not None
+    assert once.message == "delivered once without an outcome"
     assert fate_error("queued", 1) is None
     assert fate_error("cancelled", 1) is None
 

@@ -56,7 +56,8 @@ def lost_error() -> ErrorInfo:
 
 def dead_error(deliveries: int) -> ErrorInfo:
     """The error of a job that went dead after ``deliveries`` deliveries without an outcome."""
-    return ErrorInfo(qualified_name(DeadLetterError), f"delivered {deliveries} times without an outcome")
+    times = "once" if deliveries == 1 else f"{deliveries} times"
+    return ErrorInfo(qualified_name(DeadLetterError), f"delivered {times} without an outcome")
 
 
 def fate_error(fate: Fate, deliveries: int) -> ErrorInfo | None:

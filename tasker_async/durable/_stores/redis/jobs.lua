@@ -137,7 +137,8 @@ local function cut_short(id, q)
     return finish(id, q, 'running', 'failed')
   end
   if d >= tonumber(maxd) then
-    set_error(id, DEAD_TYPE, 'delivered ' .. d .. ' times without an outcome', '')
+    local times = (tonumber(d) == 1) and 'once' or (d .. ' times')
+    set_error(id, DEAD_TYPE, 'delivered ' .. times .. ' without an outcome', '')
     return finish(id, q, 'running', 'dead')
   end
   requeue(id, q, 'running', NOWS)
