@@ -35,5 +35,5 @@ async def spin(resource: str, folder: str, tag: str) -> None:
     while not release.exists():
         try:
             await anyio.sleep(0.02)
-        except anyio.get_cancelled_exc_class():  # noqa: PERF203 - the point of this task
+        except anyio.get_cancelled_exc_class():  # swallowed: the point of this task
             mark(folder, f"{tag}-cancelled")
