@@ -229,6 +229,7 @@ LAYERS = (
     ("tasker_async.durable._client", "tasker_async.durable._consumer"),
     ("tasker_async.durable",),
     ("tasker_async._cli", "tasker_async.__main__"),
+    ("tasker_async.dashboard",),
 )  # fmt: skip
 
 
