@@ -41,6 +41,35 @@ async def test_wait_returns_at_once_for_a_finished_job(store: Store) -> None:
     assert (finished.info.state, finished.info.error, finished.result) == ("failed", error, None)
 
 
+async def test_wait_on_a_job_finished_before_its_waiter_came_returns_at_once(store: Store) -> None:
+    # The same store object stored it, and heard of its end before anyone waited: the waiter must look.
+    await store.enqueue(job := new_job())
+    await store.complete([succeeded((await claim_one(store)).hold, b"7")])
+    with anyio.fail_after(2):  # well under the engines' safety polls
+        assert (await store.wait(job.id, None)).result == b"7"
+
+
+async def test_wait_on_a_job_its_enqueue_did_not_store_raises_lookup_error_at_once(store: Store) -> None:
+    # A key in use stores nothing: the id enqueued was never stored, and a waiter must not wait for its end.
+    await store.enqueue(first := new_job(key="k"))
+    second = new_job(key="k")
+    assert await store.enqueue(second) == first.id
+    with anyio.fail_after(2), pytest.raises(LookupError):
+        await store.wait(second.id, None)
+
+
+async def test_a_wait_begun_right_after_the_enqueue_wakes_on_the_end(store: Store) -> None:
+    async def finish_later() -> None:
+        await store.complete([succeeded((await claim_one(store)).hold, b"8")])
+
+    with anyio.fail_after(2):
+        for _ in range(5):
+            await store.enqueue(job := new_job())
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(finish_later)
+                assert (await store.wait(job.id, None)).result == b"8"
+
+
 async def test_wait_wakes_when_a_queued_job_is_cancelled(store: Store) -> None:
     await store.enqueue(job := new_job())
     finished: list[Finished] = []

@@ -88,6 +88,13 @@ class Waiting:
     def _parked(self, job_id: str) -> AbstractAsyncContextManager[Park]:
         raise NotImplementedError
 
+    def _unheard(self, job_id: str) -> bool:
+        """Whether this object stored the job and has not heard of its end since (``waiting.Expected``).
+
+        An engine whose watch keeps track says so: its waiters then skip their first look. Others never know.
+        """
+        return False
+
     async def wait(self, job_id: str, timeout: float | None) -> Finished:
         """Wait until the job is finished, woken by the engine's watch (which also looks again now and then).
 
@@ -95,7 +102,8 @@ class Waiting:
             TimeoutError: ``timeout`` seconds passed first.
             LookupError: the job is unknown (or purged).
         """
-        return await wait_finished(job_id, timeout, lambda: self._finished(job_id), lambda: self._parked(job_id))
+        look, watch = (lambda: self._finished(job_id)), (lambda: self._parked(job_id))
+        return await wait_finished(job_id, timeout, look, watch, unheard=lambda: self._unheard(job_id))
 
     async def run_output(self, run_id: str, timeout: float | None) -> RunOutput:
         """Wait until the run is finished; its snapshot and results.

@@ -15,12 +15,59 @@ from typing import TypeVar
 
 import anyio
 
-__all__ = ("Park", "ReadyWaiter", "Waiters", "parked_on", "wait_finished")
+__all__ = ("EXPECTED_LIMIT", "Expected", "Park", "ReadyWaiter", "Waiters", "parked_on", "wait_finished")
 
 T = TypeVar("T")
 
 # Waits until the job may have finished, or until the deadline given (``anyio.current_time``) at the latest.
 Park = Callable[[float], Awaitable[None]]
+# Jobs ``Expected`` keeps at most: beyond, the oldest are forgotten (their waiters look first, as any other does).
+EXPECTED_LIMIT = 10_000
+
+
+class Expected:
+    """The jobs this store object stored while its listener listened, and whether it has heard of their end since.
+
+    A waiter on such a job that it has not heard of need not look at the engine first: the job was not finished
+    when it was stored, and its end's message, which the listener hears from the moment the job was stored,
+    wakes the waiter. Messages may be lost while the listener is away: it ``forget``s them all then.
+    """
+
+    __slots__ = ("_ids",)
+
+    def __init__(self) -> None:
+        self._ids: dict[str, bool] = {}  # job id -> its end was heard of; oldest first
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def add(self, job_ids: Iterable[str]) -> None:
+        """``job_ids`` are about to be stored (before the engine is asked, so no message comes before this)."""
+        ids = self._ids
+        for job_id in job_ids:
+            ids.setdefault(job_id, False)  # a retried store keeps what was heard of the first one
+        while len(ids) > EXPECTED_LIMIT:
+            del ids[next(iter(ids))]
+
+    def heard(self, job_ids: Iterable[str]) -> None:
+        """The listener heard that ``job_ids`` may have finished."""
+        ids = self._ids
+        for job_id in job_ids:
+            if job_id in ids:
+                ids[job_id] = True
+
+    def unheard(self, job_id: str) -> bool:
+        """Whether ``job_id`` was stored here and its end not heard of since; it is forgotten either way."""
+        return self._ids.pop(job_id, True) is False
+
+    def discard(self, job_ids: Iterable[str]) -> None:
+        """Forget ``job_ids`` (the engine stored another job in their place: a key in use)."""
+        for job_id in job_ids:
+            self._ids.pop(job_id, None)
+
+    def forget(self) -> None:
+        """Forget every job: messages may have been lost."""
+        self._ids.clear()
 
 
 class ReadyWaiter:
@@ -48,6 +95,7 @@ class Waiters:
     def __init__(self) -> None:
         self._jobs: dict[str, set[anyio.Event]] = {}
         self._ready: set[ReadyWaiter] = set()
+        self.expected = Expected()
 
     def __repr__(self) -> str:
         return f"job_waiters={sum(map(len, self._jobs.values()))}, ready_waiters={len(self._ready)}"
@@ -77,6 +125,8 @@ class Waiters:
 
     def finished(self, job_ids: Iterable[str]) -> None:
         """Wake the waiters of ``job_ids``: those jobs may have finished."""
+        if self.expected:
+            self.expected.heard(job_ids)
         for job_id in job_ids:
             for event in self._jobs.get(job_id, ()):
                 event.set()
@@ -93,6 +143,7 @@ class Waiters:
 
     def wake_all(self) -> None:
         """Wake every waiter to look again: messages may have been lost."""
+        self.expected.forget()
         for waiters in self._jobs.values():
             for event in waiters:
                 event.set()
@@ -107,6 +158,7 @@ async def wait_finished(
     watch: Callable[[], AbstractAsyncContextManager[Park]],
     *,
     what: str = "job",
+    unheard: Callable[[], bool] | None = None,
 ) -> T:
     """The protocol's ``wait``: look at the job until it is finished, parked on the engine's watch in between.
 
@@ -119,15 +171,23 @@ async def wait_finished(
         look: the job's snapshot and result once it is finished, None while it is not (LookupError if unknown).
         watch: registers the waiter for the block (entered before each look, so no change is missed) and
             gives how it parks until the job may have finished.
+        unheard: asked once, with the waiter registered: True when the job is known unfinished unless a message
+            wakes the waiter (``Expected.unheard``), so the first look is skipped.
 
     Raises:
         TimeoutError: ``timeout`` seconds passed first.
         LookupError: the job is unknown (or purged).
     """
     deadline = math.inf if timeout is None else anyio.current_time() + timeout
+    # The engine is asked first, so a finished job is returned even with a zero timeout.
+    skip = unheard if timeout is None or timeout > 0 else None
     while True:
         async with watch() as park:
-            # The engine is asked first, so a finished job is returned even with a zero timeout.
+            if skip is not None and skip():
+                skip = None
+                await park(deadline)
+                continue
+            skip = None
             finished = await look()
             if finished is not None:
                 return finished

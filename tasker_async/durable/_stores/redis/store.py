@@ -138,7 +138,16 @@ class RedisStore(RedisRuns, RedisListing, Waiting):
 
     async def _enqueue_group(self, jobs: list[NewJob]) -> list[str]:
         packed = b"".join(map(codec.pack_job, jobs))
-        return [codec.text(job_id) for job_id in await self._run("enqueue", packed)]
+        # Expected before they are stored, so no message about them can come first: a waiter on one of them
+        # skips its first look (one read fewer per job waited on) unless its end was heard of meanwhile.
+        watch = self._watch
+        expected = watch.waiters.expected if watch is not None and watch.listening else None
+        if expected is not None:
+            expected.add(job.id for job in jobs)
+        ids = [codec.text(job_id) for job_id in await self._run("enqueue", packed)]
+        if expected is not None:
+            expected.discard(job.id for job, stored in zip(jobs, ids, strict=True) if stored != job.id)
+        return ids
 
     async def claim(self, consumer: str, queues: Sequence[str], limit: int) -> list[Claim]:
         """Take up to ``limit`` ready jobs of ``queues`` for ``consumer``, priority lane first."""
@@ -198,23 +207,24 @@ class RedisStore(RedisRuns, RedisListing, Waiting):
             if int(looked_at) < _PURGE_BATCH:
                 return total
 
-    async def _snapshot(self, job_id: str) -> tuple[JobInfo, bytes | None] | None:
-        return await self._reads(job_id)
-
     async def _read_group(self, job_ids: list[str]) -> list[tuple[JobInfo, bytes | None] | None]:
         now, rows = await self._run("infos", _INFO_FIELDS, *job_ids)
         return [codec.job_info(row, float(now)) for row in rows]
 
     async def info(self, job_id: str) -> JobInfo | None:
         """The job's snapshot, or None if it is unknown (or purged)."""
-        found = await self._snapshot(job_id)
+        found = await self._reads(job_id)
         return None if found is None else found[0]
 
     async def _finished(self, job_id: str) -> Finished | None:
-        found = await self._snapshot(job_id)
+        found = await self._reads(job_id)
         if found is None:
             raise LookupError(f"no job {job_id!r}: it is unknown, or was purged")
         return Finished(*found) if found[0].state in FINISHED else None
+
+    def _unheard(self, job_id: str) -> bool:
+        watch = self._watch
+        return watch is not None and watch.waiters.expected.unheard(job_id)
 
     @asynccontextmanager
     async def _parked(self, job_id: str) -> AsyncIterator[Park]:

@@ -36,6 +36,8 @@ class Watch:
         self.waiters = Waiters()
         self._task: asyncio.Task[None] | None = None
         self.subscribed = anyio.Event()
+        # Subscribed now, as far as the listener knows: what it hears from here on is all that is published.
+        self.listening = False
 
     def start(self) -> None:
         """Start listening (in a task of the running loop: redis-py's asyncio client needs asyncio)."""
@@ -67,6 +69,7 @@ class Watch:
             try:
                 await pubsub.subscribe(self._done_channel, self._ready_channel, self._later_channel)
                 self.waiters.wake_all()
+                self.listening = True
                 self.subscribed.set()
                 delay = _RETRY_FIRST
                 async for message in pubsub.listen():
@@ -75,6 +78,9 @@ class Watch:
             except (RedisError, OSError):
                 pass  # the server went away: subscribe again after a pause
             finally:
+                # Messages go unheard until the next subscription: nothing stored meanwhile is expected.
+                self.listening = False
+                self.waiters.expected.forget()
                 with anyio.CancelScope(shield=True):
                     with contextlib.suppress(RedisError, OSError):
                         await pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
