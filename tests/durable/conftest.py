@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from tasker_async.durable import Store
+from tasker_async.durable import Client, Store, open_store
 
+from .cli_procs import Workers, workers
 from .servers.postgres_server import PostgresServer, running
 from .servers.redis_server import RedisServer
 
@@ -102,3 +103,26 @@ async def store(kit: StoreKit) -> AsyncIterator[Store]:
     """An entered store on fresh data, closed after the test."""
     async with kit.open() as opened:
         yield opened
+
+
+# -- worker processes on a SQLite file of the test's folder (the CLI, crash and health tests)
+
+
+@pytest.fixture
+def url(tmp_path: Path) -> str:
+    """The store URL of a SQLite file in the test's folder."""
+    return f"sqlite:///{tmp_path / 'tasker.db'}"
+
+
+@pytest.fixture
+async def client(url: str) -> AsyncIterator[Client]:
+    """A client of the store at ``url``."""
+    async with open_store(url) as store, Client(store) as opened:
+        yield opened
+
+
+@pytest.fixture
+def procs(tmp_path: Path, url: str) -> Iterator[Workers]:
+    """Starts worker processes on ``url``; every one still running is killed at the end."""
+    with workers(tmp_path, url) as started:
+        yield started

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import signal
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import anyio
@@ -14,26 +13,9 @@ from tasker_async.__main__ import main
 from tasker_async.durable import Client, JobInfo, UnknownTaskError, open_store
 
 from . import cli_worker_mod as mod
-from .cli_procs import ROOT, Workers, cli, status_json, wait_for, wait_until, workers
+from .cli_procs import ROOT, Workers, cli, status_json, wait_for, wait_until
 
 pytestmark = pytest.mark.timeout(30)
-
-
-@pytest.fixture
-def url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'tasker.db'}"
-
-
-@pytest.fixture
-async def client(url: str) -> AsyncIterator[Client]:
-    async with open_store(url) as store, Client(store) as opened:
-        yield opened
-
-
-@pytest.fixture
-def procs(tmp_path: Path, url: str) -> Iterator[Workers]:
-    with workers(tmp_path, url) as started:
-        yield started
 
 
 def holder_pid(info: JobInfo) -> int:

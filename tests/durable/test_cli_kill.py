@@ -3,35 +3,17 @@
 from __future__ import annotations
 
 import signal
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
-from tasker_async.durable import Client, open_store
+from tasker_async.durable import Client
 
 from . import cli_stubborn_mod as stubborn
 from . import cli_worker_mod as mod
-from .cli_procs import Workers, cli, wait_until, workers
+from .cli_procs import Workers, cli, wait_until
 
 pytestmark = pytest.mark.timeout(40)
-
-
-@pytest.fixture
-def url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'tasker.db'}"
-
-
-@pytest.fixture
-async def client(url: str) -> AsyncIterator[Client]:
-    async with open_store(url) as store, Client(store) as opened:
-        yield opened
-
-
-@pytest.fixture
-def procs(tmp_path: Path, url: str) -> Iterator[Workers]:
-    with workers(tmp_path, url) as started:
-        yield started
 
 
 async def test_a_drain_past_its_deadline_turns_into_a_kill(client: Client, procs: Workers, tmp_path: Path) -> None:

@@ -3,34 +3,16 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
-from tasker_async.durable import Client, JobLostError, open_store
+from tasker_async.durable import Client, JobLostError
 
 from . import cli_worker_mod as mod
-from .cli_procs import Workers, wait_until, workers
+from .cli_procs import Workers, wait_until
 
 pytestmark = pytest.mark.timeout(30)
-
-
-@pytest.fixture
-def url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'tasker.db'}"
-
-
-@pytest.fixture
-async def client(url: str) -> AsyncIterator[Client]:
-    async with open_store(url) as store, Client(store) as opened:
-        yield opened
-
-
-@pytest.fixture
-def procs(tmp_path: Path, url: str) -> Iterator[Workers]:
-    with workers(tmp_path, url) as started:
-        yield started
 
 
 async def test_the_jobs_of_a_killed_worker_finish_on_another(client: Client, procs: Workers, tmp_path: Path) -> None:

@@ -6,7 +6,6 @@ import functools
 import json
 import re
 import signal
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +13,12 @@ import anyio
 import pytest
 
 from tasker_async._cli.health import reply, serve_health
-from tasker_async.durable import Client, ConsumerHealth, MemoryStore, open_store
+from tasker_async.durable import Client, ConsumerHealth, MemoryStore
 from tasker_async.durable._consumer.stats import REACHES_STORE_WITHIN
 
 from . import cli_worker_mod as mod
 from ._doubles import Lab, OutageStore, serving
-from .cli_procs import Workers, cli, wait_until, workers
+from .cli_procs import Workers, cli, wait_until
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -118,24 +117,7 @@ async def test_the_endpoint_answers_over_tcp_and_tracks_the_store_reaching_the_c
         group.cancel_scope.cancel()
 
 
-# -- in a worker process
-
-
-@pytest.fixture
-def url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'tasker.db'}"
-
-
-@pytest.fixture
-def procs(tmp_path: Path, url: str) -> Iterator[Workers]:
-    with workers(tmp_path, url) as started:
-        yield started
-
-
-@pytest.fixture
-async def client(url: str) -> AsyncIterator[Client]:
-    async with open_store(url) as store, Client(store) as opened:
-        yield opened
+# -- in a worker process (``url``, ``client`` and ``procs``: conftest.py)
 
 
 async def test_a_worker_answers_probes_and_fails_liveness_while_it_drains(
