@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 import anyio
@@ -54,8 +55,7 @@ async def test_submit_stores_a_queued_job_with_the_tasks_options(store: Store) -
 async def test_a_name_alone_takes_the_default_queue_and_options(store: Store) -> None:
     async with Client(store) as client:
         job = await client.submit("elsewhere.known", "a", [1, 2])
-        assert len(job.id) == 32  # uuid4().hex
-        assert int(job.id, 16) >= 0
+        assert re.fullmatch("[0-9a-f]{32}", job.id)  # the shape of uuid4().hex
         [claim] = await store.claim("consumer-1", ["default"], 5)
         assert (claim.id, claim.name, claim.queue, claim.priority, claim.once) == (
             job.id,
@@ -84,6 +84,14 @@ async def test_a_submitted_job_survives_its_store_closing(kit: StoreKit) -> None
         assert (await client.stats()).ready_main == 1
         assert await finish(reopened, "done") == job.id
         assert await client.job(job.id).result(timeout=5) == "done"
+
+
+async def test_every_submit_gets_a_fresh_id_of_32_hex_digits(store: Store) -> None:
+    async with Client(store) as client:
+        jobs = [await client.submit("elsewhere.known") for _ in range(200)]
+    ids = [job.id for job in jobs]
+    assert all(re.fullmatch("[0-9a-f]{32}", job_id) for job_id in ids)
+    assert len(set(ids)) == len(ids)
 
 
 async def test_a_key_in_use_returns_its_job_and_adds_nothing(store: Store) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Self, TypeVar, overload
@@ -15,6 +14,7 @@ from .._model.workflow.definition import Workflow
 from .._stores.protocol import Store
 from .._stores.records import NewJob
 from .checks import is_seconds
+from .ids import new_id
 from .job import Job
 from .retry import call_store
 from .run import WorkflowRun, new_run
@@ -172,7 +172,7 @@ class Client:
         seconds = _delay(delay)
         payload = encode_call(self._store.serializer, name, args, fn=fn)
         job = NewJob(
-            id=uuid.uuid4().hex,
+            id=new_id(),
             name=name,
             queue=options.queue,
             payload=payload,

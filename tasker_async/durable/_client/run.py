@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -13,6 +12,7 @@ from .._model.workflow.records import RunInfo
 from .._stores.protocol import Store
 from .._stores.records import NewRun, RunOutput, StepPlan
 from .checks import is_seconds
+from .ids import new_id
 from .retry import call_store, wait_riding_out
 
 __all__ = ("WorkflowRun", "new_run", "run_results")
@@ -51,7 +51,7 @@ def new_run(workflow: Workflow, serializer: Serializer, inputs: Mapping[str, Any
         for step in workflow.steps.values()
     )
     return NewRun(
-        id=uuid.uuid4().hex,
+        id=new_id(),
         workflow=workflow.name,
         inputs=_encoded_inputs(workflow, serializer, inputs),
         steps=steps,

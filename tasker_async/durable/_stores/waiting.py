@@ -8,6 +8,7 @@ nothing is missed between the look and the wait.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import AbstractAsyncContextManager, contextmanager
@@ -15,7 +16,7 @@ from typing import TypeVar
 
 import anyio
 
-__all__ = ("EXPECTED_LIMIT", "Expected", "Park", "ReadyWaiter", "Waiters", "parked_on", "wait_finished")
+__all__ = ("EXPECTED_LIMIT", "Expected", "Park", "Parked", "ReadyWaiter", "Waiters", "parked_on", "wait_finished")
 
 T = TypeVar("T")
 
@@ -103,14 +104,27 @@ class Waiters:
     @contextmanager
     def job(self, job_id: str) -> Iterator[anyio.Event]:
         """An event set when ``job_id`` may have finished; registered for the ``with`` block."""
-        event = anyio.Event()
-        waiters = self._jobs.setdefault(job_id, set())
-        waiters.add(event)
+        event = self.add_job(job_id)
         try:
             yield event
         finally:
+            self.discard_job(job_id, event)
+
+    def add_job(self, job_id: str) -> anyio.Event:
+        """Register a waiter for ``job_id``: the event set when it may have finished (``discard_job`` it after)."""
+        event = anyio.Event()
+        waiters = self._jobs.get(job_id)
+        if waiters is None:
+            waiters = self._jobs[job_id] = set()
+        waiters.add(event)
+        return event
+
+    def discard_job(self, job_id: str, event: anyio.Event) -> None:
+        """Forget the waiter ``add_job`` registered."""
+        waiters = self._jobs.get(job_id)
+        if waiters is not None:
             waiters.discard(event)
-            if not waiters and self._jobs.get(job_id) is waiters:
+            if not waiters:
                 del self._jobs[job_id]
 
     @contextmanager
@@ -194,6 +208,30 @@ async def wait_finished(
             if anyio.current_time() >= deadline:
                 raise TimeoutError(f"{what} {job_id!r} did not finish within {timeout:g} s")
             await park(deadline)
+
+
+class Parked:
+    """A waiter for ``job_id`` on ``waiters``, registered for an ``async with`` block: gives how it parks.
+
+    What a store's ``_parked`` returns when registering needs no I/O: a plain class, as a result's path
+    enters one per wait (a generator-based context manager costs several times as much).
+    """
+
+    __slots__ = ("_event", "_job_id", "_poll", "_waiters")
+
+    def __init__(self, waiters: Waiters, job_id: str, *, poll: float) -> None:
+        self._waiters = waiters
+        self._job_id = job_id
+        self._poll = poll
+        self._event: anyio.Event | None = None
+
+    async def __aenter__(self) -> Park:
+        self._event = event = self._waiters.add_job(self._job_id)
+        return functools.partial(parked_on, event, poll=self._poll)
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._event is not None:
+            self._waiters.discard_job(self._job_id, self._event)
 
 
 async def parked_on(event: anyio.Event, deadline: float, *, poll: float) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import struct
 from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
@@ -15,6 +16,7 @@ __all__ = (
     "claims",
     "consumer_args",
     "consumers",
+    "frames",
     "job_info",
     "lease_args",
     "outcomes_arg",
@@ -43,34 +45,34 @@ def pack(values: Iterable[bytes | str | int]) -> bytes:
     return b"".join(parts)
 
 
-# One job's twelve fields as netstrings (see enqueue in jobs.lua): one format per job, on every submit's path.
-_JOB = b"%d:%b%d:%b%d:%b%d:%b1:%b1:%b%d:%b%d:%b1:%b%d:%b%d:%b%d:%b"
+def frames(values: Iterable[bytes]) -> bytes:
+    """``values`` as frames (a 4-byte little-endian length, then the bytes), which ``frames`` in jobs.lua reads.
 
-
-def _text(value: object) -> tuple[int, bytes]:
-    data = str(value).encode()
-    return len(data), data
+    The batches a script takes in one argument (jobs to store, outcomes) are framed so: the script reads a
+    record with one ``struct.unpack``, several times faster than it parses netstrings.
+    """
+    return b"".join([struct.pack("<I", len(value)) + value for value in values])
 
 
 def pack_job(job: NewJob) -> bytes:
-    """``enqueue``'s twelve fields for ``job``, packed as ``pack`` would pack them."""
+    """``enqueue``'s twelve fields for ``job``, framed as ``frames`` frames them (one ``struct.pack`` per job)."""
+    job_id, name, queue, payload = job.id.encode(), job.name.encode(), job.queue.encode(), job.payload
     key = (job.key or "").encode()
-    return _JOB % (
-        *_text(job.id),
-        *_text(job.name),
-        *_text(job.queue),
-        len(job.payload),
-        job.payload,
-        b"1" if job.priority else b"0",
-        b"1" if job.key is not None else b"0",
-        len(key),
-        key,
-        *_text(repr(float(job.delay))),
-        b"1" if job.once else b"0",
-        *_text(job.max_deliveries),
-        *_text(repr(float(job.lease))),
-        *_text(repr(float(job.result_ttl))),
+    delay, tries = repr(float(job.delay)).encode(), str(job.max_deliveries).encode()
+    lease, ttl = repr(float(job.lease)).encode(), repr(float(job.result_ttl)).encode()
+    layout = (
+        f"<I{len(job_id)}sI{len(name)}sI{len(queue)}sI{len(payload)}sI1sI1sI{len(key)}sI{len(delay)}sI1s"
+        f"I{len(tries)}sI{len(lease)}sI{len(ttl)}s"
     )
+    return struct.pack(
+        layout,
+        len(job_id), job_id, len(name), name, len(queue), queue, len(payload), payload,
+        1, b"1" if job.priority else b"0",
+        1, b"1" if job.key is not None else b"0",
+        len(key), key, len(delay), delay,
+        1, b"1" if job.once else b"0",
+        len(tries), tries, len(lease), lease, len(ttl), ttl,
+    )  # fmt: skip
 
 
 def lease_args(leases: Sequence[Lease]) -> list[Any]:
@@ -81,31 +83,30 @@ def lease_args(leases: Sequence[Lease]) -> list[Any]:
     return args
 
 
-# One outcome's ten fields as netstrings (see complete in jobs.lua); the error's three and the parts come
-# after, when set.
-_OUTCOME = b"%d:%b%d:%b%d:%b1:%b%d:%b1:%b"
+_NO_RESULT = struct.pack("<I1sI0s", 1, b"0", 0, b"")
+_NO_ERROR = struct.pack("<I1sI0sI0sI0s", 1, b"0", 0, b"", 0, b"", 0, b"")
+_NO_PARTS = struct.pack("<I", 0)
 
 
 def _outcome(outcome: Outcome) -> bytes:
     result, error, parts = outcome.result, outcome.error, outcome.parts
-    head = _OUTCOME % (
-        *_text(outcome.lease.job_id),
-        *_text(outcome.lease.token),
-        *_text(outcome.state),
-        b"0" if result is None else b"1",
-        0 if result is None else len(result),
-        b"" if result is None else result,
-        b"0" if error is None else b"1",
+    job_id, token, state = outcome.lease.job_id.encode(), outcome.lease.token.encode(), outcome.state.encode()
+    layout = f"<I{len(job_id)}sI{len(token)}sI{len(state)}s"
+    head = struct.pack(layout, len(job_id), job_id, len(token), token, len(state), state)
+    head += _NO_RESULT if result is None else frames((b"1", result))
+    head += (
+        _NO_ERROR
+        if error is None
+        else frames((b"1", error.type.encode(), error.message.encode(), error.traceback.encode()))
     )
-    if error is None and parts is None:
-        return head + b"0:0:0:0:"
-    tail = b"0:0:0:" if error is None else pack((error.type, error.message, error.traceback))
+    if parts is None:
+        return head + _NO_PARTS
     # A run step's list elements: '*' and their netstrings, so an empty list is told apart from none.
-    return head + tail + pack((b"" if parts is None else b"*" + pack(parts),))
+    return head + frames((b"*" + pack(parts),))
 
 
 def outcomes_arg(outcomes: Sequence[Outcome]) -> bytes:
-    """Ten fields per outcome (see ``complete`` in jobs.lua), packed in one argument."""
+    """Ten fields per outcome (see ``complete`` in jobs.lua), framed in one argument."""
     return b"".join(map(_outcome, outcomes))
 
 

@@ -77,8 +77,20 @@ local function bulk(cmd, key, args)
   for s = 1, #args, 2000 do redis.call(cmd, key, unpack(args, s, math.min(s + 1999, #args))) end
 end
 
--- The fields of a batch, sent as one argument of netstrings ("<length>:<bytes>" each, codec.pack): a
--- thousand jobs are then one argument to send and to read, not twelve thousand.
+-- A batch sent as one argument of records of per frames each (codec.frames: a 4-byte little-endian length,
+-- then the bytes): a thousand jobs are one argument to send and to read, not twelve thousand, and a record
+-- is read by one struct.unpack (C), several times faster than parsing netstrings in Lua.
+local function frames(blob, per)
+  local out, pos, n, layout = {}, 1, #blob, '<' .. string.rep('I4c0', per)
+  while pos <= n do
+    local record = {struct.unpack(layout, blob, pos)}
+    for k = 1, per do out[#out + 1] = record[k] end
+    pos = record[per + 1]
+  end
+  return out
+end
+
+-- Netstrings ("<length>:<bytes>" each, codec.pack): how a run's stored values (step refs, statuses) are kept.
 local function fields(blob)
   local out, pos = {}, 1
   while pos <= #blob do

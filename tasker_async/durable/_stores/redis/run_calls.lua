@@ -13,7 +13,7 @@ end
 
 -- apply.start. head: id, workflow, has_key, key, inputs, plans, result_ttl; statuses: name and encoded status
 -- per step (machine.start's, which the store computed: it depends on nothing stored); jobs: the roots' jobs,
--- 12 fields each (see enqueue in jobs.lua) and its 'step' netstrings.
+-- 13 frames each: its 12 fields (see enqueue in jobs.lua), then its 'step' netstrings.
 local function start_run(head, statuses, jobs)
   local id, workflow, has_key, key, inputs, plans, ttl = unpack(head)
   if has_key == '1' then

@@ -59,7 +59,7 @@ def start_args(run: NewRun) -> list[bytes]:
     for effect in effects:
         assert isinstance(effect, Release)  # a start only releases its roots
         jobs += step_jobs(run.id, run.inputs, plans[effect.step], effect, {}, lambda index: b"")
-    roots = b"".join(codec.pack_job(job) + codec.pack([_ref_value(job.step)]) for job in jobs if job.step)
+    roots = b"".join(codec.pack_job(job) + codec.frames([_ref_value(job.step)]) for job in jobs if job.step)
     return [head, packed, roots]
 
 

@@ -25,7 +25,7 @@ __all__ = ("Scripts",)
 
 # What each script returns, after jobs.lua has defined its functions; ARGV[1] is always the key prefix.
 _ENTRIES = {
-    "enqueue": "return flush(enqueue_many(fields(ARGV[2])))",
+    "enqueue": "return flush(enqueue_many(frames(ARGV[2], 12)))",
     "claim": "return flush(claim(2))",
     "renew": "return renew(2)",
     "requeue_dead": "return flush(requeue_dead(ARGV[2]))",
@@ -42,12 +42,12 @@ _ENTRIES = {
 # its run in the same script), the others stay as small as they were. Each returns its reply and the run
 # events it made (kind, run id, workflow, at; flat).
 _RUN_ENTRIES = {
-    "complete": "local r = complete(fields(ARGV[2])) return flush({r, run_events()})",
-    "complete_and_claim": "local r = {complete(fields(ARGV[2])), claim(3)} return flush({r, run_events()})",
+    "complete": "local r = complete(frames(ARGV[2], 10)) return flush({r, run_events()})",
+    "complete_and_claim": "local r = {complete(frames(ARGV[2], 10)), claim(3)} return flush({r, run_events()})",
     "release": "local r = release(2) return flush({r, run_events()})",
     "cancel": "local r = cancel(ARGV[2]) return flush({r, run_events()})",
     "reclaim": "local r = reclaim() return flush({r, run_events()})",
-    "start_run": "local r = runs().start_run(fields(ARGV[2]), fields(ARGV[3]), fields(ARGV[4])) "
+    "start_run": "local r = runs().start_run(fields(ARGV[2]), fields(ARGV[3]), frames(ARGV[4], 13)) "
     "return flush({r, run_events()})",
     "cancel_run": "local r = runs().cancel_run(ARGV[2]) return flush({r, run_events()})",
     "resume_run": "local r = runs().resume_run(ARGV[2]) return flush({r, run_events()})",

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import functools
 import math
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from types import TracebackType
 from typing import Any, Self
 from urllib.parse import urlsplit
@@ -21,7 +19,7 @@ from ..._model.serializer import JSONSerializer, Serializer
 from ..group import GroupCommit
 from ..records import Claim, Finished, Lease, NewJob, Outcome, Renewal
 from ..shared import Waiting
-from ..waiting import Park, parked_on
+from ..waiting import Parked
 from . import codec
 from .listing import RedisListing
 from .runs import RedisRuns
@@ -226,10 +224,8 @@ class RedisStore(RedisRuns, RedisListing, Waiting):
         watch = self._watch
         return watch is not None and watch.waiters.expected.unheard(job_id)
 
-    @asynccontextmanager
-    async def _parked(self, job_id: str) -> AsyncIterator[Park]:
-        with self._require_watch().waiters.job(job_id) as event:
-            yield functools.partial(parked_on, event, poll=_RECHECK)
+    def _parked(self, job_id: str) -> Parked:
+        return Parked(self._require_watch().waiters, job_id, poll=_RECHECK)
 
     async def wait_ready(self, queues: Sequence[str], timeout: float) -> None:
         """Return once jobs of ``queues`` are ready (at once if some are), or after ``timeout`` seconds at most."""
