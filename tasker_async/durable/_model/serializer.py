@@ -24,6 +24,11 @@ class Serializer(Protocol):
         ...
 
 
+# What ``json.dumps(value, separators=(",", ":"), allow_nan=False)`` builds on every call, built once: each
+# submit encodes its arguments and each job its result (a new encoder per call costs more than most encodes).
+_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+
+
 class JSONSerializer:
     """Compact JSON in UTF-8; NaN and infinities are refused, not written as invalid JSON."""
 
@@ -31,7 +36,7 @@ class JSONSerializer:
 
     def dumps(self, value: Any) -> bytes:
         """Encode ``value`` as JSON."""
-        return json.dumps(value, separators=(",", ":"), allow_nan=False).encode()
+        return _ENCODER.encode(value).encode()
 
     def loads(self, data: bytes) -> Any:
         """Decode JSON."""
