@@ -50,6 +50,9 @@ class Expected:
         while len(ids) > EXPECTED_LIMIT:
             del ids[next(iter(ids))]
 
+    def __contains__(self, job_id: object) -> bool:
+        return job_id in self._ids
+
     def heard(self, job_ids: Iterable[str]) -> None:
         """The listener heard that ``job_ids`` may have finished."""
         ids = self._ids
@@ -136,6 +139,10 @@ class Waiters:
             yield waiter
         finally:
             self._ready.discard(waiter)
+
+    def wants(self, job_id: str) -> bool:
+        """Whether a waiter here waits for ``job_id``, or may soon (this store object stored it)."""
+        return job_id in self._jobs or job_id in self.expected
 
     def finished(self, job_ids: Iterable[str]) -> None:
         """Wake the waiters of ``job_ids``: those jobs may have finished."""

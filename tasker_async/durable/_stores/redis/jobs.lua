@@ -26,6 +26,8 @@ local FINISHED = {succeeded = true, failed = true, cancelled = true, dead = true
 -- What the script finished and which queues got ready jobs: published once, at its end (see notify), so a
 -- batch of a thousand outcomes is one message, not a thousand.
 local DONE, READY, LATER = {}, {}, {}
+-- The snapshots of the jobs complete recorded, told with their ids (see told_row).
+local ROWS = {}
 -- Count changes per queue and state (and jobs held per queue), applied once per script by flush: a batch
 -- of a thousand jobs of one queue is two HINCRBYs, not two thousand.
 local COUNTS, HELD = {}, {}
@@ -259,6 +261,26 @@ local function claim(i)
   return out
 end
 
+-- The snapshot of a job complete just ended (not dead: requeue_dead may give a dead job another round), told
+-- after the finished ids: the listener of the store object waiting for it keeps it, and the waiter takes it
+-- instead of reading the job (heard.py): no read, and no round trip between a job's end and its result. It is
+-- what infos would read (codec.INFO_FIELDS, in order), each field a frame (codec.frames) after a frame of flags
+-- ('1' present, '0' absent); f: what complete read of the job, and its outcome. A large one stays out: its
+-- waiters read, as for every other way a job ends. One struct.pack (C): building it field by field in Lua
+-- costs several times more.
+local ROW = '<' .. string.rep('I4c0', 17)
+local function told_row(id, ttl, f, state, result, etype, emsg, etb)
+  if #(result or '') + #(etb or '') + #(emsg or '') > tonumber(ROW_LIMIT) then return end
+  local key, flags = f[10], '1111111' .. (f[10] and '1' or '0') .. '111' .. (etype and '111' or '000') .. '1'
+  flags = flags .. (result and '1' or '0')
+  local name, q, ready_at, d, pri, created, started, consumer = f[6], f[3], f[7], f[8], f[9], f[11], f[12], f[13]
+  local row = struct.pack(ROW, 16, flags, #id, id, #name, name, #q, q, #state, state, #ready_at, ready_at, #d, d,
+    #pri, pri, #(key or ''), key or '', #created, created, #started, started, #NOWS, NOWS, #(etype or ''),
+    etype or '', #(emsg or ''), emsg or '', #(etb or ''), etb or '', #consumer, consumer, #(result or ''),
+    result or '')
+  ROWS[#ROWS + 1] = struct.pack('<I4c0I4c0I4c0', #id, id, #ttl, ttl, #row, row)
+end
+
 -- F: per outcome: id, token, state, has_result, result, has_error, etype, emsg, etb, parts ('' or '*' and the
 -- netstrings of a run step's list elements)
 local function complete(F)
@@ -266,15 +288,21 @@ local function complete(F)
   for k = 0, #F / 10 - 1 do
     local b = 1 + k * 10
     local id, state = F[b], F[b + 2]
-    local st, tok, q, ttl, step = unpack(redis.call('HMGET', jk(id), 'state', 'token', 'queue', 'ttl', 'step'))
-    if st == 'running' and tok == F[b + 1] then
+    -- state, token, queue, ttl, step; then the rest of a snapshot, for told_row
+    local f = redis.call('HMGET', jk(id), 'state', 'token', 'queue', 'ttl', 'step', 'name', 'ready_at', 'deliveries',
+      'priority', 'key', 'created_at', 'started_at', 'consumer')
+    local q, ttl, step = f[3], f[4], f[5]
+    if f[1] == 'running' and f[2] == F[b + 1] then
       -- A running job holds no result or error: requeue_dead clears them, and nothing else sets them
       -- before an outcome.
+      local result, etype, emsg, etb = nil, nil, nil, nil
       if state == 'succeeded' and F[b + 3] == '1' then
-        redis.call('HSET', jk(id), 'state', state, 'finished_at', NOWS, 'token', '', 'result', F[b + 4])
+        result = F[b + 4]
+        redis.call('HSET', jk(id), 'state', state, 'finished_at', NOWS, 'token', '', 'result', result)
       elseif (state == 'failed' or state == 'dead') and F[b + 5] == '1' then
-        redis.call('HSET', jk(id), 'state', state, 'finished_at', NOWS, 'token', '', 'etype', F[b + 6],
-          'emsg', F[b + 7], 'etb', F[b + 8])
+        etype, emsg, etb = F[b + 6], F[b + 7], F[b + 8]
+        redis.call('HSET', jk(id), 'state', state, 'finished_at', NOWS, 'token', '', 'etype', etype, 'emsg', emsg,
+          'etb', etb)
       else
         redis.call('HSET', jk(id), 'state', state, 'finished_at', NOWS, 'token', '')
       end
@@ -284,12 +312,12 @@ local function complete(F)
       if state ~= 'dead' then
         kept[#kept + 1] = num(NOW + tonumber(ttl))
         kept[#kept + 1] = id
+        told_row(id, ttl, f, state, result, etype, emsg, etb)
       end
       DONE[#DONE + 1] = id
       out[#out + 1] = 1
       if step then
-        local result, parts = nil, nil
-        if state == 'succeeded' and F[b + 3] == '1' then result = F[b + 4] end
+        local parts = nil
         if F[b + 9] ~= '' then parts = F[b + 9] end
         runs().step_ended(id, step, state, result, parts)
       end
@@ -419,7 +447,8 @@ local function stats(q)
 end
 
 -- Once per script that changes jobs: apply the count changes, then tell the listeners -- the finished ids
--- in one message (space-separated), each queue with new ready jobs once.
+-- in one message (space-separated; then a newline and told_row's snapshots, if any), each queue with new
+-- ready jobs once.
 local function flush(reply)
   for q, changes in pairs(COUNTS) do
     for state, n in pairs(changes) do
@@ -428,7 +457,11 @@ local function flush(reply)
   end
   for q, n in pairs(HELD) do redis.call('HINCRBY', P .. ':queues', q, n) end
   for key, members in pairs(ENDED) do bulk('ZADD', key, members) end
-  if #DONE > 0 then redis.call('PUBLISH', P .. ':done', table.concat(DONE, ' ')) end
+  if #DONE > 0 then
+    local message = table.concat(DONE, ' ')
+    if #ROWS > 0 then message = message .. '\n' .. table.concat(ROWS) end
+    redis.call('PUBLISH', P .. ':done', message)
+  end
   for q in pairs(READY) do redis.call('PUBLISH', P .. ':ready', q) end
   for q in pairs(LATER) do if not READY[q] then redis.call('PUBLISH', P .. ':later', q) end end
   return reply

@@ -19,7 +19,7 @@ from ..._model.records import qualified_name
 from ..._model.workflow.payload import MARKER
 from ..._model.workflow.records import RunEvent
 from ..protocol import LOST_MESSAGE
-from . import codec
+from . import codec, heard
 
 __all__ = ("Scripts",)
 
@@ -75,6 +75,7 @@ def _source(entry: str, *, runs: bool, listing: bool = False) -> str:
         "LOST_TYPE": qualified_name(JobLostError),
         "LOST_MESSAGE": LOST_MESSAGE,
         "DEAD_TYPE": qualified_name(DeadLetterError),
+        "ROW_LIMIT": str(heard.ROW_LIMIT),
     }
     if runs:
         constants |= {

@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from ..waiting import Waiters
+from .heard import HeardOutcomes
 
 __all__ = ("Watch",)
 
@@ -34,6 +35,8 @@ class Watch:
         self._later_channel = f"{prefix}:later".encode()
         # The events of the store object's waiters, which the messages set.
         self.waiters = Waiters()
+        # The snapshots the end messages tell, of the jobs the waiters want (heard.py).
+        self.outcomes = HeardOutcomes()
         self._task: asyncio.Task[None] | None = None
         self.subscribed = anyio.Event()
         # Subscribed now, as far as the listener knows: what it hears from here on is all that is published.
@@ -56,7 +59,12 @@ class Watch:
 
     def _deliver(self, channel: bytes, data: bytes) -> None:
         if channel == self._done_channel:
-            self.waiters.finished(data.decode().split(" "))  # one message per script: ids, space-separated
+            # One message per script: the ids, space-separated; then, after a newline, snapshots (heard.py),
+            # kept before the waiters wake so that their look finds them.
+            ids, _, told = data.partition(b"\n")
+            if told:
+                self.outcomes.keep(told, self.waiters.wants)
+            self.waiters.finished(ids.decode().split(" "))
         elif channel == self._ready_channel:
             self.waiters.became_ready(data.decode())
         elif channel == self._later_channel:
