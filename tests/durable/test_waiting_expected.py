@@ -117,3 +117,15 @@ async def test_an_unheard_job_still_times_out_with_a_look() -> None:
     with pytest.raises(TimeoutError):
         await wait_finished("a", 0.05, engine.look, engine.watch, unheard=lambda: True)
     assert engine.looks == 1  # the deadline passed: it looked once before giving up
+
+
+def test_waiters_want_the_jobs_stored_here_or_waited_for() -> None:
+    waiters = Waiters()
+    assert not waiters.wants_any()
+    waiters.expected.add(["stored"])
+    with waiters.job("waited"):
+        assert waiters.wants_any()
+        assert (waiters.wants("stored"), waiters.wants("waited"), waiters.wants("other")) == (True, True, False)
+    assert not waiters.wants("waited")
+    assert waiters.expected.unheard("stored")
+    assert not waiters.wants_any()

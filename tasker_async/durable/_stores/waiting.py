@@ -140,6 +140,10 @@ class Waiters:
         finally:
             self._ready.discard(waiter)
 
+    def wants_any(self) -> bool:
+        """Whether any waiter waits for a job here, or may soon (``wants`` is True for some job)."""
+        return bool(self._jobs) or bool(self.expected)
+
     def wants(self, job_id: str) -> bool:
         """Whether a waiter here waits for ``job_id``, or may soon (this store object stored it)."""
         return job_id in self._jobs or job_id in self.expected

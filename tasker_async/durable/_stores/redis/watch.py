@@ -62,7 +62,7 @@ class Watch:
             # One message per script: the ids, space-separated; then, after a newline, snapshots (heard.py),
             # kept before the waiters wake so that their look finds them.
             ids, _, told = data.partition(b"\n")
-            if told:
+            if told and self.waiters.wants_any():  # a consumer's store object, say, waits for no job
                 self.outcomes.keep(told, self.waiters.wants)
             self.waiters.finished(ids.decode().split(" "))
         elif channel == self._ready_channel:
