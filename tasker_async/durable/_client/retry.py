@@ -84,16 +84,18 @@ async def call_store(call: Callable[[], Awaitable[T]], *, timeout: float, what: 
     Raises:
         StoreUnavailableError: no answer within ``timeout`` seconds.
     """
-    backoff = Backoff(anyio.current_time() + timeout, what=what, budget=timeout)
+    backoff: Backoff | None = None  # made at the first failure: most calls succeed at once
     last: StoreUnavailableError | None = None
-    with anyio.move_on_after(timeout):
+    with anyio.move_on_after(timeout) as scope:
         while True:
             try:
                 return await call()
             except StoreUnavailableError as exc:
                 last = exc
+                if backoff is None:
+                    backoff = Backoff(scope.deadline, what=what, budget=timeout)
                 await backoff.pause(exc)
-    raise backoff.give_up(last) from last
+    raise Backoff(scope.deadline, what=what, budget=timeout).give_up(last) from last
 
 
 async def wait_riding_out(
