@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable, Iterator
 from types import SimpleNamespace
 from typing import Any
 
@@ -140,3 +141,18 @@ async def test_a_dead_large_or_soon_purged_outcome_is_read_as_before(
     expected = outcome(None)
     assert (finished.info.state, finished.result) == (expected.state, expected.result)
     assert finished.info.error == expected.error
+
+
+class _NoWalk(OrderedDict[str, tuple[float, bytes]]):
+    """A mapping that refuses to be walked: evicting the oldest must not walk the mapping from its front."""
+
+    def __iter__(self) -> Iterator[str]:
+        raise AssertionError("walked the mapping to find its oldest key")
+
+
+def test_evicting_the_oldest_snapshot_does_not_walk_the_ones_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(heard, "LIMIT", 3)
+    outcomes = HeardOutcomes()
+    outcomes._rows = _NoWalk()
+    outcomes.keep(b"".join(_record(str(n), "86400.0", _row([b"v"])) for n in range(5)), lambda _: True)
+    assert len(outcomes) == 3

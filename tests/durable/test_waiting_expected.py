@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 
 import anyio
@@ -129,3 +130,21 @@ def test_waiters_want_the_jobs_stored_here_or_waited_for() -> None:
     assert not waiters.wants("waited")
     assert waiters.expected.unheard("stored")
     assert not waiters.wants_any()
+
+
+class _NoWalk(OrderedDict[str, bool]):
+    """A mapping that refuses to be walked: evicting the oldest must not walk the mapping from its front."""
+
+    def __iter__(self) -> Iterator[str]:
+        raise AssertionError("walked the mapping to find its oldest key")
+
+
+def test_evicting_the_oldest_does_not_walk_the_jobs_kept() -> None:
+    # Deleting a plain dict's first key again and again left each lookup of the next first key walking the
+    # holes before it: every submit past the limit paid for thousands of them.
+    expected = Expected()
+    expected._ids = _NoWalk()
+    expected.add(str(index) for index in range(EXPECTED_LIMIT + 50))
+    assert len(expected) == EXPECTED_LIMIT
+    assert "49" not in expected
+    assert "50" in expected

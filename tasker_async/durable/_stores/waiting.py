@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import AbstractAsyncContextManager, contextmanager
 from typing import TypeVar
@@ -37,7 +38,9 @@ class Expected:
     __slots__ = ("_ids",)
 
     def __init__(self) -> None:
-        self._ids: dict[str, bool] = {}  # job id -> its end was heard of; oldest first
+        # job id -> its end was heard of; oldest first. Ordered, so the oldest goes in O(1): deleting a plain dict's
+        # first key again and again makes each next lookup of the first key walk the holes left before it.
+        self._ids: OrderedDict[str, bool] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -48,7 +51,7 @@ class Expected:
         for job_id in job_ids:
             ids.setdefault(job_id, False)  # a retried store keeps what was heard of the first one
         while len(ids) > EXPECTED_LIMIT:
-            del ids[next(iter(ids))]
+            ids.popitem(last=False)
 
     def __contains__(self, job_id: object) -> bool:
         return job_id in self._ids

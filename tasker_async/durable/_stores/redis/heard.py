@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import struct
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 
 __all__ = ("LIMIT", "MIN_TTL", "ROW_LIMIT", "USE_WITHIN", "HeardOutcomes")
@@ -57,7 +58,7 @@ class HeardOutcomes:
     __slots__ = ("_rows",)
 
     def __init__(self) -> None:
-        self._rows: dict[str, tuple[float, bytes]] = {}
+        self._rows: OrderedDict[str, tuple[float, bytes]] = OrderedDict()  # oldest first (see Expected)
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -73,10 +74,10 @@ class HeardOutcomes:
             row, pos = _frame(told, pos)
             key = job_id.decode()
             if float(ttl) >= MIN_TTL and wanted(key):
-                rows.pop(key, None)  # heard again: it goes last, as the newest
                 rows[key] = (until, row)
+                rows.move_to_end(key)  # heard again: it goes last, as the newest
         while len(rows) > LIMIT:
-            del rows[next(iter(rows))]
+            rows.popitem(last=False)
 
     def take(self, job_id: str) -> list[bytes | None] | None:
         """The job's snapshot (its fields) if one was heard and may still be used; forgotten either way."""
