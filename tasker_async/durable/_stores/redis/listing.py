@@ -1,4 +1,4 @@
-"""What an operator lists on ``RedisStore``: finished jobs and recent runs, newest first, each one script.
+"""What an operator reads of ``RedisStore``, each one script: queue counts, finished jobs, recent runs.
 
 The scripts (``listing.lua``) read the indexes the writing scripts keep: ``<prefix>:ended:<state>:<queue>``
 (finished jobs by ``finished_at``) and ``<prefix>:runs:in:<state>`` (runs by ``created_at``). An index entry
@@ -7,10 +7,10 @@ whose job or run is gone, or has left that state, is dropped by the read that me
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from typing import Any
 
-from ..._model.records import JobInfo, JobState
+from ..._model.records import JobInfo, JobState, QueueStats
 from ..._model.workflow.records import RunInfo, RunState
 from .. import listing
 from ..runs import apply
@@ -23,10 +23,27 @@ _INFO_FIELDS = " ".join(codec.INFO_FIELDS)
 
 
 class RedisListing:
-    """The store protocol's listing reads (``finished_jobs``, ``recent_runs``); mixed into ``RedisStore``."""
+    """The protocol's counts and listings (``stats``, ``backlog``, ``finished_jobs``, ``recent_runs``); a mixin."""
 
     async def _run(self, name: str, *args: Any) -> Any:
         raise NotImplementedError
+
+    async def stats(self, queue: str) -> QueueStats:
+        """The counts of ``queue`` and the consumers heard from within ``CONSUMER_STALE_AFTER``."""
+        ready1, ready0, delayed, running, dead, now, records, beats = await self._run("stats", queue)
+        return QueueStats(
+            ready_priority=int(ready1),
+            ready_main=int(ready0),
+            delayed=int(delayed),
+            running=int(running),
+            dead=int(dead),
+            consumers=codec.consumers(records, beats, float(now)),
+        )
+
+    async def backlog(self, queues: Sequence[str]) -> int:
+        """Ready jobs in ``queues``, both lanes."""
+        ready, _ = await self._run("ready", *queues)
+        return int(ready)
 
     async def finished_jobs(
         self, states: Collection[JobState], *, queue: str | None = None, limit: int = 50

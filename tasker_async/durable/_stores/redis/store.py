@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from types import TracebackType
 from typing import Any, Self
 from urllib.parse import urlsplit
@@ -14,7 +15,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ..._model.errors import StoreUnavailableError
-from ..._model.records import FINISHED, ConsumerInfo, JobInfo, QueueStats
+from ..._model.records import FINISHED, ConsumerInfo, JobInfo
 from ..._model.serializer import JSONSerializer, Serializer
 from ..group import GroupCommit
 from ..records import Claim, Finished, Lease, NewJob, Outcome, Renewal
@@ -35,9 +36,13 @@ _IN_FLIGHT = 4
 _PURGE_BATCH = 500
 # A waiter checks the engine again this often even without a message (a safety net, not a poll loop).
 _RECHECK = 5.0
-
-# Seconds a wait's look at the engine may take, shielded from the wait being cut short.
+# Seconds a wait for ready jobs waits for its look at the engine (which goes on if the wait is cut short).
 _LOOK_LIMIT = 1.0
+
+
+def _retrieved(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled():
+        task.exception()  # a look whose wait was cut short has nobody to tell of its error
 
 
 class RedisStore(RedisRuns, RedisListing, Waiting):
@@ -69,6 +74,8 @@ class RedisStore(RedisRuns, RedisListing, Waiting):
         self._client: Redis | None = None
         self._scripts: Scripts | None = None
         self._watch: Watch | None = None
+        # Looks left to finish by the waits that started them (see ``wait_ready``).
+        self._detached_calls: set[asyncio.Task[Any]] = set()
         # Writes that record outcomes or give jobs back, while they are on their way (see ``renew``).
         self._in_flight: set[anyio.Event] = set()
         # Concurrent submits share one script call (one round trip, one append-only file sync), and so
@@ -100,6 +107,8 @@ class RedisStore(RedisRuns, RedisListing, Waiting):
     ) -> None:
         """Stop listening and disconnect."""
         with anyio.CancelScope(shield=True):
+            if self._detached_calls:
+                await asyncio.wait(set(self._detached_calls))
             if self._watch is not None:
                 await self._watch.close()
             if self._client is not None:
@@ -235,10 +244,11 @@ class RedisStore(RedisRuns, RedisListing, Waiting):
         with anyio.move_on_after(timeout):
             while True:
                 with watch.waiters.ready(frozenset(queues)) as waiter:
-                    # Shielded: a wait cut short (a consumer's run ended) lets the look finish rather than
-                    # cancel a command in flight, which would cost the connection.
-                    with anyio.CancelScope(shield=True, deadline=anyio.current_time() + _LOOK_LIMIT) as look:
-                        ready, due_in = await self._run("ready", *queues)
+                    # The look runs in a task of its own: a wait cut short (a consumer's run ended, its outcome
+                    # is to go) returns at once and leaves the look to finish, rather than wait for its answer,
+                    # or cancel a command in flight, which would cost the connection.
+                    with anyio.move_on_after(_LOOK_LIMIT) as look:
+                        ready, due_in = await asyncio.shield(self._detached(self._run("ready", *queues)))
                     if look.cancelled_caught:
                         return  # the engine is slow or away: the caller's claim finds out
                     if int(ready) > 0:
@@ -250,27 +260,18 @@ class RedisStore(RedisRuns, RedisListing, Waiting):
                     if waiter.now:
                         return  # a job became ready: the caller's claim takes it, without a look first
 
+    def _detached(self, call: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        """``call`` in a task of its own, which ``__aexit__`` waits for; its error, if any, is its caller's."""
+        task = asyncio.get_running_loop().create_task(call)
+        self._detached_calls.add(task)
+        task.add_done_callback(self._detached_calls.discard)
+        task.add_done_callback(_retrieved)
+        return task
+
     def _require_watch(self) -> Watch:
         if self._watch is None:
             raise RuntimeError("enter the RedisStore (async with) before using it")
         return self._watch
-
-    async def stats(self, queue: str) -> QueueStats:
-        """The counts of ``queue`` and the consumers heard from within ``CONSUMER_STALE_AFTER``."""
-        ready1, ready0, delayed, running, dead, now, records, beats = await self._run("stats", queue)
-        return QueueStats(
-            ready_priority=int(ready1),
-            ready_main=int(ready0),
-            delayed=int(delayed),
-            running=int(running),
-            dead=int(dead),
-            consumers=codec.consumers(records, beats, float(now)),
-        )
-
-    async def backlog(self, queues: Sequence[str]) -> int:
-        """Ready jobs in ``queues``, both lanes."""
-        ready, _ = await self._run("ready", *queues)
-        return int(ready)
 
     async def queue_names(self) -> list[str]:
         """The queues that hold any job, sorted."""
