@@ -39,6 +39,19 @@ async def test_an_expired_lease_makes_the_job_ready_again(store: Store) -> None:
     assert (again.id, again.deliveries) == (job.id, 2)
 
 
+async def test_a_job_whose_lease_expired_goes_back_ahead_of_the_jobs_queued_behind_it(store: Store) -> None:
+    # Its old place: a dead consumer's job reaches another within 1.5 x lease, even with a backlog before it.
+    await store.enqueue(lost := new_job(lease=0.2))
+    claim = await claim_one(store, "c1")
+    assert claim.id == lost.id
+    backlog = [new_job() for _ in range(3)]
+    for job in backlog:
+        await store.enqueue(job)
+    await taken_back(store, lost.id)
+    order = [(await claim_one(store, "c2")).id for _ in range(4)]
+    assert order == [lost.id, *(job.id for job in backlog)]
+
+
 async def test_an_expired_lease_at_max_deliveries_goes_dead(store: Store) -> None:
     await store.enqueue(job := new_job(lease=0.2, max_deliveries=2))
     for delivery in (1, 2):
@@ -88,6 +101,17 @@ async def test_release_started_makes_the_job_ready_at_once_with_its_delivery(sto
     assert (info.state, info.deliveries) == ("queued", 1)
     assert (await claim_one(store)).deliveries == 2
     assert await store.complete([succeeded(claim.hold)]) == [False]
+
+
+async def test_a_job_given_back_after_a_kill_goes_back_ahead_of_the_jobs_queued_behind_it(store: Store) -> None:
+    await store.enqueue(killed := new_job(lease=30.0))
+    claim = await claim_one(store)
+    backlog = [new_job() for _ in range(3)]
+    for job in backlog:
+        await store.enqueue(job)
+    await store.release([claim.hold], started=True)
+    order = [(await claim_one(store)).id for _ in range(4)]
+    assert order == [killed.id, *(job.id for job in backlog)]
 
 
 async def test_release_started_of_a_once_job_fails_it_as_lost_at_once(store: Store) -> None:

@@ -120,7 +120,7 @@ class JobTable:
             if job is None:
                 continue
             if started:
-                self._take_back(job, _cut_short(job), now)
+                self._take_back(job, _cut_short(job), now, keep_place=True)
                 continue
             job.deliveries -= 1
             if job.deliveries == 0:
@@ -146,7 +146,7 @@ class JobTable:
         """Take back the running jobs whose lease has expired."""
         expired = [job for job in self._running.values() if job.lease_until <= now]
         for job in expired:
-            self._take_back(job, _cut_short(job), now)
+            self._take_back(job, _cut_short(job), now, keep_place=True)
         return len(expired)
 
     def requeue_dead(self, job_id: str, now: float) -> bool:

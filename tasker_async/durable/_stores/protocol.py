@@ -107,7 +107,8 @@ class Store(Protocol):
 
         A job asked to be cancelled ends ``cancelled``; a ``once`` job ends
         ``failed`` (``JobLostError``); one that reached ``max_deliveries`` goes
-        ``dead``; any other is ready again at once (``rules.expired_fate``).
+        ``dead``; any other is ready again at once, at its old place: ahead of the
+        jobs queued behind it (``rules.expired_fate``).
         """
         ...
 

@@ -49,10 +49,10 @@ class _Changes:
         self.done: list[str] = []
         self.ends: list[StepEnd] = []
 
-    def add(self, row: StateRow, queue: str, fate: Fate, now: float, *, keep_place: bool, step: StepRef | None) -> None:
+    def add(self, row: StateRow, queue: str, fate: Fate, now: float, *, step: StepRef | None) -> None:
         if fate == "queued":
-            ready_at = None if keep_place else now
-            values: tuple[Any, ...] = (ready_at, row.deliveries, row.started_at, None, None, None, None)
+            # At its old place (ready_at kept): a give-back unstarted, and a run cut short alike (rules.expired_fate).
+            values: tuple[Any, ...] = (None, row.deliveries, row.started_at, None, None, None, None)
             self.ready.add(queue)
         else:
             error = fate_error(fate, row.deliveries)
@@ -104,7 +104,7 @@ def _cut_short(changes: _Changes, locked: _Locked, now: float) -> None:
         max_deliveries=row.max_deliveries,
         cancel_requested=row.cancel_requested,
     )
-    changes.add(row, locked.queue, fate, now, keep_place=False, step=locked.step)
+    changes.add(row, locked.queue, fate, now, step=locked.step)
 
 
 async def release(conn: Conn, names: Names, leases: Sequence[Lease], started: bool, told: list[RunEvent]) -> None:
@@ -129,7 +129,7 @@ async def release(conn: Conn, names: Names, leases: Sequence[Lease], started: bo
             if row.deliveries == 0:
                 row.started_at = None
             fate = unstarted_fate(cancel_requested=row.cancel_requested)
-            changes.add(row, locked.queue, fate, now, keep_place=True, step=locked.step)
+            changes.add(row, locked.queue, fate, now, step=locked.step)
         await changes.write(conn, names, now, told)
 
 

@@ -155,7 +155,7 @@ local function cut_short(id, q)
     set_error(id, DEAD_TYPE, 'delivered ' .. times .. ' without an outcome', '')
     return finish(id, q, 'running', 'dead')
   end
-  requeue(id, q, 'running', NOWS)
+  requeue(id, q, 'running', redis.call('HGET', jk(id), 'ready_at'))  -- its old place (rules.expired_fate)
 end
 
 -- rules.key_in_use

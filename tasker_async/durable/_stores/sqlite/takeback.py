@@ -31,10 +31,10 @@ _TAKE_BACK = (
 )
 
 
-def _take_back(row: HeldRow, fate: Fate, now: float, *, keep_place: bool) -> tuple[Any, ...]:
-    """The ``_TAKE_BACK`` parameters that give ``row`` its ``fate``."""
+def _take_back(row: HeldRow, fate: Fate, now: float) -> tuple[Any, ...]:
+    """The ``_TAKE_BACK`` parameters that give ``row`` its ``fate``; queued again, at its old place (ready_at kept)."""
     if fate == "queued":
-        return ("queued", None if keep_place else now, row.deliveries, row.started_at, None, None, None, None, row.id)
+        return ("queued", None, row.deliveries, row.started_at, None, None, None, None, row.id)
     error = error_columns(fate_error(fate, row.deliveries))
     return (fate, None, row.deliveries, row.started_at, now, *error, row.id)
 
@@ -47,7 +47,7 @@ def _cut_short(row: HeldRow, now: float) -> tuple[Any, ...]:
         max_deliveries=row.max_deliveries,
         cancel_requested=row.cancel_requested,
     )
-    return _take_back(row, fate, now, keep_place=False)
+    return _take_back(row, fate, now)
 
 
 def release(conn: sqlite3.Connection, leases: Sequence[Lease], started: bool) -> None:
@@ -68,7 +68,7 @@ def release(conn: sqlite3.Connection, leases: Sequence[Lease], started: bool) ->
             if row.deliveries == 0:
                 row.started_at = None
             fate = unstarted_fate(cancel_requested=row.cancel_requested)
-            updates.append(_take_back(row, fate, now, keep_place=True))
+            updates.append(_take_back(row, fate, now))
         conn.executemany(_TAKE_BACK, updates)
         report(conn, _ends(rows, updates), now)
 
