@@ -129,7 +129,8 @@ def claims(reply: list[list[Any]]) -> list[Claim]:
     ]
 
 
-# The job hash fields a snapshot reads, in the order ``infos`` returns them (one HMGET per job).
+# The job hash fields a snapshot reads, in the order ``infos`` returns them (one HMGET per job). ``told_row`` in
+# jobs.lua builds the same fields in this order by hand (tests/durable/test_redis_told.py compares the two).
 INFO_FIELDS = (
     "id", "name", "queue", "state", "ready_at", "deliveries", "priority", "key", "created_at", "started_at",
     "finished_at", "etype", "emsg", "etb", "consumer", "result",
