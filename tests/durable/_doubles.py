@@ -128,6 +128,10 @@ class OutageStore:
         self._reach("wait_ready")
         await self.inner.wait_ready(queues, timeout)
 
+    async def wait_cancel_request(self, consumer: str, timeout: float) -> bool:
+        # A wait on the store object's own listener: no call reaches the engine, so no outage stops it.
+        return await self.inner.wait_cancel_request(consumer, timeout)
+
     async def stats(self, queue: str) -> QueueStats:
         self._reach("stats")
         return await self.inner.stats(queue)

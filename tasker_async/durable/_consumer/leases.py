@@ -1,10 +1,10 @@
 """The lease tick: one batched renewal of every lease held, which is also the heartbeat, and the store's chores.
 
-Each tick (a third of the shortest lease held, at most ``plan.MAX_TICK``) renews every lease
-in one ``renew`` call, cancels the runs the store was asked to cancel, gives up the runs whose
-lease was lost, then takes back expired leases of dead consumers (``reclaim``), tells the
-manager's scaling policy the shared backlog, reads the queues' counts for exporters (at most once a
-second), and now and then purges expired results.
+Each tick (a third of the shortest lease held, at most ``plan.MAX_TICK``, or at once when the store
+tells of a cancel request to this consumer) renews every lease in one ``renew`` call, cancels the
+runs the store was asked to cancel, gives up the runs whose lease was lost, then takes back expired
+leases of dead consumers (``reclaim``), tells the manager's scaling policy the shared backlog, reads
+the queues' counts for exporters (at most once a second), and now and then purges expired results.
 """
 
 from __future__ import annotations
@@ -57,15 +57,26 @@ class Leaser:
         self._last_tick = -math.inf
         self._trouble = Trouble("renewing leases")
         self.heartbeat_at: float | None = None  # when the last heartbeat reached the store
+        self._asked = False  # whether the store told of a cancel request during the last wait
 
     async def run(self) -> None:
-        """Tick until cancelled."""
+        """Tick until cancelled; at once when the store tells of a cancel request to this consumer."""
         while True:
             # A job claimed meanwhile may have a shorter lease than any held so far: woken, look again.
             while (left := self._due() - anyio.current_time()) > 0:
                 self.wake.clear()
-                await self.wake.sleep(left)
+                self._asked = False
+                await self.wake.during(self._cancel_request, left)
+                if self._asked:
+                    break  # the renewal tells which run to cancel: it need not wait for the tick
             await self.tick()
+
+    async def _cancel_request(self, seconds: float) -> None:
+        wiring = self._wiring
+        try:
+            self._asked = await wiring.store.wait_cancel_request(wiring.consumer, seconds)
+        except StoreUnavailableError:
+            await anyio.sleep(seconds)  # no word of requests for now: the tick brings them
 
     def claimed(self, lease: float) -> None:
         """Jobs with leases of ``lease`` seconds (or more) were claimed: tick sooner if they need it."""

@@ -151,6 +151,11 @@ class MemoryStore:
             with anyio.move_on_after(until - now):
                 await table.ready_changed.wait()
 
+    async def wait_cancel_request(self, consumer: str, timeout: float) -> bool:
+        """Wait ``timeout`` seconds at most for a cancel request to one of ``consumer``'s running jobs."""
+        await checkpoint()
+        return await self._table.cancels.wait(consumer, timeout)
+
     async def stats(self, queue: str) -> QueueStats:
         """The counts of ``queue`` and the consumers heard from within ``CONSUMER_STALE_AFTER``."""
         now = await self._now()
@@ -178,6 +183,7 @@ class MemoryStore:
         """Forget ``consumer``'s heartbeat."""
         await checkpoint()
         self._consumers.pop(consumer, None)
+        self._table.cancels.forget(consumer)
 
     async def finished_jobs(
         self, states: Collection[JobState], *, queue: str | None = None, limit: int = 50

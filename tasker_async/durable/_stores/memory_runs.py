@@ -135,7 +135,7 @@ class MemoryRuns:
             if job is None or job.step is None or job.step.step not in steps:
                 continue
             if job.state == "running":
-                job.cancel_requested = True
+                self._jobs.ask_cancel(job)
             elif job.state == "queued":
                 self._jobs.cancel(job_id, now, report=False)
                 stopped.append((job.step, job.deliveries))

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 import anyio
 
 from .._model.records import FINISHED, JobState
+from .cancel_requests import CancelRequests
 from .memory_index import MemoryJob, ReadyIndex
 from .records import Claim, Lease, NewJob, Outcome, Renewal
 from .rules import Fate, expired_fate, fate_error, key_in_use, purgeable, unstarted_fate
@@ -27,7 +28,7 @@ StepEnded = Callable[[MemoryJob, Parts], None]
 class JobTable:
     """The stored jobs, their keys, the ready order and the counts per queue and state."""
 
-    __slots__ = ("_counts", "_index", "_keys", "_running", "_seq", "jobs", "ready_changed", "step_ended")
+    __slots__ = ("_counts", "_index", "_keys", "_running", "_seq", "cancels", "jobs", "ready_changed", "step_ended")
 
     def __init__(self) -> None:
         self.jobs: dict[str, MemoryJob] = {}
@@ -39,6 +40,7 @@ class JobTable:
         # Set (and dropped) whenever jobs may have become ready, or a new ready time joined the delayed ones.
         self.ready_changed: anyio.Event | None = None
         self.step_ended: StepEnded | None = None
+        self.cancels = CancelRequests()  # the holders of running jobs asked to be cancelled are told here
 
     def enqueue(self, job: NewJob, now: float) -> str:
         """Store ``job`` unless its key or its id is in use; return the id of the job that holds the place."""
@@ -136,11 +138,17 @@ class JobTable:
         if job is None or job.state in FINISHED:
             return False
         if job.state == "running":
-            job.cancel_requested = True
+            self.ask_cancel(job)
         else:
             self._index.discard(job)
             self._finish(job, "cancelled", now, report=report)
         return True
+
+    def ask_cancel(self, job: MemoryJob) -> None:
+        """Flag the running ``job`` for its holder, and tell the holder (``cancel_requests``)."""
+        job.cancel_requested = True
+        if job.consumer is not None:
+            self.cancels.told([job.consumer])
 
     def reclaim(self, now: float) -> int:
         """Take back the running jobs whose lease has expired."""

@@ -137,6 +137,15 @@ class Store(Protocol):
         """Return once jobs of ``queues`` may have become ready, or after ``timeout`` seconds at most."""
         ...
 
+    async def wait_cancel_request(self, consumer: str, timeout: float) -> bool:
+        """Wait ``timeout`` seconds at most for a running job of ``consumer`` to be asked to be cancelled.
+
+        True when one may have been (the next ``renew`` tells which), False when the time passed. The
+        flag ``renew`` reads is what decides: this only lets the consumer renew at once. An engine that
+        cannot tell the holder waits out the time, and the request waits for the consumer's lease tick.
+        """
+        ...
+
     async def stats(self, queue: str) -> QueueStats:
         """The counts of ``queue`` and the consumers heard from within ``CONSUMER_STALE_AFTER``."""
         ...

@@ -88,6 +88,14 @@ class Waiting:
     def _parked(self, job_id: str) -> AbstractAsyncContextManager[Park]:
         raise NotImplementedError
 
+    async def wait_cancel_request(self, consumer: str, timeout: float) -> bool:
+        """Wait out ``timeout``: this engine does not tell a job's holder of a cancel request (its lease tick does).
+
+        An engine whose watch hears them (``waiting.Waiters.cancels``) returns as soon as one comes.
+        """
+        await anyio.sleep(timeout)
+        return False
+
     def _unheard(self, job_id: str) -> bool:
         """Whether this object stored the job and has not heard of its end since (``waiting.Expected``).
 

@@ -17,6 +17,8 @@ from typing import TypeVar
 
 import anyio
 
+from .cancel_requests import CancelRequests
+
 __all__ = ("EXPECTED_LIMIT", "Expected", "Park", "Parked", "ReadyWaiter", "Waiters", "parked_on", "wait_finished")
 
 T = TypeVar("T")
@@ -103,6 +105,7 @@ class Waiters:
         self._jobs: dict[str, set[anyio.Event]] = {}
         self._ready: set[ReadyWaiter] = set()
         self.expected = Expected()
+        self.cancels = CancelRequests()
 
     def __repr__(self) -> str:
         return f"job_waiters={sum(map(len, self._jobs.values()))}, ready_waiters={len(self._ready)}"
@@ -172,6 +175,7 @@ class Waiters:
     def wake_all(self) -> None:
         """Wake every waiter to look again: messages may have been lost."""
         self.expected.forget()
+        self.cancels.told_all()
         for waiters in self._jobs.values():
             for event in waiters:
                 event.set()

@@ -9,9 +9,9 @@
 -- P:count:<queue> (hash state -> count), P:queues (hash queue -> jobs held), P:consumers and
 -- P:heartbeats (hashes by consumer id), P:seq and P:tok (counters), P:ended:<state>:<queue> (zset per finished
 -- state and queue: id by finished_at, what the listing reads newest first; a job leaves it when it is
--- requeued or purged). Channels: P:done (job ids finished, and
--- run ids ended), P:ready (a queue has jobs ready now), P:later (a queue got a delayed job). A run step's job
--- holds 'step' in its hash; the runs' keys are runs.lua's.
+-- requeued or purged). Channels: P:done (job ids finished, and run ids ended), P:ready (a queue has jobs ready
+-- now), P:later (a queue got a delayed job), P:cancel (the id of a consumer holding a running job asked to be
+-- cancelled). A run step's job holds 'step' in its hash; the runs' keys are runs.lua's.
 --
 -- Why sorted sets and not streams: the protocol requires that a job given back unstarted keeps its place
 -- and that a delayed job joins the ready order when its delay ends; a stream can only append, so both
@@ -24,8 +24,9 @@ local function num(x) return string.format('%.6f', x) end
 local NOWS = num(NOW)
 local FINISHED = {succeeded = true, failed = true, cancelled = true, dead = true}
 -- What the script finished and which queues got ready jobs: published once, at its end (see notify), so a
--- batch of a thousand outcomes is one message, not a thousand.
-local DONE, READY, LATER = {}, {}, {}
+-- batch of a thousand outcomes is one message, not a thousand. CANCELS: the consumers holding running jobs
+-- the script asked to be cancelled (see ask_cancel).
+local DONE, READY, LATER, CANCELS = {}, {}, {}, {}
 -- The snapshots of the jobs complete recorded, told with their ids (see told_row).
 local ROWS = {}
 -- Count changes per queue and state (and jobs held per queue), applied once per script by flush: a batch
@@ -135,6 +136,13 @@ local function held(id, token)
   local st, tok, q = unpack(redis.call('HMGET', jk(id), 'state', 'token', 'queue'))
   if st == 'running' and tok == token then return q end
   return false
+end
+
+-- A running job is asked to be cancelled: the flag its holder's next renewal reads, and a message to the
+-- holder (cancel_requests.py), which renews at once instead of at its next lease tick.
+local function ask_cancel(id, consumer)
+  redis.call('HSET', jk(id), 'cancel', '1')
+  if consumer and consumer ~= '' then CANCELS[consumer] = true end
 end
 
 local function set_error(id, etype, emsg, etb)
@@ -371,10 +379,10 @@ local function release(i)
 end
 
 local function cancel(id)
-  local st, q, m, pri = unpack(redis.call('HMGET', jk(id), 'state', 'queue', 'm', 'priority'))
+  local st, q, m, pri, consumer = unpack(redis.call('HMGET', jk(id), 'state', 'queue', 'm', 'priority', 'consumer'))
   if not st or FINISHED[st] then return 0 end
   if st == 'running' then
-    redis.call('HSET', jk(id), 'cancel', '1')
+    ask_cancel(id, consumer)
   else
     redis.call('ZREM', lane(q, pri), m)
     finish(id, q, st, 'cancelled')
@@ -464,5 +472,6 @@ local function flush(reply)
   end
   for q in pairs(READY) do redis.call('PUBLISH', P .. ':ready', q) end
   for q in pairs(LATER) do if not READY[q] then redis.call('PUBLISH', P .. ':later', q) end end
+  for consumer in pairs(CANCELS) do redis.call('PUBLISH', P .. ':cancel', consumer) end
   return reply
 end

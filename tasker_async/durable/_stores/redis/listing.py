@@ -28,6 +28,11 @@ class RedisListing:
     async def _run(self, name: str, *args: Any) -> Any:
         raise NotImplementedError
 
+    async def queue_names(self) -> list[str]:
+        """The queues that hold any job, sorted."""
+        held = await self._run("queue_names")
+        return sorted(codec.text(name) for name in held)
+
     async def stats(self, queue: str) -> QueueStats:
         """The counts of ``queue`` and the consumers heard from within ``CONSUMER_STALE_AFTER``."""
         ready1, ready0, delayed, running, dead, now, records, beats = await self._run("stats", queue)

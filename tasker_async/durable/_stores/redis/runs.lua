@@ -187,12 +187,12 @@ local function stop_jobs(run_id, steps)
   local ids = redis.call('SMEMBERS', rk(run_id) .. ':live')
   table.sort(ids)
   for _, id in ipairs(ids) do
-    local st, q, m, pri, ref, d = unpack(redis.call('HMGET', jk(id), 'state', 'queue', 'm', 'priority', 'step',
-      'deliveries'))
+    local st, q, m, pri, ref, d, consumer = unpack(redis.call('HMGET', jk(id), 'state', 'queue', 'm', 'priority',
+      'step', 'deliveries', 'consumer'))
     local f = ref and fields(ref)
     if f and wanted[f[2]] then
       if st == 'running' then
-        redis.call('HSET', jk(id), 'cancel', '1')
+        ask_cancel(id, consumer)
       elseif st == 'queued' then
         redis.call('ZREM', lane(q, pri), m)
         finish(id, q, st, 'cancelled', true)

@@ -34,6 +34,8 @@ _ENTRIES = {
     "infos": "local f, out = {}, {} for w in string.gmatch(ARGV[2], '%S+') do f[#f + 1] = w end "
     "for k = 3, #ARGV do out[#out + 1] = redis.call('HMGET', jk(ARGV[k]), unpack(f)) end return {NOWS, out}",
     "stats": "return stats(ARGV[2])",
+    "queue_names": "local h, out = redis.call('HGETALL', P .. ':queues'), {} "
+    "for k = 1, #h, 2 do if tonumber(h[k + 1]) > 0 then out[#out + 1] = h[k] end end return out",
     # Ready jobs, and the seconds until the next delayed one is due ('' when none is).
     "ready": "local c = counts(2, #ARGV - 1) local w = '' if c[4] ~= '' then w = num(tonumber(c[4]) - NOW) end "
     "return {c[1] + c[2], w}",

@@ -260,6 +260,10 @@ class RedisStore(RedisRuns, RedisListing, Waiting):
                     if waiter.now:
                         return  # a job became ready: the caller's claim takes it, without a look first
 
+    async def wait_cancel_request(self, consumer: str, timeout: float) -> bool:
+        """Wait ``timeout`` seconds at most for a cancel request to one of ``consumer``'s running jobs (pub/sub)."""
+        return await self._require_watch().waiters.cancels.wait(consumer, timeout)
+
     def _detached(self, call: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         """``call`` in a task of its own, which ``__aexit__`` waits for; its error, if any, is its caller's."""
         task = asyncio.get_running_loop().create_task(call)
@@ -273,17 +277,10 @@ class RedisStore(RedisRuns, RedisListing, Waiting):
             raise RuntimeError("enter the RedisStore (async with) before using it")
         return self._watch
 
-    async def queue_names(self) -> list[str]:
-        """The queues that hold any job, sorted."""
-        client = self._require_client()
-        try:
-            held = await client.hgetall(f"{self._prefix}:queues")
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-            raise self._unavailable(exc) from exc
-        return sorted(codec.text(name) for name, count in held.items() if int(count) > 0)
-
     async def leave(self, consumer: str) -> None:
         """Forget ``consumer``'s heartbeat."""
+        if self._watch is not None:
+            self._watch.waiters.cancels.forget(consumer)
         client = self._require_client()
         try:
             async with client.pipeline(transaction=True) as pipe:

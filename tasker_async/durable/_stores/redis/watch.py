@@ -21,7 +21,7 @@ _RETRY_CAP = 1.0
 
 
 class Watch:
-    """Listens on the ``done`` and ``ready`` channels and sets the matching local events.
+    """Listens on the ``done``, ``ready``, ``later`` and ``cancel`` channels and sets the matching local events.
 
     Waiters register an event, then check the engine, then wait: a message sent after the check
     sets the event. After every (re)subscription every waiter is woken to check again, since
@@ -33,6 +33,8 @@ class Watch:
         self._done_channel = f"{prefix}:done".encode()
         self._ready_channel = f"{prefix}:ready".encode()
         self._later_channel = f"{prefix}:later".encode()
+        self._cancel_channel = f"{prefix}:cancel".encode()
+        self._channels = (self._done_channel, self._ready_channel, self._later_channel, self._cancel_channel)
         # The events of the store object's waiters, which the messages set.
         self.waiters = Waiters()
         # The snapshots the end messages tell, of the jobs the waiters want (heard.py).
@@ -69,13 +71,15 @@ class Watch:
             self.waiters.became_ready(data.decode())
         elif channel == self._later_channel:
             self.waiters.became_ready(data.decode(), now=False)
+        elif channel == self._cancel_channel:
+            self.waiters.cancels.told([data.decode()])
 
     async def _listen(self) -> None:
         delay = _RETRY_FIRST
         while True:
             pubsub = self._client.pubsub()
             try:
-                await pubsub.subscribe(self._done_channel, self._ready_channel, self._later_channel)
+                await pubsub.subscribe(*self._channels)
                 self.waiters.wake_all()
                 self.listening = True
                 self.subscribed.set()
