@@ -37,6 +37,16 @@ async def _asked(store: Store, consumer: str, *, within: float = 5.0) -> bool:
         return await store.wait_cancel_request(consumer, within * 2)
 
 
+async def _cancel_a_run(client: Client, lab: Lab) -> None:
+    """Submit a run that holds until cancelled, cancel it once started; it ends cancelled within 5 s."""
+    job = await client.submit(lab.hold, "c")
+    await eventually(lambda: lab.starts("c") == 1, "started")
+    assert await job.cancel() is True
+    with anyio.fail_after(5), pytest.raises(JobCancelledError):
+        await job.result()
+    assert lab.cancelled == ["c"]
+
+
 # -- every store
 
 
@@ -113,12 +123,7 @@ async def test_a_cancel_reaches_a_consumers_run_long_before_its_next_lease_tick(
     monkeypatch.setattr(plan, "MAX_TICK", 600.0)
     lab = Lab()
     async with Client(pushing) as client, serving(pushing, lab):
-        job = await client.submit(lab.hold, "c")
-        await eventually(lambda: lab.starts("c") == 1, "started")
-        assert await job.cancel() is True
-        with anyio.fail_after(5), pytest.raises(JobCancelledError):
-            await job.result()
-        assert lab.cancelled == ["c"]
+        await _cancel_a_run(client, lab)
 
 
 class _Unheard(OutageStore):
@@ -131,12 +136,7 @@ class _Unheard(OutageStore):
 async def test_a_consumer_whose_store_cannot_tell_of_requests_cancels_at_its_lease_tick(store: Store) -> None:
     lab = Lab()
     async with Client(store) as client, serving(_Unheard(store), lab):
-        job = await client.submit(lab.hold, "c")
-        await eventually(lambda: lab.starts("c") == 1, "started")
-        assert await job.cancel() is True
-        with anyio.fail_after(5), pytest.raises(JobCancelledError):
-            await job.result()
-        assert lab.cancelled == ["c"]
+        await _cancel_a_run(client, lab)
         assert await (await client.submit(lab.echo, 1)).result(timeout=10) == 1  # it serves on
 
 
