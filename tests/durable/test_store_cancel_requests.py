@@ -1,7 +1,7 @@
 """Cancel requests told to the consumer holding the job (``Store.wait_cancel_request``): it renews at once.
 
-Memory and Redis tell the holder (Redis by a message on ``<prefix>:cancel``); SQLite and PostgreSQL wait out
-the time, and the holder learns at its next lease tick. Either way the flag ``renew`` reads decides.
+Memory, Redis and PostgreSQL tell the holder (Redis by a message on ``<prefix>:cancel``, PostgreSQL by a
+``NOTIFY`` on ``<schema>_cancel``); SQLite waits out the time, and the holder learns at its next lease tick. Either way the flag ``renew`` reads decides.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from ._doubles import Lab, OutageStore, eventually, serving
 from .conftest import _kit
 from .test_store_protocol import claim_one, consumer_info, new_job
 
-PUSHING = ("memory", "redis")  # the stores that tell a job's holder of a cancel request
+PUSHING = ("memory", "redis", "postgres")  # the stores that tell a job's holder of a cancel request
 
 
 @pytest.fixture(params=PUSHING)

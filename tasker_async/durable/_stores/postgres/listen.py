@@ -2,7 +2,8 @@
 
 Enqueues and requeues ``NOTIFY`` the ready channel with the job's queue (the later channel for a delayed
 job); outcomes, cancels and take-backs ``NOTIFY`` the done channel with the job's id, and a run's end with
-the run's id (its waiters are keyed by id too). Every waiter of a store object (clients waiting on results,
+the run's id (its waiters are keyed by id too); a running job asked to be cancelled ``NOTIFY``s the cancel
+channel with the id of the consumer holding it. Every waiter of a store object (clients waiting on results,
 an idle consumer waiting for work) parks on an event here; the single listener connection wakes the ones a
 notification concerns, so a thousand waiting clients hold one connection, not a thousand.
 
@@ -71,6 +72,7 @@ class Listener:
                 await conn.add_listener(self._names.ready, self._on_ready)
                 await conn.add_listener(self._names.later, self._on_later)
                 await conn.add_listener(self._names.done, self._on_done)
+                await conn.add_listener(self._names.cancel, self._on_cancel)
             except UNAVAILABLE:
                 conn.terminate()
                 return False
@@ -91,6 +93,9 @@ class Listener:
 
     def _on_done(self, conn: object, pid: int, channel: str, payload: object) -> None:
         self.waiters.finished(str(payload).split(","))
+
+    def _on_cancel(self, conn: object, pid: int, channel: str, payload: object) -> None:
+        self.waiters.cancels.told([str(payload)])
 
     def _on_lost(self, conn: object) -> None:
         if conn is self._conn:

@@ -23,7 +23,7 @@ from .schema import Names
 if TYPE_CHECKING:
     from .schema import Conn
 
-__all__ = ("RUN_COLUMNS", "STATUS_COLUMNS", "PgRuns")
+__all__ = ("RUN_COLUMNS", "STATUS_COLUMNS", "PgRuns", "ask_cancel")
 
 RUN_COLUMNS = "id, workflow, key, state, inputs, steps, created_at, finished_at, result_ttl"
 STATUS_COLUMNS = (
@@ -51,6 +51,16 @@ _SET_STATUSES = (
     " finished_at = CASE WHEN EXCLUDED.finished_at IS NULL THEN NULL"
     " ELSE coalesce({steps}.finished_at, EXCLUDED.finished_at) END"
 )
+
+
+async def ask_cancel(conn: Conn, names: Names, job_ids: list[str]) -> None:
+    """Flag the running ``job_ids`` for their holders, and notify each holder (sent when the transaction commits)."""
+    await conn.execute(
+        f"WITH asked AS (UPDATE {names.jobs} SET cancel_requested = true WHERE id = ANY($1::text[]) RETURNING consumer)"
+        " SELECT pg_notify($2, consumer) FROM asked WHERE consumer IS NOT NULL",
+        job_ids,
+        names.cancel,
+    )
 
 
 class PgRuns:
@@ -175,7 +185,7 @@ class PgRuns:
         running = [row[0] for row in rows if row[1] == "running"]
         queued = [row for row in rows if row[1] == "queued"]
         if running:
-            await self._conn.execute(f"UPDATE {jobs} SET cancel_requested = true WHERE id = ANY($1::text[])", running)
+            await ask_cancel(self._conn, self._names, running)
         if queued:
             await self._conn.execute(
                 f"WITH c AS (UPDATE {jobs} SET state = 'cancelled', finished_at = $2, token = NULL"

@@ -36,7 +36,19 @@ class Names:
         ValueError: ``schema`` is not such a name.
     """
 
-    __slots__ = ("consumers", "done", "jobs", "later", "meta", "ready", "run_items", "run_steps", "runs", "schema")
+    __slots__ = (
+        "cancel",
+        "consumers",
+        "done",
+        "jobs",
+        "later",
+        "meta",
+        "ready",
+        "run_items",
+        "run_steps",
+        "runs",
+        "schema",
+    )
 
     def __init__(self, schema: str) -> None:
         if not isinstance(schema, str) or _SCHEMA_NAME.fullmatch(schema) is None:
@@ -48,11 +60,13 @@ class Names:
         self.runs = f'"{schema}".runs'
         self.run_steps = f'"{schema}".run_steps'
         self.run_items = f'"{schema}".run_items'
-        # NOTIFY channels: jobs ready now (payload: the queue), delayed jobs added (payload: the queue), and
-        # finished jobs and runs (payload: the ids).
+        # NOTIFY channels: jobs ready now (payload: the queue), delayed jobs added (payload: the queue),
+        # finished jobs and runs (payload: the ids), and running jobs asked to be cancelled (payload: the id of
+        # the consumer holding one, cancel_requests.py).
         self.ready = f"{schema}_ready"
         self.later = f"{schema}_later"
         self.done = f"{schema}_done"
+        self.cancel = f"{schema}_cancel"
 
 
 def _jobs_table(jobs: str) -> str:

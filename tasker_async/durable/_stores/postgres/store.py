@@ -262,6 +262,15 @@ class PostgresStore(Operations):
                 if waiter.now:
                     return  # a job became ready: the caller's claim takes it, without a look first
 
+    async def wait_cancel_request(self, consumer: str, timeout: float) -> bool:
+        """Wait ``timeout`` seconds at most for a cancel request to one of ``consumer``'s running jobs (``NOTIFY``)."""
+        listener = self._listening()
+        if not await listener.ensure():
+            await anyio.sleep(timeout)  # no notifications for now: the consumer's lease tick brings the request
+            return False
+        return await listener.waiters.cancels.wait(consumer, timeout)
+
     async def leave(self, consumer: str) -> None:
         """Forget ``consumer``'s heartbeat."""
+        self._listening().waiters.cancels.forget(consumer)
         await self._run(takeback.leave, consumer)

@@ -18,6 +18,7 @@ from ..records import Lease, StepRef
 from ..rows import STATE_COLUMNS, StateRow, error_columns
 from ..rules import Fate, expired_fate, fate_error, unstarted_fate
 from ..runs.apply import StepEnd
+from .runs import ask_cancel
 from .schema import Names
 from .workflows import report
 
@@ -154,7 +155,7 @@ async def cancel(conn: Conn, names: Names, job_id: str, told: list[RunEvent]) ->
         if row is None or row[0] in FINISHED:
             return False
         if row[0] == "running":
-            await conn.execute(f"UPDATE {names.jobs} SET cancel_requested = true WHERE id = $1", job_id)
+            await ask_cancel(conn, names, [job_id])
             return True
         now = time.time()
         await conn.execute(
