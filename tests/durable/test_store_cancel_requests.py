@@ -1,7 +1,8 @@
 """Cancel requests told to the consumer holding the job (``Store.wait_cancel_request``): it renews at once.
 
 Memory, Redis and PostgreSQL tell the holder (Redis by a message on ``<prefix>:cancel``, PostgreSQL by a
-``NOTIFY`` on ``<schema>_cancel``); SQLite waits out the time, and the holder learns at its next lease tick. Either way the flag ``renew`` reads decides.
+``NOTIFY`` on ``<schema>_cancel``); SQLite waits out the time, and the holder learns at its next lease tick.
+Either way the flag ``renew`` reads decides.
 """
 
 from __future__ import annotations
