@@ -104,6 +104,8 @@ class Waiters:
     def __init__(self) -> None:
         self._jobs: dict[str, set[anyio.Event]] = {}
         self._ready: set[ReadyWaiter] = set()
+        # Messages about ready jobs heard, and resubscriptions: what ``Drained`` compares.
+        self.heard = 0
         self.expected = Expected()
         self.cancels = CancelRequests()
 
@@ -167,6 +169,7 @@ class Waiters:
 
         ``now``: a job is ready now; otherwise a delayed one was added, and the waiters look at when it is due.
         """
+        self.heard += 1
         for waiter in self._ready:
             if waiter.concerns(queue):
                 waiter.now = waiter.now or now
@@ -174,6 +177,7 @@ class Waiters:
 
     def wake_all(self) -> None:
         """Wake every waiter to look again: messages may have been lost."""
+        self.heard += 1
         self.expected.forget()
         self.cancels.told_all()
         for waiters in self._jobs.values():

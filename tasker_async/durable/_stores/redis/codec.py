@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import struct
 from collections.abc import Iterable, Sequence
 from typing import Any, cast
@@ -108,6 +109,13 @@ def _outcome(outcome: Outcome) -> bytes:
 def outcomes_arg(outcomes: Sequence[Outcome]) -> bytes:
     """Ten fields per outcome (see ``complete`` in jobs.lua), framed in one argument."""
     return b"".join(map(_outcome, outcomes))
+
+
+def due_in(reply: bytes | None) -> float | None:
+    """``due_after``'s reply: None when the claim took its limit, else the seconds until a delayed job is due."""
+    if reply is None:
+        return None
+    return float(reply) if reply else math.inf
 
 
 def claims(reply: list[list[Any]]) -> list[Claim]:

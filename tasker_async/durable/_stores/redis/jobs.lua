@@ -269,6 +269,21 @@ local function claim(i)
   return out
 end
 
+-- After claim(i) took out: false when it took its limit; else (no ready job is left in its queues) the seconds
+-- until their earliest delayed job is due, '' when none is. The consumer's wait for ready jobs that follows
+-- needs no look at the engine then (drained.py): one round trip fewer each time a consumer runs out of work.
+local function due_after(i, out)
+  if #out >= tonumber(ARGV[i + 1]) then return false end
+  local next_at
+  for k = i + 3, i + 2 + tonumber(ARGV[i + 2]) do
+    for _, pri in ipairs({'1', '0'}) do
+      local r = redis.call('ZRANGEBYSCORE', lane(ARGV[k], pri), '(' .. NOWS, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
+      if r[1] and (not next_at or tonumber(r[2]) < next_at) then next_at = tonumber(r[2]) end
+    end
+  end
+  return next_at and num(next_at - NOW) or ''
+end
+
 -- The snapshot of a job complete just ended (not dead: requeue_dead may give a dead job another round), told
 -- after the finished ids: the listener of the store object waiting for it keeps it, and the waiter takes it
 -- instead of reading the job (heard.py): no read, and no round trip between a job's end and its result. It is

@@ -26,7 +26,8 @@ __all__ = ("Scripts",)
 # What each script returns, after jobs.lua has defined its functions; ARGV[1] is always the key prefix.
 _ENTRIES = {
     "enqueue": "return flush(enqueue_many(frames(ARGV[2], 12)))",
-    "claim": "return flush(claim(2))",
+    # The jobs taken, and what a claim that came up short tells the wait that follows (due_after).
+    "claim": "local out = claim(2) return flush({out, due_after(2, out)})",
     "renew": "return renew(2)",
     "requeue_dead": "return flush(requeue_dead(ARGV[2]))",
     "purge": "return purge(tonumber(ARGV[2]))",
@@ -45,7 +46,8 @@ _ENTRIES = {
 # events it made (kind, run id, workflow, at; flat).
 _RUN_ENTRIES = {
     "complete": "local r = complete(frames(ARGV[2], 10)) return flush({r, run_events()})",
-    "complete_and_claim": "local r = {complete(frames(ARGV[2], 10)), claim(3)} return flush({r, run_events()})",
+    "complete_and_claim": "local r = {complete(frames(ARGV[2], 10)), claim(3)} r[3] = due_after(3, r[2]) "
+    "return flush({r, run_events()})",
     "release": "local r = release(2) return flush({r, run_events()})",
     "cancel": "local r = cancel(ARGV[2]) return flush({r, run_events()})",
     "reclaim": "local r = reclaim() return flush({r, run_events()})",

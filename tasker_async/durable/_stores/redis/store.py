@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import math
-from collections.abc import Coroutine, Sequence
+from collections.abc import Sequence
 from types import TracebackType
 from typing import Any, Self
 from urllib.parse import urlsplit
@@ -23,6 +21,7 @@ from ..shared import Waiting
 from ..waiting import Parked
 from . import codec
 from .listing import RedisListing
+from .ready import RECHECK, ReadyWaits
 from .runs import RedisRuns
 from .scripts import Scripts
 from .watch import Watch
@@ -34,15 +33,6 @@ _INFO_FIELDS = " ".join(codec.INFO_FIELDS)
 _IN_FLIGHT = 4
 # Expired results a purge deletes per script at most.
 _PURGE_BATCH = 500
-# A waiter checks the engine again this often even without a message (a safety net, not a poll loop).
-_RECHECK = 5.0
-# Seconds a wait for ready jobs waits for its look at the engine (which goes on if the wait is cut short).
-_LOOK_LIMIT = 1.0
-
-
-def _retrieved(task: asyncio.Task[Any]) -> None:
-    if not task.cancelled():
-        task.exception()  # a look whose wait was cut short has nobody to tell of its error
 
 
 class RedisStore(RedisRuns, RedisListing, Waiting):
@@ -74,8 +64,8 @@ class RedisStore(RedisRuns, RedisListing, Waiting):
         self._client: Redis | None = None
         self._scripts: Scripts | None = None
         self._watch: Watch | None = None
-        # Looks left to finish by the waits that started them (see ``wait_ready``).
-        self._detached_calls: set[asyncio.Task[Any]] = set()
+        # The waits for ready jobs, and what the claims tell them.
+        self._ready_waits = ReadyWaits(self._look)
         # Writes that record outcomes or give jobs back, while they are on their way (see ``renew``).
         self._in_flight: set[anyio.Event] = set()
         # Concurrent submits share one script call (one round trip, one append-only file sync), and so
@@ -107,8 +97,7 @@ class RedisStore(RedisRuns, RedisListing, Waiting):
     ) -> None:
         """Stop listening and disconnect."""
         with anyio.CancelScope(shield=True):
-            if self._detached_calls:
-                await asyncio.wait(set(self._detached_calls))
+            await self._ready_waits.close()
             if self._watch is not None:
                 await self._watch.close()
             if self._client is not None:
@@ -160,7 +149,10 @@ class RedisStore(RedisRuns, RedisListing, Waiting):
         """Take up to ``limit`` ready jobs of ``queues`` for ``consumer``, priority lane first."""
         if limit <= 0:
             return []
-        return codec.claims(await self._run("claim", consumer, limit, len(queues), *queues))
+        heard = self._ready_waits.heard(self._watch)
+        taken, due_in = await self._run("claim", consumer, limit, len(queues), *queues)
+        self._ready_waits.drained.claimed(queues, heard, codec.due_in(due_in))
+        return codec.claims(taken)
 
     async def renew(self, consumer: ConsumerInfo, leases: Sequence[Lease]) -> Renewal:
         """Record the heartbeat (at the engine's clock) and extend the leases still held."""
@@ -183,7 +175,9 @@ class RedisStore(RedisRuns, RedisListing, Waiting):
     ) -> tuple[list[bool], list[Claim]]:
         """``complete`` then ``claim`` in one script: one round trip, one write to the append-only file."""
         args = [codec.outcomes_arg(outcomes), consumer, max(0, limit), len(queues), *queues]
-        recorded, taken = await self._write("complete_and_claim", *args)
+        heard = self._ready_waits.heard(self._watch)
+        recorded, taken, due_in = await self._write("complete_and_claim", *args)
+        self._ready_waits.drained.claimed(queues, heard, codec.due_in(due_in))
         return [flag == 1 for flag in recorded], codec.claims(taken)
 
     async def release(self, leases: Sequence[Lease], *, started: bool) -> None:
@@ -236,41 +230,18 @@ class RedisStore(RedisRuns, RedisListing, Waiting):
         return watch is not None and watch.waiters.expected.unheard(job_id)
 
     def _parked(self, job_id: str) -> Parked:
-        return Parked(self._require_watch().waiters, job_id, poll=_RECHECK)
+        return Parked(self._require_watch().waiters, job_id, poll=RECHECK)
 
     async def wait_ready(self, queues: Sequence[str], timeout: float) -> None:
         """Return once jobs of ``queues`` are ready (at once if some are), or after ``timeout`` seconds at most."""
-        watch = self._require_watch()
-        with anyio.move_on_after(timeout):
-            while True:
-                with watch.waiters.ready(frozenset(queues)) as waiter:
-                    # The look runs in a task of its own: a wait cut short (a consumer's run ended, its outcome
-                    # is to go) returns at once and leaves the look to finish, rather than wait for its answer,
-                    # or cancel a command in flight, which would cost the connection.
-                    with anyio.move_on_after(_LOOK_LIMIT) as look:
-                        ready, due_in = await asyncio.shield(self._detached(self._run("ready", *queues)))
-                    if look.cancelled_caught:
-                        return  # the engine is slow or away: the caller's claim finds out
-                    if int(ready) > 0:
-                        return
-                    # Wake on a message, and also when the earliest delayed job's time comes.
-                    until = max(0.0, float(due_in)) if due_in else math.inf
-                    with anyio.move_on_after(min(until, _RECHECK)):
-                        await waiter.event.wait()
-                    if waiter.now:
-                        return  # a job became ready: the caller's claim takes it, without a look first
+        await self._ready_waits.wait(self._require_watch(), queues, timeout)
+
+    async def _look(self, queues: Sequence[str]) -> Any:
+        return await self._run("ready", *queues)
 
     async def wait_cancel_request(self, consumer: str, timeout: float) -> bool:
         """Wait ``timeout`` seconds at most for a cancel request to one of ``consumer``'s running jobs (pub/sub)."""
         return await self._require_watch().waiters.cancels.wait(consumer, timeout)
-
-    def _detached(self, call: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
-        """``call`` in a task of its own, which ``__aexit__`` waits for; its error, if any, is its caller's."""
-        task = asyncio.get_running_loop().create_task(call)
-        self._detached_calls.add(task)
-        task.add_done_callback(self._detached_calls.discard)
-        task.add_done_callback(_retrieved)
-        return task
 
     def _require_watch(self) -> Watch:
         if self._watch is None:

@@ -1,0 +1,60 @@
+"""``Drained``: a claim that came up short spares the look of the wait for ready jobs that follows it.
+
+A claim that took fewer jobs than it could took every ready job of its queues: none was left when it ran.
+After it, a job becomes ready in one of two ways: a script publishes a message (a job stored, given back,
+retried, requeued), or a delayed job's time comes. So when the claim's reply also tells when the earliest
+delayed job is due, and no message about ready jobs was heard between sending the claim and starting the
+wait, the wait knows what a look at the engine would tell it: nothing is ready, and when to look again. A
+message published later is heard by the waiter, registered before the check. The consumer that runs out
+of work then waits without a round trip (and, on Redis, without a script run by the server).
+
+When a message was heard meanwhile, a job may be ready now: the wait returns at once, and the caller's
+claim takes it (a look would cost the same round trip and then the claim's). The count of messages heard
+(``Waiters.heard``) also counts every resubscription, and a listener that is away stores no mark, so a
+message possibly lost never goes unnoticed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import anyio
+
+__all__ = ("AT_ONCE", "Drained")
+
+# What ``take`` returns when messages were heard since the claim: return, and let the claim look.
+AT_ONCE = -math.inf
+
+
+class Drained:
+    """The queues whose last claim here came up short, with what the wait that follows may skip."""
+
+    __slots__ = ("_marks",)
+
+    def __init__(self) -> None:
+        """Start with no marks: every wait looks first."""
+        # queues -> (the count of messages heard when the claim was sent, when the next delayed job is due)
+        self._marks: dict[frozenset[str], tuple[int, float]] = {}
+
+    def claimed(self, queues: Sequence[str], heard: int | None, due_in: float | None) -> None:
+        """A claim of ``queues`` returned: ``due_in`` is None unless it came up short (``math.inf``: none is due).
+
+        ``heard``: the count of messages heard when the claim was sent, or None if nobody was listening.
+        """
+        key = frozenset(queues)
+        if heard is None or due_in is None:
+            self._marks.pop(key, None)
+        else:
+            self._marks[key] = (heard, anyio.current_time() + due_in)
+
+    def take(self, queues: Sequence[str], heard: int) -> float | None:
+        """When the wait for ``queues`` should look: the next delayed job's time, ``AT_ONCE``, or None.
+
+        ``AT_ONCE``: messages were heard since the claim was sent. None: no mark, the wait looks first.
+        ``heard``: the count of messages heard now. A mark serves one wait.
+        """
+        mark = self._marks.pop(frozenset(queues), None)
+        if mark is None:
+            return None
+        return mark[1] if mark[0] == heard else AT_ONCE
