@@ -77,6 +77,7 @@ def _each(settings: Settings, measure: Callable[[EngineServer], T]) -> list[T]:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
+    engines: tuple[str, ...]
     if args.smoke:
         engines = ENGINES if args.engine in (None, "all") else (args.engine,)
         if args.fanout and args.engine in (None, "all"):
@@ -102,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         from .latency import measure_latency, render_latency
 
         latencies = _each(settings, lambda server: measure_latency(server, settings, progress))
-        print(render_latency(latencies, settings))
+        print(render_latency([one for engine in latencies for one in engine], settings))
         return 0
     if args.fanout:
         from .fanout import WIDTH, measure_fanout, render_fanout
