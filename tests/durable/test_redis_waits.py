@@ -11,7 +11,7 @@ import anyio
 import pytest
 
 from tasker_async.durable import RedisStore
-from tasker_async.durable._stores.drained import AT_ONCE, Drained
+from tasker_async.durable._stores.drained import Drained
 
 from .servers.redis_server import RedisServer
 from .test_store_protocol import claim_one, new_job, succeeded
@@ -140,7 +140,7 @@ async def test_a_job_stored_after_a_short_claim_wakes_the_wait(redis_server: Red
         assert len(await store.claim("c1", ["default"], 4)) == 1
 
 
-async def test_a_job_stored_between_a_short_claim_and_the_wait_returns_it_at_once(redis_server: RedisServer) -> None:
+async def test_a_job_stored_between_a_short_claim_and_the_wait_is_found_by_a_look(redis_server: RedisServer) -> None:
     prefix = _prefix()
     async with (
         RedisStore(redis_server.url, prefix=prefix) as store,
@@ -151,8 +151,8 @@ async def test_a_job_stored_between_a_short_claim_and_the_wait_returns_it_at_onc
         await _heard_after(store, other.enqueue(new_job()))
         with anyio.fail_after(10):
             looks = Looks(store)
-            await store.wait_ready(["default"], 60.0)  # the message came before the wait: it returns at once
-        assert looks.count == 0
+            await store.wait_ready(["default"], 60.0)  # the message came before the wait: it looks, finds the job
+        assert looks.count == 1
         assert len(await store.claim("c1", ["default"], 4)) == 1
 
 
@@ -181,4 +181,23 @@ async def test_drained_marks_only_a_short_claim_made_while_listening() -> None:
     assert look_at > anyio.current_time()
     assert drained.take(["a", "b"], 3) is None  # one wait per mark
     drained.claimed(["a"], 3, math.inf)
-    assert drained.take(["a"], 4) == AT_ONCE  # a message came meanwhile
+    assert drained.take(["a"], 4) is None  # a message came meanwhile: look
+
+
+async def test_a_message_heard_after_a_short_claim_with_nothing_ready_leaves_the_wait_waiting(
+    redis_server: RedisServer,
+) -> None:
+    # A wait that returned at once on any message would send a claim that a run's outcome then waits behind.
+    prefix = _prefix()
+    async with (
+        RedisStore(redis_server.url, prefix=prefix) as store,
+        RedisStore(redis_server.url, prefix=prefix) as other,
+    ):
+        await _listening(store)
+        assert await store.claim("c1", ["default"], 4) == []
+        await _heard_after(store, other.enqueue(new_job(delay=60.0)))  # a message, and nothing ready
+        looks = Looks(store)
+        started = anyio.current_time()
+        await store.wait_ready(["default"], 0.2)
+        assert anyio.current_time() - started >= 0.2  # it waited out its time
+        assert looks.count == 1

@@ -8,23 +8,19 @@ wait, the wait knows what a look at the engine would tell it: nothing is ready, 
 message published later is heard by the waiter, registered before the check. The consumer that runs out
 of work then waits without a round trip (and, on Redis, without a script run by the server).
 
-When a message was heard meanwhile, a job may be ready now: the wait returns at once, and the caller's
-claim takes it (a look would cost the same round trip and then the claim's). The count of messages heard
-(``Waiters.heard``) also counts every resubscription, and a listener that is away stores no mark, so a
-message possibly lost never goes unnoticed.
+When a message was heard meanwhile, the wait looks as it always did (the look runs on its own, so a run
+ending still cuts the wait short at once; returning at once instead would send a claim that the run's
+outcome then waits behind). The count of messages heard (``Waiters.heard``) also counts every
+resubscription, and a listener that is away stores no mark, so a message possibly lost means a look.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import anyio
 
-__all__ = ("AT_ONCE", "Drained")
-
-# What ``take`` returns when messages were heard since the claim: return, and let the claim look.
-AT_ONCE = -math.inf
+__all__ = ("Drained",)
 
 
 class Drained:
@@ -49,12 +45,11 @@ class Drained:
             self._marks[key] = (heard, anyio.current_time() + due_in)
 
     def take(self, queues: Sequence[str], heard: int) -> float | None:
-        """When the wait for ``queues`` should look: the next delayed job's time, ``AT_ONCE``, or None.
+        """When the wait for ``queues`` should look (the next delayed job's time), or None: look now.
 
-        ``AT_ONCE``: messages were heard since the claim was sent. None: no mark, the wait looks first.
         ``heard``: the count of messages heard now. A mark serves one wait.
         """
         mark = self._marks.pop(frozenset(queues), None)
-        if mark is None:
+        if mark is None or mark[0] != heard:
             return None
-        return mark[1] if mark[0] == heard else AT_ONCE
+        return mark[1]

@@ -9,7 +9,7 @@ from typing import Any
 
 import anyio
 
-from ..drained import AT_ONCE, Drained
+from ..drained import Drained
 from .watch import Watch
 
 __all__ = ("RECHECK", "ReadyWaits")
@@ -50,8 +50,6 @@ class ReadyWaits:
         with anyio.move_on_after(timeout):
             # Taken and registered with no await between: a message heard after the check wakes the waiter.
             look_at = self.drained.take(queues, watch.waiters.heard) if watch.listening else None
-            if look_at == AT_ONCE:
-                return
             while True:
                 with watch.waiters.ready(key) as waiter:
                     if look_at is None:
