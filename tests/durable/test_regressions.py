@@ -337,3 +337,24 @@ async def test_an_outcome_recorded_as_the_consumer_breaks_down_counts_as_acked(s
     stats = consumers[0].stats()
     assert (stats.acked, stats.lost) == (1, 0)
     assert hook.of(job.id) == [("delivered", 1), ("acked", 1)]
+
+
+async def test_a_run_ending_while_a_claim_is_on_its_way_has_its_outcome_recorded_at_once(store: Store) -> None:
+    # The claim loop carried every outcome: one recorded while a claim alone was on its way waited for that
+    # claim's answer (a round trip, more under load) before it was even sent.
+    stalling = StallingStore(store)
+    lab = Lab()
+    async with serving(stalling, lab, workers=2), Client(store) as client:
+        first = await client.submit(lab.hold, "first")
+        await until(lambda: lab.starts("first") == 1, "the first job running")
+        stalling.stall.add("claim")
+        second = await client.submit(lab.hold, "second")
+        await until(lambda: stalling.stalled["claim"] == 1, "the second job claimed, the answer held up")
+        lab.open("first")
+        with anyio.fail_after(5):
+            assert await first.result() == "first"
+        assert not stalling.answer.is_set()  # recorded while the claim's answer was still held up
+        stalling.answer.set()
+        lab.open("second")
+        with anyio.fail_after(5):
+            assert await second.result() == "second"

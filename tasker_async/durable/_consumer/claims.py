@@ -113,7 +113,11 @@ class Claimer:
         wiring = self._wiring
         with anyio.CancelScope(shield=True):
             if not outcomes:
-                claims = await wiring.store.claim(wiring.consumer, wiring.queues, limit)
+                wiring.outbox.carrier_busy = True  # a run ending meanwhile has its outcome sent at once
+                try:
+                    claims = await wiring.store.claim(wiring.consumer, wiring.queues, limit)
+                finally:
+                    wiring.outbox.carrier_busy = False
             else:
                 try:
                     recorded, claims = await wiring.store.complete_and_claim(

@@ -45,6 +45,9 @@ class Outbox:
         # The claim loop, while it runs, carries the outcomes to the store with its next claim (one
         # write for both); the outbox then sends only give-backs, and outcomes once it has stopped.
         self.carrier: Wakeup | None = None
+        # Set while the claim loop's call in flight is a claim alone: an outcome recorded meanwhile goes at
+        # once, in a call of its own, rather than wait for that call's answer (a round trip, under load more).
+        self.carrier_busy = False
         self.backoff = Backoff()
         self._trouble = Trouble("recording outcomes")
 
@@ -55,7 +58,12 @@ class Outbox:
     def record(self, outcome: Outcome) -> None:
         """Queue ``outcome`` for the next batch."""
         self._outcomes[outcome.lease] = outcome
-        (self.carrier or self.wake).set()
+        carrier = self.carrier
+        (carrier if carrier is not None and not self.carrier_busy else self.wake).set()
+
+    def _carried(self) -> bool:
+        """Whether the claim loop takes the outcomes now (see ``carrier_busy``)."""
+        return self.carrier is not None and not self.carrier_busy
 
     def carry(self, carrier: Wakeup | None) -> None:
         """Let ``carrier``'s loop take the outcomes from now on (``None``: the outbox sends them again)."""
@@ -101,7 +109,7 @@ class Outbox:
         Raises:
             Exception: what the store raised; whatever it had not taken stays pending.
         """
-        outcomes = self.take_outcomes() if self.carrier is None else []
+        outcomes = [] if self._carried() else self.take_outcomes()
         with anyio.CancelScope(shield=True):
             if outcomes:
                 try:
@@ -122,7 +130,7 @@ class Outbox:
 
     def _sendable(self) -> bool:
         """Whether :meth:`flush` has something to send."""
-        return bool(self._returns[True] or self._returns[False] or (self._outcomes and self.carrier is None))
+        return bool(self._returns[True] or self._returns[False] or (self._outcomes and not self._carried()))
 
     async def run(self) -> None:
         """Flush whenever something is pending, retrying while the store is unavailable; runs until cancelled.
