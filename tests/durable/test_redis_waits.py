@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Awaitable
+from collections.abc import AsyncIterator, Awaitable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
@@ -91,6 +92,19 @@ async def _listening(store: RedisStore) -> None:
         await store._watch.subscribed.wait()
 
 
+@asynccontextmanager
+async def _after_a_short_claim(redis_server: RedisServer) -> AsyncIterator[tuple[RedisStore, RedisStore]]:
+    """A listening store whose claim just came up short, and another store object on the same prefix."""
+    prefix = _prefix()
+    async with (
+        RedisStore(redis_server.url, prefix=prefix) as store,
+        RedisStore(redis_server.url, prefix=prefix) as other,
+    ):
+        await _listening(store)
+        assert await store.claim("c1", ["default"], 4) == []
+        yield store, other
+
+
 @pytest.mark.parametrize("exchange", [False, True], ids=["claim", "complete_and_claim"])
 async def test_a_wait_after_a_short_claim_sends_no_look(redis_server: RedisServer, exchange: bool) -> None:
     async with RedisStore(redis_server.url, prefix=_prefix()) as store:
@@ -123,13 +137,7 @@ async def test_a_claim_that_takes_its_limit_leaves_the_next_wait_to_look(redis_s
 
 
 async def test_a_job_stored_after_a_short_claim_wakes_the_wait(redis_server: RedisServer) -> None:
-    prefix = _prefix()
-    async with (
-        RedisStore(redis_server.url, prefix=prefix) as store,
-        RedisStore(redis_server.url, prefix=prefix) as other,
-    ):
-        await _listening(store)
-        assert await store.claim("c1", ["default"], 4) == []
+    async with _after_a_short_claim(redis_server) as (store, other):
         looks = Looks(store)
         with anyio.fail_after(10):
             async with anyio.create_task_group() as group:
@@ -141,13 +149,7 @@ async def test_a_job_stored_after_a_short_claim_wakes_the_wait(redis_server: Red
 
 
 async def test_a_job_stored_between_a_short_claim_and_the_wait_is_found_by_a_look(redis_server: RedisServer) -> None:
-    prefix = _prefix()
-    async with (
-        RedisStore(redis_server.url, prefix=prefix) as store,
-        RedisStore(redis_server.url, prefix=prefix) as other,
-    ):
-        await _listening(store)
-        assert await store.claim("c1", ["default"], 4) == []
+    async with _after_a_short_claim(redis_server) as (store, other):
         await _heard_after(store, other.enqueue(new_job()))
         with anyio.fail_after(10):
             looks = Looks(store)
@@ -188,13 +190,7 @@ async def test_a_message_heard_after_a_short_claim_with_nothing_ready_leaves_the
     redis_server: RedisServer,
 ) -> None:
     # A wait that returned at once on any message would send a claim that a run's outcome then waits behind.
-    prefix = _prefix()
-    async with (
-        RedisStore(redis_server.url, prefix=prefix) as store,
-        RedisStore(redis_server.url, prefix=prefix) as other,
-    ):
-        await _listening(store)
-        assert await store.claim("c1", ["default"], 4) == []
+    async with _after_a_short_claim(redis_server) as (store, other):
         await _heard_after(store, other.enqueue(new_job(delay=60.0)))  # a message, and nothing ready
         looks = Looks(store)
         started = anyio.current_time()
