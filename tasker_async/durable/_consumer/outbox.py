@@ -58,12 +58,11 @@ class Outbox:
     def record(self, outcome: Outcome) -> None:
         """Queue ``outcome`` for the next batch."""
         self._outcomes[outcome.lease] = outcome
-        carrier = self.carrier
-        (carrier if carrier is not None and not self.carrier_busy else self.wake).set()
+        (self._carrier() or self.wake).set()
 
-    def _carried(self) -> bool:
-        """Whether the claim loop takes the outcomes now (see ``carrier_busy``)."""
-        return self.carrier is not None and not self.carrier_busy
+    def _carrier(self) -> Wakeup | None:
+        """The claim loop's wake-up if it takes the outcomes now (see ``carrier_busy``), else None."""
+        return None if self.carrier_busy else self.carrier
 
     def carry(self, carrier: Wakeup | None) -> None:
         """Let ``carrier``'s loop take the outcomes from now on (``None``: the outbox sends them again)."""
@@ -109,7 +108,7 @@ class Outbox:
         Raises:
             Exception: what the store raised; whatever it had not taken stays pending.
         """
-        outcomes = [] if self._carried() else self.take_outcomes()
+        outcomes = self.take_outcomes() if self._carrier() is None else []
         with anyio.CancelScope(shield=True):
             if outcomes:
                 try:
@@ -130,7 +129,7 @@ class Outbox:
 
     def _sendable(self) -> bool:
         """Whether :meth:`flush` has something to send."""
-        return bool(self._returns[True] or self._returns[False] or (self._outcomes and not self._carried()))
+        return bool(self._returns[True] or self._returns[False] or (self._outcomes and self._carrier() is None))
 
     async def run(self) -> None:
         """Flush whenever something is pending, retrying while the store is unavailable; runs until cancelled.
