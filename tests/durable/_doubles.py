@@ -78,9 +78,9 @@ class OutageStore:
         self._reach("enqueue")
         return await self.inner.enqueue(job)
 
-    async def claim(self, consumer: str, queues: Sequence[str], limit: int) -> list[Claim]:
+    async def claim(self, consumer: str, queues: Sequence[str], limit: int, *, waits: bool = False) -> list[Claim]:
         self._reach("claim")
-        return await self.inner.claim(consumer, queues, limit)
+        return await self.inner.claim(consumer, queues, limit, waits=waits)
 
     async def renew(self, consumer: ConsumerInfo, leases: Sequence[Lease]) -> Renewal:
         self._reach("renew")
@@ -91,10 +91,16 @@ class OutageStore:
         return await self.inner.complete(outcomes)
 
     async def complete_and_claim(
-        self, outcomes: Sequence[Outcome], consumer: str, queues: Sequence[str], limit: int
+        self,
+        outcomes: Sequence[Outcome],
+        consumer: str,
+        queues: Sequence[str],
+        limit: int,
+        *,
+        waits: bool = False,
     ) -> tuple[list[bool], list[Claim]]:
         self._reach("complete" if outcomes else "claim")  # what the call does first
-        return await self.inner.complete_and_claim(outcomes, consumer, queues, limit)
+        return await self.inner.complete_and_claim(outcomes, consumer, queues, limit, waits=waits)
 
     async def release(self, leases: Sequence[Lease], *, started: bool) -> None:
         self._reach("release")

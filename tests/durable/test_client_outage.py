@@ -81,9 +81,9 @@ class GatedStore:
             raise StoreUnavailableError("the answer was lost on the way back")
         return job_id
 
-    async def claim(self, consumer: str, queues: Sequence[str], limit: int) -> list[Claim]:
+    async def claim(self, consumer: str, queues: Sequence[str], limit: int, *, waits: bool = False) -> list[Claim]:
         await self._gate("claim")
-        return await self.inner.claim(consumer, queues, limit)
+        return await self.inner.claim(consumer, queues, limit, waits=waits)
 
     async def renew(self, consumer: ConsumerInfo, leases: Sequence[Lease]) -> Renewal:
         await self._gate("renew")
@@ -94,10 +94,16 @@ class GatedStore:
         return await self.inner.complete(outcomes)
 
     async def complete_and_claim(
-        self, outcomes: Sequence[Outcome], consumer: str, queues: Sequence[str], limit: int
+        self,
+        outcomes: Sequence[Outcome],
+        consumer: str,
+        queues: Sequence[str],
+        limit: int,
+        *,
+        waits: bool = False,
     ) -> tuple[list[bool], list[Claim]]:
         await self._gate("complete_and_claim")
-        return await self.inner.complete_and_claim(outcomes, consumer, queues, limit)
+        return await self.inner.complete_and_claim(outcomes, consumer, queues, limit, waits=waits)
 
     async def release(self, leases: Sequence[Lease], *, started: bool) -> None:
         await self._gate("release")

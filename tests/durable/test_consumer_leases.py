@@ -91,15 +91,21 @@ class RacingStore(OutageStore):
         self.in_flight: set[str] = set()
 
     async def complete_and_claim(
-        self, outcomes: Sequence[Outcome], consumer: str, queues: Sequence[str], limit: int
+        self,
+        outcomes: Sequence[Outcome],
+        consumer: str,
+        queues: Sequence[str],
+        limit: int,
+        *,
+        waits: bool = False,
     ) -> tuple[list[bool], list[Claim]]:
         if not outcomes:
-            return await super().complete_and_claim(outcomes, consumer, queues, limit)
+            return await super().complete_and_claim(outcomes, consumer, queues, limit, waits=waits)
         recorded = await self.inner.complete(outcomes)
         self.in_flight.update(outcome.lease.job_id for outcome in outcomes)
         self.outcome_sent.set()
         await self.renewed_after.wait()  # the answer comes back after the renewal's
-        return recorded, await self.inner.claim(consumer, queues, limit)
+        return recorded, await self.inner.claim(consumer, queues, limit, waits=waits)
 
     async def renew(self, consumer: ConsumerInfo, leases: Sequence[Lease]) -> Renewal:
         renewal = await self.inner.renew(consumer, leases)

@@ -268,8 +268,8 @@ class StallingStore(OutageStore):
             self.stalled[name] += 1
             await self.answer.wait()
 
-    async def claim(self, consumer: str, queues: Sequence[str], limit: int) -> list[Claim]:
-        claims = await super().claim(consumer, queues, limit)
+    async def claim(self, consumer: str, queues: Sequence[str], limit: int, *, waits: bool = False) -> list[Claim]:
+        claims = await super().claim(consumer, queues, limit, waits=waits)
         await self._answer("claim", bool(claims))
         return claims
 

@@ -65,9 +65,25 @@ class Claimer:
         outbox.carry(self.wake)
         try:
             await self._loop()
+            await self._withdraw()
         finally:
             outbox.carry(None)
             self.done.set()
+
+    async def _withdraw(self) -> None:
+        """End the offer the last claim may have left (``waits``): a job stored from now on is not handed here.
+
+        The jobs handed meanwhile land in the book, given back unstarted (the claimer is closed). If the store
+        is away (or the loop broke down, and this is not reached), ``leave`` sees to them.
+        """
+        wiring = self._wiring
+        self.closing = True
+        with anyio.CancelScope(shield=True):
+            try:
+                claims = await wiring.store.claim(wiring.consumer, wiring.queues, 0)
+            except StoreUnavailableError:
+                return
+        self._take(claims)
 
     async def _loop(self) -> None:
         wiring, wake = self._wiring, self.wake
@@ -115,13 +131,13 @@ class Claimer:
             if not outcomes:
                 wiring.outbox.carrier_busy = True  # a run ending meanwhile has its outcome sent at once
                 try:
-                    claims = await wiring.store.claim(wiring.consumer, wiring.queues, limit)
+                    claims = await wiring.store.claim(wiring.consumer, wiring.queues, limit, waits=True)
                 finally:
                     wiring.outbox.carrier_busy = False
             else:
                 try:
                     recorded, claims = await wiring.store.complete_and_claim(
-                        outcomes, wiring.consumer, wiring.queues, limit
+                        outcomes, wiring.consumer, wiring.queues, limit, waits=True
                     )
                 except BaseException:
                     wiring.outbox.put_back(outcomes)

@@ -26,12 +26,14 @@ __all__ = ("Drained",)
 class Drained:
     """The queues whose last claim here came up short, with what the wait that follows may skip."""
 
-    __slots__ = ("_marks",)
+    __slots__ = ("_last", "_marks")
 
     def __init__(self) -> None:
         """Start with no marks: every wait looks first."""
         # queues -> (the count of messages heard when the claim was sent, when the next delayed job is due)
         self._marks: dict[frozenset[str], tuple[int, float]] = {}
+        # The mark each wait took last: a claim answered here, with no look at the engine, leaves it (again).
+        self._last: dict[frozenset[str], tuple[int, float]] = {}
 
     def claimed(self, queues: Sequence[str], heard: int | None, due_in: float | None) -> None:
         """A claim of ``queues`` returned: ``due_in`` is None unless it came up short (``math.inf``: none is due).
@@ -39,6 +41,7 @@ class Drained:
         ``heard``: the count of messages heard when the claim was sent, or None if nobody was listening.
         """
         key = frozenset(queues)
+        self._last.pop(key, None)
         if heard is None or due_in is None:
             self._marks.pop(key, None)
         else:
@@ -49,7 +52,21 @@ class Drained:
 
         ``heard``: the count of messages heard now. A mark serves one wait.
         """
-        mark = self._marks.pop(frozenset(queues), None)
+        key = frozenset(queues)
+        mark = self._marks.pop(key, None)
         if mark is None or mark[0] != heard:
+            self._last.pop(key, None)
             return None
+        self._last[key] = mark
         return mark[1]
+
+    def again(self, queues: Sequence[str]) -> None:
+        """A claim of ``queues`` was answered without the engine: the mark the last wait took serves the next.
+
+        Still true if no message about ready jobs was heard since (``take`` compares): the jobs that claim
+        returned were claimed for it in the engine, and none became ready there.
+        """
+        key = frozenset(queues)
+        mark = self._last.get(key)
+        if mark is not None:
+            self._marks[key] = mark

@@ -69,7 +69,7 @@ class MemoryStore:
         """Store ``job`` and return its id; a key (or an id) already in use returns that job's id, storing nothing."""
         return self._table.enqueue(job, await self._now())
 
-    async def claim(self, consumer: str, queues: Sequence[str], limit: int) -> list[Claim]:
+    async def claim(self, consumer: str, queues: Sequence[str], limit: int, *, waits: bool = False) -> list[Claim]:
         """Take up to ``limit`` ready jobs of ``queues`` for ``consumer``, priority lane first."""
         return self._table.claim(consumer, queues, limit, await self._now())
 
@@ -84,7 +84,13 @@ class MemoryStore:
         return self._table.complete(outcomes, await self._now())
 
     async def complete_and_claim(
-        self, outcomes: Sequence[Outcome], consumer: str, queues: Sequence[str], limit: int
+        self,
+        outcomes: Sequence[Outcome],
+        consumer: str,
+        queues: Sequence[str],
+        limit: int,
+        *,
+        waits: bool = False,
     ) -> tuple[list[bool], list[Claim]]:
         """``complete`` then ``claim`` in one step."""
         now = await self._now()

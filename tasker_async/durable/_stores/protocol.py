@@ -53,11 +53,16 @@ class Store(Protocol):
         """
         ...
 
-    async def claim(self, consumer: str, queues: Sequence[str], limit: int) -> list[Claim]:
+    async def claim(self, consumer: str, queues: Sequence[str], limit: int, *, waits: bool = False) -> list[Claim]:
         """Atomically take up to ``limit`` ready jobs of ``queues`` for ``consumer``.
 
         Each becomes ``running`` with a fresh token, its lease ending ``lease`` seconds
         from now, and one more delivery.
+
+        ``waits``: if the claim comes up short, the caller waits in ``wait_ready`` and claims again.
+        A store may then hand it jobs stored meanwhile (claimed for it as they are stored), which
+        its next claim returns first. A claim with ``limit`` 0 and no ``waits`` ends that offer, and
+        returns what was handed meanwhile; ``leave`` gives back what the consumer never took.
         """
         ...
 
@@ -76,9 +81,15 @@ class Store(Protocol):
         ...
 
     async def complete_and_claim(
-        self, outcomes: Sequence[Outcome], consumer: str, queues: Sequence[str], limit: int
+        self,
+        outcomes: Sequence[Outcome],
+        consumer: str,
+        queues: Sequence[str],
+        limit: int,
+        *,
+        waits: bool = False,
     ) -> tuple[list[bool], list[Claim]]:
-        """``complete(outcomes)``, then ``claim(consumer, queues, limit)``, as one atomic step: one write.
+        """``complete(outcomes)``, then ``claim(consumer, queues, limit, waits=waits)``, as one atomic step: one write.
 
         A busy consumer's workers come free as runs end: recording those outcomes and taking the
         next jobs in one write halves what the engine must commit (and sync) per job.
@@ -159,7 +170,7 @@ class Store(Protocol):
         ...
 
     async def leave(self, consumer: str) -> None:
-        """Forget ``consumer``'s heartbeat (it stopped)."""
+        """Forget ``consumer``'s heartbeat (it stopped); the jobs handed to it that it never took go back unstarted."""
         ...
 
     # -- what an operator looks at (the dashboard); ``listing.py`` holds the checks and the order.

@@ -175,6 +175,16 @@ class Waiters:
                 waiter.now = waiter.now or now
                 waiter.event.set()
 
+    def handed(self, queue: str) -> None:
+        """Wake the waiters for ready jobs of ``queue`` to claim: a job of it was claimed for a consumer here.
+
+        Not a message about ready jobs (``heard`` stays): no job became ready in the engine.
+        """
+        for waiter in self._ready:
+            if waiter.concerns(queue):
+                waiter.now = True
+                waiter.event.set()
+
     def wake_all(self) -> None:
         """Wake every waiter to look again: messages may have been lost."""
         self.heard += 1

@@ -11,7 +11,8 @@
 -- state and queue: id by finished_at, what the listing reads newest first; a job leaves it when it is
 -- requeued or purged). Channels: P:done (job ids finished, and run ids ended), P:ready (a queue has jobs ready
 -- now), P:later (a queue got a delayed job), P:cancel (the id of a consumer holding a running job asked to be
--- cancelled). A run step's job holds 'step' in its hash; the runs' keys are runs.lua's.
+-- cancelled), P:handed (jobs claimed for a waiting consumer as they were stored: handoff.lua, which also holds
+-- the offers' keys). A run step's job holds 'step' in its hash; the runs' keys are runs.lua's.
 --
 -- Why sorted sets and not streams: the protocol requires that a job given back unstarted keeps its place
 -- and that a delayed job joins the ready order when its delay ends; a stream can only append, so both
@@ -29,6 +30,8 @@ local FINISHED = {succeeded = true, failed = true, cancelled = true, dead = true
 local DONE, READY, LATER, CANCELS = {}, {}, {}, {}
 -- The snapshots of the jobs complete recorded, told with their ids (see told_row).
 local ROWS = {}
+-- The claim rows of the jobs handed to waiting consumers, by consumer (handoff.lua): one message each, by flush.
+local HANDED = {}
 -- Count changes per queue and state (and jobs held per queue), applied once per script by flush: a batch
 -- of a thousand jobs of one queue is two HINCRBYs, not two thousand.
 local COUNTS, HELD = {}, {}
@@ -38,6 +41,9 @@ local ENDED = {}
 -- scripts that can finish a job or touch a run. A script builds their functions only when it meets a run
 -- step's job: one of plain jobs pays nothing for them.
 local load_runs
+-- The hand-off to waiting consumers (handoff.lua, which every script loads after this file): hand finds the
+-- consumer an offer stands for, give claims a job for it.
+local hand, give
 local RUNS = false
 local function runs()
   if not RUNS then RUNS = load_runs() end
@@ -196,15 +202,24 @@ local function enqueue(F, i, seq, lanes)
     redis.call('HSET', jk(id), 'key', key)
     redis.call('HSET', P .. ':keys', key, id)
   end
+  count(q, false, 'queued', 1)
+  HELD[q] = (HELD[q] or 0) + 1
+  local delayed = tonumber(F[i + 7]) > 0
+  if not delayed then
+    -- A consumer waiting for jobs of its queue takes it now: claimed for it here, not left for its next claim.
+    local consumer = hand(q, pri)
+    if consumer then
+      give(id, consumer)
+      return id
+    end
+  end
   local l = lane(q, pri)
   local members = lanes[l]
   if not members then members = {}; lanes[l] = members end
   members[#members + 1] = ready_at
   members[#members + 1] = m
-  count(q, false, 'queued', 1)
-  HELD[q] = (HELD[q] or 0) + 1
   -- A delayed job tells the waiters to look at when it is due; a ready one, to come and claim.
-  if tonumber(F[i + 7]) > 0 then LATER[q] = true else READY[q] = true end
+  if delayed then LATER[q] = true else READY[q] = true end
   return id
 end
 
@@ -242,9 +257,10 @@ local function take(id, consumer, tok)
   return {id, f[1], f[2], f[3], f[4], f[5], d, f[6], f[7], tok}, num(NOW + tonumber(f[7]))
 end
 
--- ARGV from i: consumer, limit, n, queue * n
-local function claim(i)
-  local consumer, limit, n = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
+-- ARGV from i: consumer, limit, n, queue * n; limit: taken from ARGV unless given.
+local function claim(i, limit)
+  local consumer, n = ARGV[i], tonumber(ARGV[i + 2])
+  limit = limit or tonumber(ARGV[i + 1])
   local out, running = {}, {}
   for _, pri in ipairs({'1', '0'}) do
     if #out >= limit then break end
@@ -269,11 +285,11 @@ local function claim(i)
   return out
 end
 
--- After claim(i) took out: false when it took its limit; else (no ready job is left in its queues) the seconds
+-- After claim(i) took taken jobs: false when it took its limit; else (no ready job is left in its queues) the seconds
 -- until their earliest delayed job is due, '' when none is. The consumer's wait for ready jobs that follows
 -- needs no look at the engine then (drained.py): one round trip fewer each time a consumer runs out of work.
-local function due_after(i, out)
-  if #out >= tonumber(ARGV[i + 1]) then return false end
+local function due_after(i, taken)
+  if taken >= tonumber(ARGV[i + 1]) then return false end
   local next_at
   for k = i + 3, i + 2 + tonumber(ARGV[i + 2]) do
     for _, pri in ipairs({'1', '0'}) do
@@ -373,22 +389,26 @@ local function renew(i)
   return {lost, cancelled}
 end
 
+-- The job held by (id, token) given back: a run cut short when started; else its delivery is taken back, and
+-- it keeps its member and ready time: its place. Nothing when the hold is stale.
+local function give_back(id, token, started)
+  local q = held(id, token)
+  if q and started then
+    cut_short(id, q)
+  elseif q then
+    if redis.call('HINCRBY', jk(id), 'deliveries', -1) == 0 then redis.call('HSET', jk(id), 'started_at', '') end
+    if redis.call('HGET', jk(id), 'cancel') == '1' then
+      finish(id, q, 'running', 'cancelled')
+    else
+      requeue(id, q, 'running', redis.call('HGET', jk(id), 'ready_at'))
+    end
+  end
+end
+
 -- ARGV from i: started, n, (id, token) * n
 local function release(i)
   for k = 0, tonumber(ARGV[i + 1]) - 1 do
-    local id = ARGV[i + 2 + 2 * k]
-    local q = held(id, ARGV[i + 3 + 2 * k])
-    if q and ARGV[i] == '1' then
-      cut_short(id, q)
-    elseif q then
-      -- Unstarted: the delivery is taken back, and the job keeps its member and ready time: its place.
-      if redis.call('HINCRBY', jk(id), 'deliveries', -1) == 0 then redis.call('HSET', jk(id), 'started_at', '') end
-      if redis.call('HGET', jk(id), 'cancel') == '1' then
-        finish(id, q, 'running', 'cancelled')
-      else
-        requeue(id, q, 'running', redis.call('HGET', jk(id), 'ready_at'))
-      end
-    end
+    give_back(ARGV[i + 2 + 2 * k], ARGV[i + 3 + 2 * k], ARGV[i] == '1')
   end
   return 0
 end
@@ -488,5 +508,8 @@ local function flush(reply)
   for q in pairs(READY) do redis.call('PUBLISH', P .. ':ready', q) end
   for q in pairs(LATER) do if not READY[q] then redis.call('PUBLISH', P .. ':later', q) end end
   for consumer in pairs(CANCELS) do redis.call('PUBLISH', P .. ':cancel', consumer) end
+  for consumer, rows in pairs(HANDED) do
+    redis.call('PUBLISH', P .. ':handed', consumer .. '\n' .. table.concat(rows))
+  end
   return reply
 end

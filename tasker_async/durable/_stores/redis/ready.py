@@ -31,10 +31,14 @@ class ReadyWaits:
     Args:
         look: runs the ``ready`` script for the queues: the count of ready jobs, and the seconds until the
             next delayed one is due (empty when none is).
+        handed: whether jobs of the queues were handed to a consumer here and wait for its claim (handed.py).
     """
 
-    def __init__(self, look: Callable[[Sequence[str]], Coroutine[Any, Any, Any]]) -> None:
+    def __init__(
+        self, look: Callable[[Sequence[str]], Coroutine[Any, Any, Any]], handed: Callable[[Sequence[str]], bool]
+    ) -> None:
         self._look = look
+        self._handed = handed
         # What the store's claims tell the waits that follow them (drained.py).
         self.drained = Drained()
         self._detached: set[asyncio.Task[Any]] = set()
@@ -52,6 +56,8 @@ class ReadyWaits:
             look_at = self.drained.take(queues, watch.waiters.heard) if watch.listening else None
             while True:
                 with watch.waiters.ready(key) as waiter:
+                    if self._handed(queues):
+                        return  # heard before the wait began, which its waiter would have missed
                     if look_at is None:
                         # The look runs in a task of its own: a wait cut short (a consumer's run ended, its outcome
                         # is to go) returns at once and leaves the look to finish, rather than wait for its answer,

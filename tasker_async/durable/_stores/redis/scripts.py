@@ -26,8 +26,9 @@ __all__ = ("Scripts",)
 # What each script returns, after jobs.lua has defined its functions; ARGV[1] is always the key prefix.
 _ENTRIES = {
     "enqueue": "return flush(enqueue_many(frames(ARGV[2], 12)))",
-    # The jobs taken, and what a claim that came up short tells the wait that follows (due_after).
-    "claim": "local out = claim(2) return flush({out, due_after(2, out)})",
+    # The jobs handed and collected (handoff.lua), those claimed, and what a claim that came up short tells the
+    # wait that follows (due_after).
+    "claim": "local got, out = claim_waiting(2) return flush({got, out, due_after(2, #got + #out)})",
     "renew": "return renew(2)",
     "requeue_dead": "return flush(requeue_dead(ARGV[2]))",
     "purge": "return purge(tonumber(ARGV[2]))",
@@ -46,9 +47,10 @@ _ENTRIES = {
 # events it made (kind, run id, workflow, at; flat).
 _RUN_ENTRIES = {
     "complete": "local r = complete(frames(ARGV[2], 10)) return flush({r, run_events()})",
-    "complete_and_claim": "local r = {complete(frames(ARGV[2], 10)), claim(3)} r[3] = due_after(3, r[2]) "
-    "return flush({r, run_events()})",
+    "complete_and_claim": "local r = {complete(frames(ARGV[2], 10))} r[2], r[3] = claim_waiting(3) "
+    "r[4] = due_after(3, #r[2] + #r[3]) return flush({r, run_events()})",
     "release": "local r = release(2) return flush({r, run_events()})",
+    "leave": "local r = leave(2) return flush({r, run_events()})",
     "cancel": "local r = cancel(ARGV[2]) return flush({r, run_events()})",
     "reclaim": "local r = reclaim() return flush({r, run_events()})",
     "start_run": "local r = runs().start_run(fields(ARGV[2]), fields(ARGV[3]), frames(ARGV[4], 13)) "
@@ -90,7 +92,8 @@ def _source(entry: str, *, runs: bool, listing: bool = False) -> str:
         }
     header = "".join(f"local {name} = {_lua_string(value)}\n" for name, value in constants.items())
     folder = resources.files(__package__)
-    body = folder.joinpath("jobs.lua").read_text(encoding="utf-8")
+    # handoff.lua defines what jobs.lua declares for it (every script may store a job, and so hand it).
+    body = "\n".join(folder.joinpath(name).read_text(encoding="utf-8") for name in ("jobs.lua", "handoff.lua"))
     if runs:
         # The runs' files are one function's body: a script builds their functions only if it needs them.
         loader = "\n".join(folder.joinpath(name).read_text(encoding="utf-8") for name in _RUN_FILES)

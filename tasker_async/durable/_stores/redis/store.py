@@ -13,13 +13,15 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ..._model.errors import StoreUnavailableError
-from ..._model.records import FINISHED, ConsumerInfo, JobInfo
+from ..._model.records import FINISHED, JobInfo
 from ..._model.serializer import JSONSerializer, Serializer
 from ..group import GroupCommit
-from ..records import Claim, Finished, Lease, NewJob, Outcome, Renewal
+from ..records import Finished, Lease, NewJob, Outcome
 from ..shared import Waiting
 from ..waiting import Parked
 from . import codec
+from .claims import RedisClaims
+from .handed import Handed
 from .listing import RedisListing
 from .ready import RECHECK, ReadyWaits
 from .runs import RedisRuns
@@ -35,7 +37,7 @@ _IN_FLIGHT = 4
 _PURGE_BATCH = 500
 
 
-class RedisStore(RedisRuns, RedisListing, Waiting):
+class RedisStore(RedisClaims, RedisRuns, RedisListing, Waiting):
     """A store on a Redis or Valkey server: many processes on many machines share it.
 
     Every operation is one Lua script, so each is atomic on the server; waiting for a result or
@@ -62,10 +64,12 @@ class RedisStore(RedisRuns, RedisListing, Waiting):
         # The password never shows in messages.
         self._where = f"{parts.scheme}://{parts.hostname}:{parts.port or 6379}{parts.path}"
         self._client: Redis | None = None
+        # The jobs handed to this object's waiting consumers (claims.py), kept until their claims take them.
+        self._handed = Handed()
         self._scripts: Scripts | None = None
         self._watch: Watch | None = None
         # The waits for ready jobs, and what the claims tell them.
-        self._ready_waits = ReadyWaits(self._look)
+        self._ready_waits = ReadyWaits(self._look, self._handed.pending)
         # Writes that record outcomes or give jobs back, while they are on their way (see ``renew``).
         self._in_flight: set[anyio.Event] = set()
         # Concurrent submits share one script call (one round trip, one append-only file sync), and so
@@ -88,7 +92,7 @@ class RedisStore(RedisRuns, RedisListing, Waiting):
             raise self._unavailable(exc) from exc
         self._client = client
         self._scripts = Scripts.register(client)
-        self._watch = Watch(client, self._prefix)
+        self._watch = Watch(client, self._prefix, self._handed)
         self._watch.start()
         return self
 
@@ -145,40 +149,11 @@ class RedisStore(RedisRuns, RedisListing, Waiting):
             expected.discard(job.id for job, stored in zip(jobs, ids, strict=True) if stored != job.id)
         return ids
 
-    async def claim(self, consumer: str, queues: Sequence[str], limit: int) -> list[Claim]:
-        """Take up to ``limit`` ready jobs of ``queues`` for ``consumer``, priority lane first."""
-        if limit <= 0:
-            return []
-        heard = self._ready_waits.heard(self._watch)
-        taken, due_in = await self._run("claim", consumer, limit, len(queues), *queues)
-        self._ready_waits.drained.claimed(queues, heard, codec.due_in(due_in))
-        return codec.claims(taken)
-
-    async def renew(self, consumer: ConsumerInfo, leases: Sequence[Lease]) -> Renewal:
-        """Record the heartbeat (at the engine's clock) and extend the leases still held."""
-        # Calls go out on several connections, so a renewal could overtake an outcome sent before it
-        # and report that job's lease lost. It waits for the earlier writes: calls of one store object
-        # then take effect in the order they were made, as on an engine with one connection.
-        for earlier in list(self._in_flight):
-            await earlier.wait()
-        lost, cancelled = await self._run("renew", *codec.consumer_args(consumer), *codec.lease_args(leases))
-        return Renewal(frozenset(map(codec.text, lost)), frozenset(map(codec.text, cancelled)))
-
     async def complete(self, outcomes: Sequence[Outcome]) -> list[bool]:
         """Record each outcome whose lease is still held; True where recorded. Waiters learn of each."""
         if not outcomes:
             return []
         return [flag == 1 for flag in await self._write("complete", codec.outcomes_arg(outcomes))]
-
-    async def complete_and_claim(
-        self, outcomes: Sequence[Outcome], consumer: str, queues: Sequence[str], limit: int
-    ) -> tuple[list[bool], list[Claim]]:
-        """``complete`` then ``claim`` in one script: one round trip, one write to the append-only file."""
-        args = [codec.outcomes_arg(outcomes), consumer, max(0, limit), len(queues), *queues]
-        heard = self._ready_waits.heard(self._watch)
-        recorded, taken, due_in = await self._write("complete_and_claim", *args)
-        self._ready_waits.drained.claimed(queues, heard, codec.due_in(due_in))
-        return [flag == 1 for flag in recorded], codec.claims(taken)
 
     async def release(self, leases: Sequence[Lease], *, started: bool) -> None:
         """Give held jobs back: unstarted ones keep their place and their delivery is taken back."""
@@ -247,21 +222,3 @@ class RedisStore(RedisRuns, RedisListing, Waiting):
         if self._watch is None:
             raise RuntimeError("enter the RedisStore (async with) before using it")
         return self._watch
-
-    async def leave(self, consumer: str) -> None:
-        """Forget ``consumer``'s heartbeat."""
-        if self._watch is not None:
-            self._watch.waiters.cancels.forget(consumer)
-        client = self._require_client()
-        try:
-            async with client.pipeline(transaction=True) as pipe:
-                pipe.hdel(f"{self._prefix}:consumers", consumer)
-                pipe.hdel(f"{self._prefix}:heartbeats", consumer)
-                await pipe.execute()
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-            raise self._unavailable(exc) from exc
-
-    def _require_client(self) -> Redis:
-        if self._client is None:
-            raise RuntimeError("enter the RedisStore (async with) before using it")
-        return self._client

@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from ..waiting import Waiters
+from .handed import Handed
 from .heard import HeardOutcomes
 
 __all__ = ("Watch",)
@@ -21,20 +22,29 @@ _RETRY_CAP = 1.0
 
 
 class Watch:
-    """Listens on the ``done``, ``ready``, ``later`` and ``cancel`` channels and sets the matching local events.
+    """Listens on the ``done``, ``ready``, ``later``, ``cancel`` and ``handed`` channels and wakes the waiters.
 
     Waiters register an event, then check the engine, then wait: a message sent after the check
     sets the event. After every (re)subscription every waiter is woken to check again, since
     messages sent while the listener was away are lost.
     """
 
-    def __init__(self, client: Redis, prefix: str) -> None:
+    def __init__(self, client: Redis, prefix: str, handed: Handed) -> None:
         self._client = client
         self._done_channel = f"{prefix}:done".encode()
         self._ready_channel = f"{prefix}:ready".encode()
         self._later_channel = f"{prefix}:later".encode()
         self._cancel_channel = f"{prefix}:cancel".encode()
-        self._channels = (self._done_channel, self._ready_channel, self._later_channel, self._cancel_channel)
+        self._handed_channel = f"{prefix}:handed".encode()
+        self._channels = (
+            self._done_channel,
+            self._ready_channel,
+            self._later_channel,
+            self._cancel_channel,
+            self._handed_channel,
+        )
+        # Where the jobs handed to this object's waiting consumers are kept (handed.py).
+        self.handed = handed
         # The events of the store object's waiters, which the messages set.
         self.waiters = Waiters()
         # The snapshots the end messages tell, of the jobs the waiters want (heard.py).
@@ -73,6 +83,9 @@ class Watch:
             self.waiters.became_ready(data.decode(), now=False)
         elif channel == self._cancel_channel:
             self.waiters.cancels.told([data.decode()])
+        elif channel == self._handed_channel:
+            for queue in self.handed.heard(data):
+                self.waiters.handed(queue)
 
     async def _listen(self) -> None:
         delay = _RETRY_FIRST
