@@ -91,13 +91,7 @@ class OutageStore:
         return await self.inner.complete(outcomes)
 
     async def complete_and_claim(
-        self,
-        outcomes: Sequence[Outcome],
-        consumer: str,
-        queues: Sequence[str],
-        limit: int,
-        *,
-        waits: bool = False,
+        self, outcomes: Sequence[Outcome], consumer: str, queues: Sequence[str], limit: int, *, waits: bool = False
     ) -> tuple[list[bool], list[Claim]]:
         self._reach("complete" if outcomes else "claim")  # what the call does first
         return await self.inner.complete_and_claim(outcomes, consumer, queues, limit, waits=waits)

@@ -94,13 +94,7 @@ class GatedStore:
         return await self.inner.complete(outcomes)
 
     async def complete_and_claim(
-        self,
-        outcomes: Sequence[Outcome],
-        consumer: str,
-        queues: Sequence[str],
-        limit: int,
-        *,
-        waits: bool = False,
+        self, outcomes: Sequence[Outcome], consumer: str, queues: Sequence[str], limit: int, *, waits: bool = False
     ) -> tuple[list[bool], list[Claim]]:
         await self._gate("complete_and_claim")
         return await self.inner.complete_and_claim(outcomes, consumer, queues, limit, waits=waits)

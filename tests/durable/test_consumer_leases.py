@@ -91,13 +91,7 @@ class RacingStore(OutageStore):
         self.in_flight: set[str] = set()
 
     async def complete_and_claim(
-        self,
-        outcomes: Sequence[Outcome],
-        consumer: str,
-        queues: Sequence[str],
-        limit: int,
-        *,
-        waits: bool = False,
+        self, outcomes: Sequence[Outcome], consumer: str, queues: Sequence[str], limit: int, *, waits: bool = False
     ) -> tuple[list[bool], list[Claim]]:
         if not outcomes:
             return await super().complete_and_claim(outcomes, consumer, queues, limit, waits=waits)

@@ -51,13 +51,7 @@ class CountingStore(OutageStore):
         return await super().complete(outcomes)
 
     async def complete_and_claim(
-        self,
-        outcomes: Sequence[Outcome],
-        consumer: str,
-        queues: Sequence[str],
-        limit: int,
-        *,
-        waits: bool = False,
+        self, outcomes: Sequence[Outcome], consumer: str, queues: Sequence[str], limit: int, *, waits: bool = False
     ) -> tuple[list[bool], list[Claim]]:
         self.calls["complete_and_claim"] = self.calls.get("complete_and_claim", 0) + 1
         return await super().complete_and_claim(outcomes, consumer, queues, limit, waits=waits)

@@ -84,13 +84,7 @@ class MemoryStore:
         return self._table.complete(outcomes, await self._now())
 
     async def complete_and_claim(
-        self,
-        outcomes: Sequence[Outcome],
-        consumer: str,
-        queues: Sequence[str],
-        limit: int,
-        *,
-        waits: bool = False,
+        self, outcomes: Sequence[Outcome], consumer: str, queues: Sequence[str], limit: int, *, waits: bool = False
     ) -> tuple[list[bool], list[Claim]]:
         """``complete`` then ``claim`` in one step."""
         now = await self._now()

@@ -81,13 +81,7 @@ class Store(Protocol):
         ...
 
     async def complete_and_claim(
-        self,
-        outcomes: Sequence[Outcome],
-        consumer: str,
-        queues: Sequence[str],
-        limit: int,
-        *,
-        waits: bool = False,
+        self, outcomes: Sequence[Outcome], consumer: str, queues: Sequence[str], limit: int, *, waits: bool = False
     ) -> tuple[list[bool], list[Claim]]:
         """``complete(outcomes)``, then ``claim(consumer, queues, limit, waits=waits)``, as one atomic step: one write.
 

@@ -192,9 +192,7 @@ class PostgresStore(Operations):
 
     async def claim(self, consumer: str, queues: Sequence[str], limit: int, *, waits: bool = False) -> list[Claim]:
         """Take up to ``limit`` ready jobs of ``queues`` for ``consumer``, priority lane first, in one statement."""
-        if limit <= 0:
-            return []  # nothing to take, and no hand-off to withdraw
-        return await self._run(queries.claim, consumer, queues, limit, time.time())
+        return await self._run(queries.claim, consumer, queues, limit, time.time()) if limit > 0 else []
 
     async def renew(self, consumer: ConsumerInfo, leases: Sequence[Lease]) -> Renewal:
         """Record the heartbeat (at this machine's clock) and extend the leases still held."""
@@ -205,13 +203,7 @@ class PostgresStore(Operations):
         return await self._telling(queries.complete, outcomes, time.time())
 
     async def complete_and_claim(
-        self,
-        outcomes: Sequence[Outcome],
-        consumer: str,
-        queues: Sequence[str],
-        limit: int,
-        *,
-        waits: bool = False,
+        self, outcomes: Sequence[Outcome], consumer: str, queues: Sequence[str], limit: int, *, waits: bool = False
     ) -> tuple[list[bool], list[Claim]]:
         """``complete`` then ``claim`` in one transaction: one commit."""
         return await self._telling(queries.complete_and_claim, outcomes, consumer, queues, limit)

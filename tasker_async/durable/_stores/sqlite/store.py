@@ -170,9 +170,7 @@ class SQLiteStore(EngineStore):
 
     async def claim(self, consumer: str, queues: Sequence[str], limit: int, *, waits: bool = False) -> list[Claim]:
         """Take up to ``limit`` ready jobs of ``queues`` for ``consumer``, priority lane first, in one statement."""
-        if limit <= 0:
-            return []  # nothing to take, and no hand-off to withdraw
-        claims = await self._call(queries.claim, consumer, queues, limit)
+        claims = await self._call(queries.claim, consumer, queues, limit) if limit > 0 else []
         self._touched(claims, finishing=False)
         return claims
 
@@ -187,13 +185,7 @@ class SQLiteStore(EngineStore):
         return recorded
 
     async def complete_and_claim(
-        self,
-        outcomes: Sequence[Outcome],
-        consumer: str,
-        queues: Sequence[str],
-        limit: int,
-        *,
-        waits: bool = False,
+        self, outcomes: Sequence[Outcome], consumer: str, queues: Sequence[str], limit: int, *, waits: bool = False
     ) -> tuple[list[bool], list[Claim]]:
         """``complete`` then ``claim`` in one transaction: one commit, one sync."""
         recorded, claims = await self._call(queries.complete_and_claim, outcomes, consumer, queues, limit)
