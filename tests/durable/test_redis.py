@@ -70,6 +70,28 @@ async def test_a_server_outage_mid_run_loses_nothing_and_the_consumer_recovers_o
     assert lab.order == ["running", "queued-0", "queued-1", "queued-2"]
 
 
+async def test_a_server_that_lost_the_functions_is_given_them_again(server: RedisServer) -> None:
+    # Functions live in the dataset: a FUNCTION FLUSH (or a restart without the append-only file) drops them.
+    lab = Lab()
+    async with RedisStore(server.url) as store, Client(store) as client:
+        first = await client.submit(lab.echo, "first")
+        assert store._client is not None
+        await store._client.function_flush()
+        second = await client.submit(lab.echo, "second")
+        async with serving(store, lab):
+            assert [await first.result(timeout=10), await second.result(timeout=10)] == ["first", "second"]
+        libraries = await store._client.function_list()
+        assert len(libraries) == 1  # loaded once more, and once only
+
+
+async def test_store_objects_of_one_version_share_one_library(server: RedisServer) -> None:
+    async with RedisStore(server.url) as one, RedisStore(server.url, prefix="other"):
+        assert one._client is not None
+        (library,) = await one._client.function_list()
+        fields = dict(zip(library[::2], library[1::2], strict=True))  # RESP2: a flat list of names and values
+        assert fields[b"library_name"].startswith(b"tasker_")
+
+
 async def test_a_store_entered_with_no_server_raises_store_unavailable_naming_it(tmp_path: Path) -> None:
     server = RedisServer(tmp_path / "redis")  # never started: nothing listens on its port
     with pytest.raises(StoreUnavailableError, match=rf"redis://127\.0\.0\.1:{server.port}/0"):

@@ -1,4 +1,4 @@
--- The store's state machine on one Redis server: every operation is one script, so each is atomic.
+-- The store's state machine on one Redis server: every operation is one function call (scripts.py), so each is atomic.
 -- It mirrors the pure rules of tasker_async/durable/_stores/rules.py (key_in_use, expired_fate,
 -- unstarted_fate, purgeable). ARGV[1] is the key prefix; keys are built here, so Redis Cluster is not
 -- supported (one server, or a primary with replicas).
@@ -18,25 +18,25 @@
 -- and that a delayed job joins the ready order when its delay ends; a stream can only append, so both
 -- would need rewriting the stream. A sorted set per lane keeps the exact order with O(log n) steps.
 
-local P = ARGV[1]
-local TIME = redis.call('TIME')
-local NOW = tonumber(TIME[1]) + tonumber(TIME[2]) / 1000000
+-- The library's top level runs once, when the server loads it (functions.py); what follows up to begin is
+-- the state of one call, which begin sets afresh at the start of every call. ARGV: the call's arguments,
+-- the key prefix first (P); NOW: the server's clock.
+local ARGV, P, NOW, NOWS
 local function num(x) return string.format('%.6f', x) end
-local NOWS = num(NOW)
 local FINISHED = {succeeded = true, failed = true, cancelled = true, dead = true}
--- What the script finished and which queues got ready jobs: published once, at its end (see notify), so a
+-- What the call finished and which queues got ready jobs: published once, at its end (see notify), so a
 -- batch of a thousand outcomes is one message, not a thousand. CANCELS: the consumers holding running jobs
--- the script asked to be cancelled (see ask_cancel).
-local DONE, READY, LATER, CANCELS = {}, {}, {}, {}
+-- the call asked to be cancelled (see ask_cancel).
+local DONE, READY, LATER, CANCELS
 -- The snapshots of the jobs complete recorded, told with their ids (see told_row).
-local ROWS = {}
+local ROWS
 -- The claim rows of the jobs handed to waiting consumers, by consumer (handoff.lua): one message each, by flush.
-local HANDED = {}
--- Count changes per queue and state (and jobs held per queue), applied once per script by flush: a batch
+local HANDED
+-- Count changes per queue and state (and jobs held per queue), applied once per call by flush: a batch
 -- of a thousand jobs of one queue is two HINCRBYs, not two thousand.
-local COUNTS, HELD = {}, {}
--- The jobs that finished, per P:ended key ({finished_at, id} flat): one ZADD per key and script, by flush.
-local ENDED = {}
+local COUNTS, HELD
+-- The jobs that finished, per P:ended key ({finished_at, id} flat): one ZADD per key and call, by flush.
+local ENDED
 -- Workflow runs (machine.lua, runs.lua, run_calls.lua): scripts.py makes them the body of load_runs, in the
 -- scripts that can finish a job or touch a run. A script builds their functions only when it meets a run
 -- step's job: one of plain jobs pays nothing for them.
@@ -45,6 +45,17 @@ local load_runs
 -- consumer an offer stands for, give claims a job for it.
 local hand, give
 local RUNS = false
+
+-- A call begins: its arguments, the server's clock, and its state empty.
+local function begin(args)
+  ARGV, P = args, args[1]
+  local time = redis.call('TIME')
+  NOW = tonumber(time[1]) + tonumber(time[2]) / 1000000
+  NOWS = num(NOW)
+  DONE, READY, LATER, CANCELS, ROWS, HANDED, COUNTS, HELD, ENDED = {}, {}, {}, {}, {}, {}, {}, {}, {}
+  RUNS = false
+end
+
 local function runs()
   if not RUNS then RUNS = load_runs() end
   return RUNS
@@ -307,7 +318,8 @@ end
 -- ('1' present, '0' absent); f: what complete read of the job, and its outcome. A large one stays out: its
 -- waiters read, as for every other way a job ends. One struct.pack (C): building it field by field in Lua
 -- costs several times more.
-local ROW = '<' .. string.rep('I4c0', 17)
+-- Seventeen frames; spelled out, as the library's top level runs where the string library is not there yet.
+local ROW = '<I4c0I4c0I4c0I4c0I4c0I4c0I4c0I4c0I4c0I4c0I4c0I4c0I4c0I4c0I4c0I4c0I4c0'
 local function told_row(id, ttl, f, state, result, etype, emsg, etb)
   if #(result or '') + #(etb or '') + #(emsg or '') > tonumber(ROW_LIMIT) then return end
   local key, flags = f[10], '1111111' .. (f[10] and '1' or '0') .. '111' .. (etype and '111' or '000') .. '1'

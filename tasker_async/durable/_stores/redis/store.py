@@ -1,4 +1,4 @@
-"""``RedisStore``: the store protocol on a Redis (>= 6.2) or Valkey server, one Lua script per operation."""
+"""``RedisStore``: the store protocol on a Redis (>= 7.0) or Valkey server, one Lua function per operation."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 import anyio
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ..._model.errors import StoreUnavailableError
@@ -40,7 +41,7 @@ _PURGE_BATCH = 500
 class RedisStore(RedisClaims, RedisRuns, RedisListing, Waiting):
     """A store on a Redis or Valkey server: many processes on many machines share it.
 
-    Every operation is one Lua script, so each is atomic on the server; waiting for a result or
+    Every operation is one Lua function, so each is atomic on the server; waiting for a result or
     for ready jobs listens on pub/sub. Durability is the server's: with ``appendonly yes`` and
     ``appendfsync always`` a job is on disk when ``enqueue`` returns (``everysec`` leaves a one-second
     window). Redis Cluster is not supported (the scripts build their keys); a primary with replicas is.
@@ -90,8 +91,18 @@ class RedisStore(RedisClaims, RedisRuns, RedisListing, Waiting):
         except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
             await client.aclose()
             raise self._unavailable(exc) from exc
+        try:
+            self._scripts = await Scripts.load(client)
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            await client.aclose()
+            raise self._unavailable(exc) from exc
+        except ResponseError as exc:
+            await client.aclose()
+            raise RuntimeError(
+                f"Redis store at {self._where} could not load its functions (it needs Redis 7.0 or later, or Valkey):"
+                f" {exc}"
+            ) from exc
         self._client = client
-        self._scripts = Scripts.register(client)
         self._watch = Watch(client, self._prefix, self._handed)
         self._watch.start()
         return self
