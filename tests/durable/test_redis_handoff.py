@@ -52,8 +52,17 @@ async def _stores(redis_server: RedisServer) -> AsyncIterator[tuple[RedisStore, 
 
 
 async def _offer(store: RedisStore, limit: int = 4) -> None:
-    """c1's claim comes up short, and c1 will wait: its offer stands."""
+    """c1's claim comes up short, and c1 will wait: its offer stands.
+
+    The first claim of a consumer that waits subscribes its channel; it offers once the server confirmed it.
+    """
+    assert store._watch is not None
+    watch = store._watch
+    with anyio.fail_after(10):
+        while not watch.hears_handed("c1"):  # noqa: ASYNC110 - the listener's task hears the confirmation
+            await anyio.sleep(0.005)
     assert await store.claim("c1", QUEUES, limit, waits=True) == []
+    assert store._handed.involved("c1")
 
 
 async def _handed_here(store: RedisStore, other: RedisStore, **fields: Any) -> str:
@@ -87,6 +96,26 @@ async def test_a_job_stored_while_a_consumer_waits_is_its_next_claim_with_no_rou
         assert await store.claim("c1", QUEUES, 4, waits=True) == []  # delivered once
         info = await info_of(other, job_id)
         assert (info.state, info.consumer, info.deliveries) == ("running", "c1", 1)
+
+
+async def test_only_the_store_object_of_a_waiting_consumer_hears_of_its_jobs(redis_server: RedisServer) -> None:
+    async with _stores(redis_server) as (store, producer):
+        assert store._client is not None
+        assert producer._watch is not None
+        await producer._watch.subscribed.wait()  # listening too, on the channels every store object hears
+        client, pattern = store._client, f"{store._prefix}:handed-to:*"
+        assert await store.claim("c1", QUEUES, 4) == []  # a consumer that will not wait listens for nothing
+        assert await client.pubsub_channels(pattern) == []
+        await _offer(store)
+        assert await client.pubsub_channels(pattern) == [f"{store._prefix}:handed-to:c1".encode()]
+        assert (await client.pubsub_numsub(f"{store._prefix}:handed-to:c1"))[0][1] == 1  # not the producer's
+        await store.leave("c1")
+        await eventually(lambda: _no_channels(client, pattern), "the channel left")
+
+
+async def _no_channels(client: Any, pattern: str) -> bool:
+    channels: list[bytes] = await client.pubsub_channels(pattern)
+    return channels == []
 
 
 async def test_a_job_handed_to_one_consumer_is_no_other_consumers(redis_server: RedisServer) -> None:

@@ -44,7 +44,7 @@ class RedisClaims:
         The jobs handed that wait here count against ``limit``: the claim returns them too.
         """
         watch = self._watch
-        ttl = OFFER_TTL if waits and watch is not None and watch.listening else 0
+        ttl = OFFER_TTL if waits and watch is not None and watch.hears_handed(consumer) else 0
         limit = max(0, limit - self._handed.kept(consumer))
         return [consumer, limit, len(queues), *queues, self._handed.seen(consumer), ttl]
 
@@ -111,5 +111,6 @@ class RedisClaims:
         """Forget ``consumer``'s heartbeat and offer; the jobs handed to it that it never took go back unstarted."""
         if self._watch is not None:
             self._watch.waiters.cancels.forget(consumer)
+            self._watch.stop_hearing_handed(consumer)
         seen, waiting = self._handed.forget(consumer)
         await self._write("leave", consumer, seen, *codec.lease_args(waiting))

@@ -9,7 +9,7 @@
 -- (one with nothing left, or made by a consumer that will not wait, withdraws it), and it lapses on its own if
 -- the consumer stops claiming (dies). A job handed is also listed in P:handed:<consumer> ("<id> <token>") until
 -- the consumer's next claim collects the list: a message lost (the consumer's listener was reconnecting) costs
--- a wait, never the job. Channel P:handed: "<consumer>\n", then each claim row framed (codec.frames).
+-- a wait, never the job. Channel P:handed-to:<consumer>: "<consumer>\n", then each claim row framed (codec.frames).
 
 -- Seconds a consumer's list of handed jobs outlives the last job handed to it (a dead consumer's is dropped).
 local HANDED_KEEP = 86400

@@ -1,4 +1,5 @@
--- The store's state machine on one Redis server: every operation is one function call (scripts.py), so each is atomic.
+-- The store's state machine on one Redis server: every operation is one function call (scripts.py), so
+-- each is atomic.
 -- It mirrors the pure rules of tasker_async/durable/_stores/rules.py (key_in_use, expired_fate,
 -- unstarted_fate, purgeable). ARGV[1] is the key prefix; keys are built here, so Redis Cluster is not
 -- supported (one server, or a primary with replicas).
@@ -11,8 +12,8 @@
 -- state and queue: id by finished_at, what the listing reads newest first; a job leaves it when it is
 -- requeued or purged). Channels: P:done (job ids finished, and run ids ended), P:ready (a queue has jobs ready
 -- now), P:later (a queue got a delayed job), P:cancel (the id of a consumer holding a running job asked to be
--- cancelled), P:handed (jobs claimed for a waiting consumer as they were stored: handoff.lua, which also holds
--- the offers' keys). A run step's job holds 'step' in its hash; the runs' keys are runs.lua's.
+-- cancelled), P:handed-to:<consumer> (jobs claimed for a waiting consumer as they were stored: handoff.lua,
+-- which also holds the offers' keys). A run step's job holds 'step' in its hash; the runs' keys are runs.lua's.
 --
 -- Why sorted sets and not streams: the protocol requires that a job given back unstarted keeps its place
 -- and that a delayed job joins the ready order when its delay ends; a stream can only append, so both
@@ -521,7 +522,7 @@ local function flush(reply)
   for q in pairs(LATER) do if not READY[q] then redis.call('PUBLISH', P .. ':later', q) end end
   for consumer in pairs(CANCELS) do redis.call('PUBLISH', P .. ':cancel', consumer) end
   for consumer, rows in pairs(HANDED) do
-    redis.call('PUBLISH', P .. ':handed', consumer .. '\n' .. table.concat(rows))
+    redis.call('PUBLISH', P .. ':handed-to:' .. consumer, consumer .. '\n' .. table.concat(rows))
   end
   return reply
 end
