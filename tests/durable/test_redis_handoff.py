@@ -9,15 +9,17 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import pytest
 
 from tasker_async.durable import Client, RedisStore
 from tasker_async.durable._stores.redis import claims as redis_claims
+from tasker_async.durable._stores.redis import codec
 from tasker_async.durable._stores.redis.handed import Handed
 
 from ._doubles import Lab, eventually, in_state, serving
 from .servers.redis_server import RedisServer
-from .test_store_protocol import consumer_info, info_of, new_job
+from .test_store_protocol import consumer_info, info_of, new_job, succeeded
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -25,16 +27,21 @@ QUEUES = ["default"]
 
 
 class Calls:
-    """Counts the scripts a store object runs."""
+    """Records the functions a store object calls, and the jobs its claims took from the queues."""
 
     def __init__(self, store: RedisStore) -> None:
         self.names: list[str] = []
+        self.from_queues: list[str] = []
         self._run = store._run
         store._run = self._counted  # type: ignore[method-assign]
 
     async def _counted(self, name: str, *args: Any) -> Any:
         self.names.append(name)
-        return await self._run(name, *args)
+        reply = await self._run(name, *args)
+        # A claim's reply: (recorded,) collected, claimed, due; "claimed" holds the jobs taken from the queues.
+        if name in ("claim", "complete_and_claim"):
+            self.from_queues += [claim.id for claim in codec.claims(reply[-2])]
+        return reply
 
 
 @asynccontextmanager
@@ -295,7 +302,7 @@ async def test_a_consumer_runs_a_job_handed_to_it(redis_server: RedisServer) -> 
         calls = Calls(store)
         job = await client.submit(lab.echo, "handed")
         assert await job.result(timeout=10) == "handed"
-        assert "claim" not in calls.names  # it started with no claim of its own
+        assert job.id not in calls.from_queues  # never in its queue: claimed for the consumer as it was stored
         assert (await job.info()).deliveries == 1
 
 
@@ -317,3 +324,35 @@ async def test_a_stopping_consumer_withdraws_its_offer(redis_server: RedisServer
                 lab.open("long")
         info = await late.info()
         assert (info.state, info.deliveries) == ("queued", 0)
+
+
+async def test_a_consumer_that_begins_to_wait_while_the_listener_subscribes_is_heard(
+    redis_server: RedisServer,
+) -> None:
+    # Its channel goes out on the listener's connection while the listener's own subscription is on its way:
+    # both are heard.
+    prefix = f"test-{uuid.uuid4().hex[:12]}"
+    async with (
+        RedisStore(redis_server.url, prefix=prefix) as store,
+        RedisStore(redis_server.url, prefix=prefix) as other,
+    ):
+        watch = store._watch
+        assert watch is not None
+        with anyio.fail_after(10):
+            while watch._pubsub is None:  # the listener's task starts
+                await anyio.lowlevel.checkpoint()
+            assert not watch.hears_handed("c1")  # while the listener subscribes
+            await watch.subscribed.wait()
+        await _offer(store)
+        job_id = await _handed_here(store, other)
+        assert [claim.id for claim in await store.claim("c1", QUEUES, 4, waits=True)] == [job_id]
+        assert await store.claim("c1", QUEUES, 0) == []  # withdrawn: the next job is c2's
+        done = await other.enqueue(new_job())
+        (claim,) = await other.claim("c2", QUEUES, 1)
+        async with anyio.create_task_group() as group:
+            group.start_soon(store.wait, done, 10.0)
+            await anyio.wait_all_tasks_blocked()
+            assert await other.complete([succeeded(claim.hold)]) == [True]
+        assert store._client is not None
+        counts = await store._client.pubsub_numsub(f"{prefix}:done", f"{prefix}:handed-to:c1")
+        assert [count for _, count in counts] == [2, 1]
