@@ -268,8 +268,8 @@ async def test_an_offer_lapses_when_its_consumer_stops_claiming(
     async with _stores(redis_server) as (store, other):
         assert store._client is not None
         client = store._client
-        seconds, micros = await client.time()
         await _offer(store)
+        seconds, micros = await client.time()  # after the claim: its offer lapses before this + 0.05
         lapsed = seconds + micros / 1e6 + 0.05
 
         async def server_past_lapse() -> bool:
