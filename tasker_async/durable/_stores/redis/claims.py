@@ -29,14 +29,13 @@ class RedisClaims:
     _watch: Watch | None
     _ready_waits: ReadyWaits
     _in_flight: set[anyio.Event]
+    _handed: Handed
 
     async def _run(self, name: str, *args: Any) -> Any:
         raise NotImplementedError
 
     async def _write(self, name: str, *args: Any) -> Any:
         raise NotImplementedError
-
-    _handed: Handed
 
     def _claim_args(self, consumer: str, queues: Sequence[str], limit: int, *, waits: bool) -> list[Any]:
         """``claim_waiting``'s arguments (handoff.lua): an offer only from a consumer that waits, heard here.

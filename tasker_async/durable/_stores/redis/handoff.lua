@@ -1,5 +1,5 @@
 -- The hand-off: a job stored while a consumer waits for jobs of its queue is claimed for that consumer by the
--- script that stores it, and its claim row goes to the consumer in a message. The consumer starts it when the
+-- call that stores it, and its claim row goes to the consumer in a message. The consumer starts it when the
 -- message arrives, with no claim of its own: one round trip and one append-only file sync fewer between a
 -- job's submission and its start (handed.py tells the Python side).
 --
@@ -73,9 +73,8 @@ local function collect(consumer, seen)
   for _, entry in ipairs(entries) do
     local id, tok = string.match(entry, '^(.*) (%d+)$')
     if tonumber(tok) > seen and held(id, tok) then
-      local f = redis.call('HMGET', jk(id), 'name', 'queue', 'payload', 'priority', 'once', 'maxd', 'lease',
-        'deliveries')
-      out[#out + 1] = {id, f[1], f[2], f[3], f[4], f[5], f[8], f[6], f[7], tok}
+      local f = redis.call('HMGET', jk(id), unpack(CLAIM_FIELDS))
+      out[#out + 1] = claim_row(id, f, f[8], tok)
     end
   end
   return out

@@ -19,7 +19,7 @@
 -- and that a delayed job joins the ready order when its delay ends; a stream can only append, so both
 -- would need rewriting the stream. A sorted set per lane keeps the exact order with O(log n) steps.
 
--- The library's top level runs once, when the server loads it (functions.py); what follows up to begin is
+-- The library's top level runs once, when the server loads it (scripts.py); what follows up to begin is
 -- the state of one call, which begin sets afresh at the start of every call. ARGV: the call's arguments,
 -- the key prefix first (P); NOW: the server's clock.
 local ARGV, P, NOW, NOWS
@@ -38,11 +38,10 @@ local HANDED
 local COUNTS, HELD
 -- The jobs that finished, per P:ended key ({finished_at, id} flat): one ZADD per key and call, by flush.
 local ENDED
--- Workflow runs (machine.lua, runs.lua, run_calls.lua): scripts.py makes them the body of load_runs, in the
--- scripts that can finish a job or touch a run. A script builds their functions only when it meets a run
--- step's job: one of plain jobs pays nothing for them.
+-- Workflow runs (machine.lua, runs.lua, run_calls.lua): scripts.py makes them the body of load_runs. A call
+-- builds their functions only when it meets a run step's job: one of plain jobs pays nothing for them.
 local load_runs
--- The hand-off to waiting consumers (handoff.lua, which every script loads after this file): hand finds the
+-- The hand-off to waiting consumers (handoff.lua, which follows this file in the library): hand finds the
 -- consumer an offer stands for, give claims a job for it.
 local hand, give
 local RUNS = false
@@ -61,7 +60,7 @@ local function runs()
   if not RUNS then RUNS = load_runs() end
   return RUNS
 end
--- The runs this script started, resumed or ended (kind, run id, workflow, at; flat), for its reply.
+-- The runs this call started, resumed or ended (kind, run id, workflow, at; flat), for its reply.
 local function run_events()
   if RUNS then return RUNS.events end
   return {}
@@ -259,14 +258,18 @@ local function first_ready(pri, i, n, need)
   return found
 end
 
+-- What a claim tells of a job: f, its fields CLAIM_FIELDS in order; d, its deliveries; tok, its token.
+local CLAIM_FIELDS = {'name', 'queue', 'payload', 'priority', 'once', 'maxd', 'lease', 'deliveries'}
+local function claim_row(id, f, d, tok) return {id, f[1], f[2], f[3], f[4], f[5], d, f[6], f[7], tok} end
+
 -- The job (id) taken by consumer under token tok: its claim row, and its lease end for the running zset.
 local function take(id, consumer, tok)
   local j = jk(id)
-  local f = redis.call('HMGET', j, 'name', 'queue', 'payload', 'priority', 'once', 'maxd', 'lease', 'deliveries')
+  local f = redis.call('HMGET', j, unpack(CLAIM_FIELDS))
   local d = tonumber(f[8]) + 1
   redis.call('HSET', j, 'state', 'running', 'deliveries', d, 'token', tok, 'started_at', NOWS, 'consumer', consumer)
   count(f[2], 'queued', 'running', 1)
-  return {id, f[1], f[2], f[3], f[4], f[5], d, f[6], f[7], tok}, num(NOW + tonumber(f[7]))
+  return claim_row(id, f, d, tok), num(NOW + tonumber(f[7]))
 end
 
 -- ARGV from i: consumer, limit, n, queue * n; limit: taken from ARGV unless given.
@@ -502,7 +505,7 @@ local function stats(q)
     redis.call('HGETALL', P .. ':heartbeats')}
 end
 
--- Once per script that changes jobs: apply the count changes, then tell the listeners -- the finished ids
+-- Once per call that changes jobs: apply the count changes, then tell the listeners -- the finished ids
 -- in one message (space-separated; then a newline and told_row's snapshots, if any), each queue with new
 -- ready jobs once.
 local function flush(reply)

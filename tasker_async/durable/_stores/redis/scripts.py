@@ -67,7 +67,7 @@ _RUN_OTHERS = {
     "purge_runs": "return runs().purge_runs(tonumber(ARGV[2]))",
 }
 _RUN_FILES = ("machine.lua", "runs.lua", "run_calls.lua")
-# The listing reads (listing.lua): whether each needs the runs' Lua.
+# The listing reads (listing.lua).
 _LISTINGS = ("finished_jobs", "recent_runs")
 # The library's name and its functions' begin with it, then the version.
 _PREFIX = "tasker_"
@@ -147,7 +147,7 @@ class Scripts:
         try:
             reply = await self.client.fcall(function, 0, *args)
         except ResponseError as exc:
-            if "not found" not in str(exc).lower():
+            if "function not found" not in str(exc).lower():
                 raise
             # The server lost its functions (flushed, or restarted without the append-only file): load again.
             await Scripts.load(self.client)
